@@ -1,0 +1,286 @@
+//! `greenroom`: the command line for a greenroom system.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use greenroom::{ActorSystem, Address, Message, sysdir};
+
+/// Start, inspect and talk to a greenroom actor system.
+///
+/// Every command takes --system NAME (or $GREENROOM_SYSTEM; default "default"). Addresses are
+/// printed by `create` and `status` and look like `7@/run/user/1000/greenroom/default`.
+#[derive(Parser)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    /// The system to use.
+    #[arg(
+        long,
+        global = true,
+        env = "GREENROOM_SYSTEM",
+        default_value = "default"
+    )]
+    system: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start the system's admin in the background (its log goes to DIR/admin.log).
+    Start,
+    /// Ask every actor to exit, stop the admin, and remove the system directory.
+    Shutdown,
+    /// Register an actor binary with the admin and print the actor types it provides.
+    Load {
+        /// Path of a binary that invokes `greenroom::actors!(...)`.
+        path: PathBuf,
+    },
+    /// Create an actor and print its address, alone on one line.
+    Create {
+        /// The actor type, as registered (for example `Hello`).
+        type_name: String,
+        /// The binary that provides the type (loaded first if needed).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+    /// Send a message to an actor (one way).
+    Tell {
+        /// The actor's address.
+        address: String,
+        /// The message as JSON: '"hi"', '42', '{"message":"x"}'.
+        message: String,
+        /// Send under this type name, so the actor can decode it as its own struct.
+        #[arg(long = "type")]
+        type_name: Option<String>,
+    },
+    /// Send a message and print the next message that comes back (a string as plain text,
+    /// anything else as JSON). Exits 1 if nothing comes back in time.
+    Ask {
+        /// The actor's address.
+        address: String,
+        /// The message as JSON: '"hi"', '42', '{"message":"x"}'.
+        message: String,
+        /// Send under this type name, so the actor can decode it as its own struct.
+        #[arg(long = "type")]
+        type_name: Option<String>,
+        /// Seconds to wait for the reply.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+    },
+    /// Ask an actor to exit (send it ExitRequest).
+    Exit {
+        /// The actor's address.
+        address: String,
+    },
+    /// List every actor: address, type, pid, parent.
+    Status {
+        /// Print {"actors": [{"address", "type", "pid", "parent"}, ...]}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("greenroom: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn run(cli: Cli) -> CliResult {
+    let name = cli.system.as_str();
+    match cli.command {
+        Cmd::Start => start(name),
+        Cmd::Shutdown => {
+            ActorSystem::attach(name)?.shutdown()?;
+            println!("system '{name}' shut down");
+            Ok(())
+        }
+        Cmd::Load { path } => {
+            for t in ActorSystem::attach(name)?.load(&path)? {
+                println!("{t}");
+            }
+            Ok(())
+        }
+        Cmd::Create { type_name, binary } => {
+            let mut system = ActorSystem::attach(name)?;
+            let address = system.create_actor_by_name(&type_name, binary.as_deref())?;
+            println!("{address}");
+            Ok(())
+        }
+        Cmd::Tell {
+            address,
+            message,
+            type_name,
+        } => {
+            let (to, msg) = (
+                address.parse::<Address>()?,
+                json_message(&message, type_name)?,
+            );
+            ActorSystem::attach(name)?.tell_message(&to, msg)?;
+            Ok(())
+        }
+        Cmd::Ask {
+            address,
+            message,
+            type_name,
+            timeout,
+        } => {
+            let (to, msg) = (
+                address.parse::<Address>()?,
+                json_message(&message, type_name)?,
+            );
+            if !(timeout.is_finite() && timeout >= 0.0) {
+                return Err("--timeout must be a number of seconds, 0 or more".into());
+            }
+            let mut system = ActorSystem::attach(name)?;
+            system.tell_message(&to, msg)?;
+            match system.listen(Duration::from_secs_f64(timeout))? {
+                Some(reply) => {
+                    println!("{}", render(&reply));
+                    Ok(())
+                }
+                None => Err(format!("no reply from {to} within {timeout} s").into()),
+            }
+        }
+        Cmd::Exit { address } => {
+            let to = address.parse::<Address>()?;
+            ActorSystem::attach(name)?.tell_exit(&to)?;
+            Ok(())
+        }
+        Cmd::Status { json } => {
+            let actors = ActorSystem::attach(name)?.status()?;
+            if json {
+                println!("{}", serde_json::json!({ "actors": actors }));
+            } else if actors.is_empty() {
+                println!("no actors running in system '{name}'");
+            } else {
+                println!("{:<40} {:<16} {:>8}  PARENT", "ADDRESS", "TYPE", "PID");
+                for a in actors {
+                    println!(
+                        "{:<40} {:<16} {:>8}  {}",
+                        a.address, a.type_name, a.pid, a.parent
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Start `greenroom-admin` in the background and wait until it answers.
+fn start(name: &str) -> CliResult {
+    let dir = sysdir::system_dir(name)?;
+    let socket = sysdir::admin_socket(&dir);
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        eprintln!("system '{name}' is already running in {}", dir.display());
+        return Ok(());
+    }
+    sysdir::create_private_dir(&dir)?;
+    let log_path = sysdir::log_file(&dir);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)?;
+    let admin = greenroom_admin_path();
+    let mut child = Command::new(&admin)
+        .arg("--system")
+        .arg(name)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| {
+            format!(
+                "cannot run {}: {e}; is greenroom-admin installed beside greenroom?",
+                admin.display()
+            )
+        })?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut backoff = Duration::from_micros(200);
+    loop {
+        if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+            println!(
+                "system '{name}' running in {} (admin pid {})",
+                dir.display(),
+                child.id()
+            );
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(format!(
+                "the admin exited ({status}) before it was ready: {}",
+                log.trim()
+            )
+            .into());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the admin did not open {} within 10 s; see {}",
+                socket.display(),
+                log_path.display()
+            )
+            .into());
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_millis(20));
+    }
+}
+
+fn greenroom_admin_path() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("greenroom-admin")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("greenroom-admin"))
+}
+
+/// Turn JSON from the command line into a message.
+fn json_message(
+    text: &str,
+    type_name: Option<String>,
+) -> Result<Message, Box<dyn std::error::Error>> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        format!("MESSAGE is not valid JSON ({e}); quote strings twice, as in '\"hi\"', and objects as '{{\"message\":\"x\"}}'")
+    })?;
+    let type_name = type_name.unwrap_or_else(|| json_type_name(&value).to_string());
+    Ok(Message::with_type(&type_name, &value)?)
+}
+
+/// The type name a JSON value is sent under when `--type` is not given: the name a Rust
+/// sender of the same value would use.
+fn json_type_name(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::String(_) => "String",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_i64() => "i64",
+        Value::Number(n) if n.is_u64() => "u64",
+        Value::Number(_) => "f64",
+        Value::Null => "()",
+        Value::Array(_) | Value::Object(_) => "json",
+    }
+}
+
+/// A reply as text: a string plainly, anything else as JSON.
+fn render(msg: &Message) -> String {
+    match rmp_serde::from_slice::<serde_json::Value>(msg.body()) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(v) => v.to_string(),
+        Err(_) => format!(
+            "<{} message, {} bytes of MessagePack that JSON cannot show>",
+            msg.type_name(),
+            msg.body().len()
+        ),
+    }
+}

@@ -1,0 +1,137 @@
+//! Actor addresses.
+//!
+//! An [`Address`] names one actor (or one external endpoint) of one system on one host: the
+//! system's directory and a numeric id that the admin never reuses. Its text form is
+//! `ID@DIR`, for example `7@/run/user/1000/greenroom/default`; [`Display`](std::fmt::Display)
+//! writes it and [`FromStr`] reads it back. Addresses are `Eq + Hash + Ord`, so they work as map
+//! keys, and they serialize as their text form, so they can travel inside messages.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::Error;
+
+/// The address of an actor or external endpoint.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address {
+    dir: String,
+    id: u64,
+}
+
+/// The id the admin itself uses as a sender.
+pub(crate) const ADMIN_ID: u64 = 0;
+
+impl Address {
+    pub(crate) fn new(dir: &Path, id: u64) -> Address {
+        Address {
+            dir: dir.to_string_lossy().into_owned(),
+            id,
+        }
+    }
+
+    /// The numeric id of the actor within its system.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The directory of the system the actor belongs to.
+    pub fn system_dir(&self) -> &Path {
+        Path::new(&self.dir)
+    }
+
+    /// The Unix socket on which the actor receives messages.
+    pub(crate) fn socket_path(&self) -> PathBuf {
+        Path::new(&self.dir).join(format!("{}.sock", self.id))
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.id, self.dir)
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({self})")
+    }
+}
+
+impl FromStr for Address {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Address, Error> {
+        let bad = |why: &str| Error::BadAddress {
+            text: text.to_string(),
+            why: why.to_string(),
+        };
+        let (id, dir) = text.split_once('@').ok_or_else(|| bad("no '@'"))?;
+        let id = id
+            .parse::<u64>()
+            .map_err(|_| bad("the part before '@' must be a number"))?;
+        if !dir.starts_with('/') {
+            return Err(bad("the part after '@' must be an absolute directory"));
+        }
+        Ok(Address {
+            dir: dir.to_string(),
+            id,
+        })
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Address, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Address;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an address string like 7@/run/user/1000/greenroom/default")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Address, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_form_round_trips() {
+        let a = Address::new(Path::new("/tmp/greenroom-0/default"), 7);
+        assert_eq!(a.to_string(), "7@/tmp/greenroom-0/default");
+        assert_eq!(a.to_string().parse::<Address>().unwrap(), a);
+        assert_eq!(
+            a.socket_path(),
+            Path::new("/tmp/greenroom-0/default/7.sock")
+        );
+    }
+
+    #[test]
+    fn bad_text_is_refused_with_reason() {
+        for bad in ["", "7", "x@/tmp", "7@relative", "@/tmp"] {
+            let err = bad.parse::<Address>().unwrap_err().to_string();
+            assert!(err.contains("is not a greenroom address"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn serializes_as_text_inside_messages() {
+        let a = Address::new(Path::new("/d"), 3);
+        let bytes = rmp_serde::to_vec_named(&vec![a.clone()]).unwrap();
+        let back: Vec<Address> = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(back, vec![a]);
+    }
+}

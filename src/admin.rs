@@ -1,0 +1,727 @@
+//! The admin: the one process per system that starts, supervises and reaps actor processes.
+//!
+//! It owns the child table, the registry of actor binaries, and the system directory. It is the
+//! parent of every actor process, so it alone reaps them (SIGCHLD, then `waitpid` in a loop) and
+//! turns each exit status into a [`ChildExited`](crate::ChildExited) for the actor's logical
+//! parent. Messages between actors do not pass through it.
+//!
+//! For each actor it binds the actor's listening socket *before* starting the process and hands
+//! it over, so the address works the moment `create` returns: the kernel queues connections and
+//! bytes until the actor accepts them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use mio::net::{UnixListener, UnixStream};
+use mio::{Events, Interest, Poll, Token};
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::Signal;
+
+use crate::address::{ADMIN_ID, Address};
+use crate::conn::{Conn, Outbox};
+use crate::error::{Error, IoContext, Result};
+use crate::message::{ChildExited, ExitReason, ExitRequest, Message};
+use crate::protocol::{ActorInfo, Request, Response, Role};
+use crate::runtime::ActorArgs;
+use crate::spawn::{self, Reaped};
+use crate::sysdir;
+use crate::wire::{self, ReadStatus};
+
+/// How an admin is set up.
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    /// The system's name.
+    pub system: String,
+    /// If true, the admin shuts down when its owner (the first client that says so) disconnects.
+    pub owned: bool,
+    /// How long shutdown waits for actors to honour `ExitRequest` before SIGTERM.
+    pub exit_grace: Duration,
+    /// The largest frame accepted.
+    pub max_frame: usize,
+    /// The system directory, if not the one derived from the name and `XDG_RUNTIME_DIR`.
+    pub dir: Option<PathBuf>,
+}
+
+impl AdminConfig {
+    /// Defaults for system `name`: not owned, 3 s exit grace, frame limit from the environment.
+    pub fn new(name: &str) -> AdminConfig {
+        AdminConfig {
+            system: name.to_string(),
+            owned: false,
+            exit_grace: Duration::from_millis(
+                std::env::var("GREENROOM_EXIT_GRACE_MS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(3000),
+            ),
+            max_frame: wire::max_frame_from_env(),
+            dir: None,
+        }
+    }
+}
+
+/// Entry point of an embedded admin (`BINARY --greenroom-admin --system NAME [--dir DIR] [--owned]`).
+pub(crate) fn main_from_args(args: &[String]) -> i32 {
+    let mut cfg = AdminConfig::new(&sysdir::system_name_from_env());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--system" => cfg.system = it.next().cloned().unwrap_or_default(),
+            "--owned" => cfg.owned = true,
+            "--dir" => cfg.dir = it.next().map(PathBuf::from),
+            other => {
+                eprintln!("greenroom admin: unknown argument {other}");
+                return 2;
+            }
+        }
+    }
+    crate::logging::init_admin(&cfg.system);
+    match run(cfg) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("greenroom admin: {e}");
+            if matches!(e, Error::AlreadyRunning { .. }) {
+                4
+            } else {
+                1
+            }
+        }
+    }
+}
+
+const LISTENER: Token = Token(0);
+const SIGNALS: Token = Token(1);
+
+struct Client {
+    conn: Conn,
+    endpoint: Option<u64>,
+}
+
+struct ActorRec {
+    type_name: String,
+    pid: u32,
+    parent: Address,
+    control: Option<(Token, Conn)>,
+    exiting: Option<ExitReason>,
+}
+
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+enum Phase {
+    Asked,
+    Terminated,
+    Killed,
+}
+
+struct Shutdown {
+    phase: Phase,
+    deadline: Instant,
+    waiters: Vec<Token>,
+}
+
+struct Admin {
+    cfg: AdminConfig,
+    dir: PathBuf,
+    me: Address,
+    poll: Poll,
+    listener: UnixListener,
+    signals: UnixStream,
+    terminate: Arc<AtomicBool>,
+    clients: HashMap<Token, Client>,
+    owner: Option<Token>,
+    actors: BTreeMap<u64, ActorRec>,
+    control_tokens: HashMap<Token, u64>,
+    pids: HashMap<u32, u64>,
+    types: BTreeMap<String, String>,
+    binaries: BTreeMap<String, Vec<String>>,
+    outbox: Outbox,
+    next_id: u64,
+    next_token: usize,
+    shutdown: Option<Shutdown>,
+    _lock: Flock<File>,
+}
+
+/// Run an admin in this process until it is shut down. The process must be single-threaded:
+/// the admin forks.
+pub fn run(cfg: AdminConfig) -> Result<()> {
+    let mut admin = Admin::open(cfg)?;
+    log::info!("admin listening in {}", admin.dir.display());
+    let result = admin.serve();
+    admin.finish();
+    result
+}
+
+impl Admin {
+    fn open(cfg: AdminConfig) -> Result<Admin> {
+        let dir = match &cfg.dir {
+            Some(d) => d.clone(),
+            None => sysdir::system_dir(&cfg.system)?,
+        };
+        sysdir::create_private_dir(&dir)?;
+        let lock_path = sysdir::lock_file(&dir);
+        let file = File::create(&lock_path).ctx(|| format!("opening {}", lock_path.display()))?;
+        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+            Error::AlreadyRunning {
+                system: cfg.system.clone(),
+                pidfile: sysdir::pid_file(&dir),
+            }
+        })?;
+        remove_stale_files(&dir);
+        let sock = sysdir::admin_socket(&dir);
+        let std_listener =
+            StdUnixListener::bind(&sock).ctx(|| format!("binding {}", sock.display()))?;
+        std_listener
+            .set_nonblocking(true)
+            .ctx(|| "setting the listener non-blocking".into())?;
+        let mut listener = UnixListener::from_std(std_listener);
+        std::fs::write(sysdir::pid_file(&dir), format!("{}\n", std::process::id()))
+            .ctx(|| "writing the pid file".into())?;
+
+        let poll = Poll::new().ctx(|| "creating the event loop".into())?;
+        let (sig_read, sig_write) = StdUnixStream::pair().ctx(|| "creating a pipe".into())?;
+        for end in [&sig_read, &sig_write] {
+            end.set_nonblocking(true)
+                .ctx(|| "setting the signal pipe non-blocking".into())?;
+        }
+        let mut signals = UnixStream::from_std(sig_read);
+        let terminate = Arc::new(AtomicBool::new(false));
+        for sig in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+            let w = sig_write
+                .try_clone()
+                .ctx(|| "cloning the signal pipe".into())?;
+            signal_hook::low_level::pipe::register(sig, w)
+                .ctx(|| "installing a signal handler".into())?;
+            if sig != libc::SIGCHLD {
+                signal_hook::flag::register(sig, terminate.clone())
+                    .ctx(|| "installing a signal handler".into())?;
+            }
+        }
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .ctx(|| "registering the listener".into())?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)
+            .ctx(|| "registering the signal pipe".into())?;
+        Ok(Admin {
+            me: Address::new(&dir, ADMIN_ID),
+            outbox: Outbox::new(cfg.max_frame),
+            cfg,
+            dir,
+            poll,
+            listener,
+            signals,
+            terminate,
+            clients: HashMap::new(),
+            owner: None,
+            actors: BTreeMap::new(),
+            control_tokens: HashMap::new(),
+            pids: HashMap::new(),
+            types: BTreeMap::new(),
+            binaries: BTreeMap::new(),
+            next_id: ADMIN_ID + 1,
+            next_token: 2,
+            shutdown: None,
+            _lock: lock,
+        })
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    fn serve(&mut self) -> Result<()> {
+        let mut events = Events::with_capacity(256);
+        loop {
+            let timeout = self
+                .shutdown
+                .as_ref()
+                .map(|s| s.deadline.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e).ctx(|| "waiting for events".into()),
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept(),
+                    SIGNALS => self.on_signal(),
+                    t if self.clients.contains_key(&t) => self.on_client(t),
+                    t if self.control_tokens.contains_key(&t) => self.on_actor_control(t),
+                    _ => {
+                        self.outbox.on_event(self.poll.registry(), event);
+                    }
+                }
+            }
+            if self.shutdown_progress() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, _)) => {
+                    let token = self.token();
+                    if let Err(e) = self.poll.registry().register(
+                        &mut stream,
+                        token,
+                        Interest::READABLE | Interest::WRITABLE,
+                    ) {
+                        log::warn!("cannot watch a new client: {e}");
+                        continue;
+                    }
+                    let conn = Conn::new(stream, self.cfg.max_frame);
+                    self.clients.insert(
+                        token,
+                        Client {
+                            conn,
+                            endpoint: None,
+                        },
+                    );
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_signal(&mut self) {
+        let mut buf = [0u8; 64];
+        while matches!(self.signals.read(&mut buf), Ok(n) if n > 0) {}
+        for (pid, how) in spawn::reap_all() {
+            self.reaped(pid, how);
+        }
+        if self.terminate.swap(false, Ordering::SeqCst) {
+            log::info!("signal received; shutting down");
+            self.begin_shutdown(None);
+        }
+    }
+
+    /// Read every request a client has sent; answer each in order.
+    fn on_client(&mut self, token: Token) {
+        let client = self.clients.get_mut(&token).expect("checked by caller");
+        let _ = client.conn.flush();
+        let mut requests = Vec::new();
+        let status = client.conn.read(|frame| {
+            requests.push(wire::decode::<Request>(frame, "a control request"));
+        });
+        let mut close = false;
+        for req in requests {
+            let resp = match req {
+                Ok(req) => self.handle(Source::Client(token), req),
+                Err(e) => {
+                    close = true;
+                    Some(error_response("BadRequest", &e))
+                }
+            };
+            if let Some(resp) = resp {
+                self.respond(token, &resp);
+            }
+            if close {
+                break;
+            }
+        }
+        match status {
+            Ok(ReadStatus::Drained) => {}
+            Ok(ReadStatus::Eof) => close = true,
+            Err(e) => {
+                log::warn!("closing a client connection: {e}");
+                self.respond(token, &error_response("BadRequest", &e));
+                close = true;
+            }
+        }
+        if close {
+            self.drop_client(token);
+        }
+    }
+
+    fn respond(&mut self, token: Token, resp: &Response) {
+        if let Some(client) = self.clients.get_mut(&token) {
+            if let Err(e) = client.conn.send(resp) {
+                log::debug!("client went away before its answer: {e}");
+            }
+        }
+    }
+
+    fn drop_client(&mut self, token: Token) {
+        let Some(mut client) = self.clients.remove(&token) else {
+            return;
+        };
+        // Give a misbehaving client its error message before closing.
+        let _ = client
+            .conn
+            .flush_until(Instant::now() + Duration::from_millis(100));
+        let _ = self.poll.registry().deregister(&mut client.conn.stream);
+        if let Some(id) = client.endpoint {
+            let _ = std::fs::remove_file(Address::new(&self.dir, id).socket_path());
+        }
+        if self.owner == Some(token) {
+            log::info!("the program that owns this admin has gone; shutting down");
+            self.owner = None;
+            self.begin_shutdown(None);
+        }
+    }
+
+    fn on_actor_control(&mut self, token: Token) {
+        let id = self.control_tokens[&token];
+        let requests = self.read_actor_control(id);
+        for req in requests {
+            if let Some(resp) = self.handle(Source::Actor(id), req)
+                && let Some((_, conn)) = self.actors.get_mut(&id).and_then(|a| a.control.as_mut())
+                && let Err(e) = conn.send(&resp)
+            {
+                log::debug!("actor {id} went away before its answer: {e}");
+            }
+        }
+    }
+
+    /// Read what an actor said on its control connection; close it at EOF.
+    fn read_actor_control(&mut self, id: u64) -> Vec<Request> {
+        let Some(rec) = self.actors.get_mut(&id) else {
+            return Vec::new();
+        };
+        let Some((token, conn)) = rec.control.as_mut() else {
+            return Vec::new();
+        };
+        let mut requests = Vec::new();
+        let status = conn.read(
+            |frame| match wire::decode::<Request>(frame, "a control request") {
+                Ok(r) => requests.push(r),
+                Err(e) => log::warn!("actor {id} sent an undecodable control frame: {e}"),
+            },
+        );
+        if !matches!(status, Ok(ReadStatus::Drained)) {
+            let token = *token;
+            let (_, mut conn) = rec.control.take().expect("checked above");
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.control_tokens.remove(&token);
+        }
+        requests
+    }
+
+    fn handle(&mut self, source: Source, req: Request) -> Option<Response> {
+        Some(match req {
+            Request::Hello {
+                role: Role::Client { pid, owner },
+            } => {
+                let Source::Client(token) = source else {
+                    return Some(bad_request("Hello is for clients on admin.sock"));
+                };
+                if self.shutdown.is_some() {
+                    return Some(error_response("ShuttingDown", &Error::ShuttingDown));
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                if let Some(c) = self.clients.get_mut(&token) {
+                    c.endpoint = Some(id);
+                }
+                if owner && self.cfg.owned && self.owner.is_none() {
+                    self.owner = Some(token);
+                }
+                log::debug!("client pid {pid} attached as {id}");
+                Response::Welcome {
+                    endpoint: Address::new(&self.dir, id),
+                    max_frame: self.cfg.max_frame as u64,
+                }
+            }
+            Request::Load { path, types } => self.load(&path, types),
+            Request::Create {
+                type_name,
+                binary,
+                parent,
+            } => match self.create(&type_name, binary, parent) {
+                Ok(address) => Response::Created { address },
+                Err(e) => error_response(error_kind(&e), &e),
+            },
+            Request::Status => Response::Status {
+                actors: self
+                    .actors
+                    .iter()
+                    .map(|(&id, a)| ActorInfo {
+                        address: Address::new(&self.dir, id),
+                        type_name: a.type_name.clone(),
+                        pid: a.pid,
+                        parent: a.parent.clone(),
+                    })
+                    .collect(),
+            },
+            Request::Shutdown => {
+                let waiter = match source {
+                    Source::Client(t) => Some(t),
+                    Source::Actor(_) => None,
+                };
+                self.begin_shutdown(waiter);
+                return None;
+            }
+            Request::Exiting { reason } => {
+                if let Source::Actor(id) = source
+                    && let Some(rec) = self.actors.get_mut(&id)
+                {
+                    rec.exiting = Some(reason);
+                }
+                return None;
+            }
+        })
+    }
+
+    fn load(&mut self, path: &str, types: Vec<String>) -> Response {
+        let path = match std::fs::canonicalize(path) {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(e) => return bad_request(&format!("cannot load {path}: {e}")),
+        };
+        for t in &types {
+            self.types.insert(t.clone(), path.clone());
+        }
+        self.binaries.insert(path, types.clone());
+        Response::Loaded { types }
+    }
+
+    fn create(
+        &mut self,
+        type_name: &str,
+        binary: Option<String>,
+        parent: Address,
+    ) -> Result<Address> {
+        if self.shutdown.is_some() {
+            return Err(Error::ShuttingDown);
+        }
+        let unknown = |known: &BTreeMap<String, String>| Error::UnknownType {
+            type_name: type_name.to_string(),
+            known: known.keys().cloned().collect(),
+        };
+        let binary = match binary {
+            Some(b) => {
+                let canon = std::fs::canonicalize(&b).map_err(|e| Error::NotActorBinary {
+                    path: PathBuf::from(&b),
+                    why: e.to_string(),
+                })?;
+                let canon = canon.to_string_lossy().into_owned();
+                if let Some(provided) = self.binaries.get(&canon)
+                    && !provided.iter().any(|t| t == type_name)
+                {
+                    return Err(Error::UnknownType {
+                        type_name: format!("{type_name}' in '{canon}"),
+                        known: provided.clone(),
+                    });
+                }
+                canon
+            }
+            None => self
+                .types
+                .get(type_name)
+                .cloned()
+                .ok_or_else(|| unknown(&self.types))?,
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        let address = Address::new(&self.dir, id);
+        let socket = address.socket_path();
+        let listener =
+            StdUnixListener::bind(&socket).ctx(|| format!("binding {}", socket.display()))?;
+        let (ours, theirs) =
+            StdUnixStream::pair().ctx(|| "creating a control socket pair".into())?;
+        let args = ActorArgs {
+            type_name: type_name.to_string(),
+            me: address.clone(),
+            parent: parent.clone(),
+            listen_fd: std::os::fd::AsRawFd::as_raw_fd(&listener),
+            control_fd: std::os::fd::AsRawFd::as_raw_fd(&theirs),
+            max_frame: self.cfg.max_frame,
+        };
+        let pid = match spawn::spawn(&binary, &args.to_argv(), &[&listener, &theirs]) {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket);
+                return Err(Error::NotActorBinary {
+                    path: PathBuf::from(&binary),
+                    why: format!("it cannot be started: {e}"),
+                });
+            }
+        };
+        drop((listener, theirs));
+        ours.set_nonblocking(true)
+            .ctx(|| "setting a socket non-blocking".into())?;
+        let mut stream = UnixStream::from_std(ours);
+        let token = self.token();
+        self.poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE)
+            .ctx(|| "registering a control socket".into())?;
+        self.control_tokens.insert(token, id);
+        self.pids.insert(pid, id);
+        self.actors.insert(
+            id,
+            ActorRec {
+                type_name: type_name.to_string(),
+                pid,
+                parent,
+                control: Some((token, Conn::new(stream, self.cfg.max_frame))),
+                exiting: None,
+            },
+        );
+        log::debug!("started {type_name} as {address}, pid {pid}");
+        Ok(address)
+    }
+
+    /// A child process has ended: tell its parent why, and forget it.
+    fn reaped(&mut self, pid: u32, how: Reaped) {
+        let Some(id) = self.pids.remove(&pid) else {
+            return;
+        };
+        // The actor may have said why just before it exited; read that first.
+        let _ = self.read_actor_control(id);
+        let Some(mut rec) = self.actors.remove(&id) else {
+            return;
+        };
+        if let Some((token, mut conn)) = rec.control.take() {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.control_tokens.remove(&token);
+        }
+        let address = Address::new(&self.dir, id);
+        let _ = std::fs::remove_file(address.socket_path());
+        self.outbox.forget(self.poll.registry(), &address);
+        let reason = match how {
+            Reaped::Signaled(signal) => ExitReason::Killed {
+                signal,
+                name: spawn::signal_name(signal),
+            },
+            Reaped::Exited(code) => rec.exiting.take().unwrap_or(ExitReason::Exited { code }),
+        };
+        log::debug!("{} {address} (pid {pid}) {reason}", rec.type_name);
+        if rec.parent.id() == ADMIN_ID && rec.parent.system_dir() == self.dir {
+            return;
+        }
+        let notice = ChildExited {
+            child: address,
+            reason,
+        };
+        let msg = Message::new(&notice).expect("ChildExited encodes");
+        if let Err(e) = self
+            .outbox
+            .send(self.poll.registry(), &self.me, &rec.parent, &msg)
+        {
+            log::debug!("parent {} did not get ChildExited: {e}", rec.parent);
+        }
+    }
+
+    fn begin_shutdown(&mut self, waiter: Option<Token>) {
+        if let Some(s) = self.shutdown.as_mut() {
+            s.waiters.extend(waiter);
+            return;
+        }
+        log::info!("shutting down {} actors", self.actors.len());
+        let exit = Message::new(&ExitRequest {}).expect("ExitRequest encodes");
+        let ids: Vec<u64> = self.actors.keys().copied().collect();
+        for id in ids {
+            let to = Address::new(&self.dir, id);
+            let _ = self.outbox.send(self.poll.registry(), &self.me, &to, &exit);
+        }
+        self.shutdown = Some(Shutdown {
+            phase: Phase::Asked,
+            deadline: Instant::now() + self.cfg.exit_grace,
+            waiters: waiter.into_iter().collect(),
+        });
+    }
+
+    /// Move shutdown along. Returns true when the admin may exit.
+    fn shutdown_progress(&mut self) -> bool {
+        let Some(s) = self.shutdown.as_mut() else {
+            return false;
+        };
+        if self.actors.is_empty() {
+            return true;
+        }
+        if Instant::now() < s.deadline {
+            return false;
+        }
+        let (signal, next, wait) = match s.phase {
+            Phase::Asked => (Signal::SIGTERM, Phase::Terminated, Duration::from_secs(1)),
+            Phase::Terminated => (Signal::SIGKILL, Phase::Killed, Duration::from_secs(5)),
+            Phase::Killed => {
+                log::error!(
+                    "{} actor processes did not die after SIGKILL",
+                    self.actors.len()
+                );
+                return true;
+            }
+        };
+        log::warn!(
+            "{} actors still running after the deadline; sending {signal}",
+            self.actors.len()
+        );
+        for rec in self.actors.values() {
+            spawn::signal(rec.pid, signal);
+        }
+        s.phase = next;
+        s.deadline = Instant::now() + wait;
+        false
+    }
+
+    /// Remove the system directory and answer whoever asked for the shutdown.
+    fn finish(&mut self) {
+        let waiters = self.shutdown.take().map(|s| s.waiters).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        for token in waiters {
+            if let Some(client) = self.clients.get_mut(&token) {
+                let _ = client.conn.send(&Response::Ok);
+                let _ = client
+                    .conn
+                    .flush_until(Instant::now() + Duration::from_secs(1));
+            }
+        }
+        log::info!("admin stopped");
+    }
+}
+
+enum Source {
+    Client(Token),
+    Actor(u64),
+}
+
+fn error_kind(e: &Error) -> &'static str {
+    match e {
+        Error::ShuttingDown => "ShuttingDown",
+        Error::UnknownType { .. } => "UnknownType",
+        Error::NotActorBinary { .. } => "NotActorBinary",
+        _ => "Failed",
+    }
+}
+
+fn error_response(kind: &str, e: &Error) -> Response {
+    Response::Error {
+        kind: kind.to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    Response::Error {
+        kind: "BadRequest".into(),
+        message: message.to_string(),
+    }
+}
+
+/// Remove sockets and pid files left by an admin that died without cleaning up.
+fn remove_stale_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.ends_with(".sock") || name == "admin.pid" {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The client side of a control connection: one request, one response, in order.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use crate::error::{Error, IoContext, Result};
+use crate::protocol::{Request, Response};
+use crate::wire;
+
+/// How long a client waits for the admin to answer one request.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A blocking control connection.
+pub(crate) struct ControlClient {
+    pub(crate) stream: UnixStream,
+    limit: usize,
+}
+
+impl ControlClient {
+    pub(crate) fn new(stream: UnixStream, limit: usize) -> ControlClient {
+        ControlClient { stream, limit }
+    }
+
+    /// Send one request without waiting for an answer.
+    pub(crate) fn post(&mut self, req: &Request) -> Result<()> {
+        let frame = wire::encode(req)?;
+        self.stream
+            .write_all(&frame)
+            .ctx(|| "writing to the admin's control socket".into())
+    }
+
+    /// Send a request and wait for its response; an `Error` response becomes an `Err`.
+    pub(crate) fn request(&mut self, req: &Request) -> Result<Response> {
+        self.post(req)?;
+        match self.read_response(REQUEST_TIMEOUT)? {
+            Response::Error { kind, message } => Err(response_error(&kind, message)),
+            other => Ok(other),
+        }
+    }
+
+    /// Wait for one response frame.
+    pub(crate) fn read_response(&mut self, timeout: Duration) -> Result<Response> {
+        self.stream
+            .set_read_timeout(Some(timeout))
+            .ctx(|| "setting a read timeout".into())?;
+        let mut len = [0u8; 4];
+        self.stream
+            .read_exact(&mut len)
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    Error::Timeout(timeout)
+                }
+                std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
+                    Error::Protocol(
+                        "the admin closed the connection (it may be shutting down or have died)"
+                            .into(),
+                    )
+                }
+                _ => Error::Io {
+                    context: "reading from the admin".into(),
+                    source: e,
+                },
+            })?;
+        let len = u32::from_be_bytes(len) as usize;
+        if len > self.limit {
+            return Err(Error::FrameTooLarge {
+                len: len as u64,
+                limit: self.limit,
+            });
+        }
+        let mut body = vec![0; len];
+        self.stream
+            .read_exact(&mut body)
+            .ctx(|| "reading from the admin".into())?;
+        wire::decode(&body, "the admin's response")
+    }
+}
+
+fn response_error(kind: &str, message: String) -> Error {
+    match kind {
+        "ShuttingDown" => Error::ShuttingDown,
+        _ => Error::Admin(message),
+    }
+}

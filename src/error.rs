@@ -1,0 +1,138 @@
+//! Errors of the greenroom library: one enum, one `Result` alias.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::address::Address;
+
+/// What went wrong in a greenroom operation. Every message says what to do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No admin answers on the system's control socket, and none could be started.
+    #[error(
+        "no greenroom admin is running for system '{system}' (looked for {socket}); start one with `greenroom start --system {system}` or `greenroom-admin --system {system}`"
+    )]
+    NoAdmin {
+        /// The system's name.
+        system: String,
+        /// The control socket that was tried.
+        socket: PathBuf,
+    },
+    /// An admin for this system already runs (returned when starting a second one).
+    #[error(
+        "a greenroom admin for system '{system}' is already running (pid file {pidfile}); stop it with `greenroom shutdown --system {system}` or use another --system name"
+    )]
+    AlreadyRunning {
+        /// The system's name.
+        system: String,
+        /// The admin's pid file.
+        pidfile: PathBuf,
+    },
+    /// The admin is shutting down and refuses new work.
+    #[error("the greenroom admin is shutting down; wait for it to finish, then start a new one")]
+    ShuttingDown,
+    /// The requested actor type is not provided by any loaded binary.
+    #[error("unknown actor type '{type_name}'{}; load the binary that provides it with `greenroom load PATH`, or pass `--binary PATH`", known_list(.known))]
+    UnknownType {
+        /// The requested type name.
+        type_name: String,
+        /// The types the admin knows.
+        known: Vec<String>,
+    },
+    /// A path given as an actor binary is not one.
+    #[error(
+        "{path} is not a greenroom actor binary: {why}; build it with `greenroom::actors!(...)` at the top of `main`"
+    )]
+    NotActorBinary {
+        /// The path.
+        path: PathBuf,
+        /// Why it was refused.
+        why: String,
+    },
+    /// The target of a message has exited (or never existed).
+    #[error(
+        "actor {0} is not running (it has exited or never existed); check `greenroom status` for live actors"
+    )]
+    DeadActor(Address),
+    /// An address string did not parse.
+    #[error(
+        "'{text}' is not a greenroom address ({why}); addresses look like `7@/run/user/1000/greenroom/default`, as printed by `greenroom create`"
+    )]
+    BadAddress {
+        /// The text that was given.
+        text: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A system name is not usable as a directory name.
+    #[error(
+        "'{0}' is not a valid system name; use letters, digits, '-', '_' and '.', not starting with '.'"
+    )]
+    BadSystemName(String),
+    /// A frame was longer than the configured limit.
+    #[error(
+        "frame of {len} bytes exceeds the limit of {limit} bytes; send smaller messages or raise GREENROOM_MAX_FRAME"
+    )]
+    FrameTooLarge {
+        /// The announced length.
+        len: u64,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// A value could not be encoded as MessagePack.
+    #[error("could not encode message: {0}")]
+    Encode(String),
+    /// A frame or message body could not be decoded.
+    #[error("could not decode {what}: {why}")]
+    Decode {
+        /// What was being decoded.
+        what: String,
+        /// The decoder's complaint.
+        why: String,
+    },
+    /// The admin answered a request with an error.
+    #[error("admin refused: {0}")]
+    Admin(String),
+    /// The peer broke the protocol (an unexpected reply).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The admin did not answer in time.
+    #[error(
+        "timed out after {0:?} waiting for the admin; check that it is alive with `greenroom status`"
+    )]
+    Timeout(std::time::Duration),
+    /// An operating-system call failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() {
+        " (no actor binaries are loaded)".to_string()
+    } else {
+        format!(" (known types: {})", known.join(", "))
+    }
+}
+
+/// The result type of greenroom operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attach a description of the operation to an `io::Result`.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: context(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,97 @@
+//! # greenroom: actors as OS processes
+//!
+//! greenroom is an actor system in which **every actor is its own OS process**, after Python's
+//! Thespian. An admin process per system starts one process per actor, delivers exit requests,
+//! and tells a parent when its child dies — for any reason, `kill -9` included. Actors exchange
+//! MessagePack frames directly over Unix sockets.
+//!
+//! A complete program: it defines an actor, registers it, and drives it from `main`. Run it with
+//! nothing started beforehand; it starts an admin for itself and stops it at the end.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use greenroom::{Actor, ActorSystem, Context, ExitRequest, Handled, Message};
+//!
+//! #[derive(Default)]
+//! struct Hello;
+//!
+//! impl Actor for Hello {
+//!     fn receive(&mut self, _msg: Message, ctx: &mut Context<'_>) -> Handled {
+//!         ctx.reply("Hello, World!")?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), greenroom::Error> {
+//!     // When the admin starts this binary to run a `Hello`, this line runs it and never returns.
+//!     greenroom::actors!(Hello);
+//!
+//!     let mut system = ActorSystem::new()?;
+//!     let hello = system.create_actor::<Hello>()?;
+//!     if let Some(reply) = system.ask(&hello, "hi", Duration::from_secs(1))? {
+//!         println!("{}", reply.decode::<String>()?);
+//!     }
+//!     system.tell(&hello, &ExitRequest {})?;
+//!     Ok(())
+//! }
+//! ```
+//!
+//! ## The pieces
+//!
+//! - [`Actor`] — a type with a handler that receives one [`Message`] at a time through a
+//!   [`Context`] (sender, own address, `send`, `reply`, `create_actor`).
+//! - [`actors!`] — registers the actor types of a binary; invoke it first thing in `main`.
+//! - [`ActorSystem`] — the API for programs outside the actors: start or attach, create, `tell`,
+//!   `ask`, `listen`, `status`, `shutdown`.
+//! - System messages: [`ExitRequest`], [`ChildExited`] with an [`ExitReason`], [`Poison`].
+//! - The `greenroom-admin` binary runs an admin in the foreground; the `greenroom` CLI starts
+//!   one in the background and talks to actors from a shell.
+//!
+//! ## Guarantees
+//!
+//! - **Ordering**: messages from one sender to one receiver arrive in the order sent (each pair
+//!   uses one stream).
+//! - **Sends leave at once**: a send inside a handler is written to the socket immediately, not
+//!   when the handler returns.
+//! - **Early messages**: the address returned by `create_actor` works at once; messages sent before
+//!   the process is ready are queued by the kernel and delivered in order.
+//! - **Death is reported**: the parent receives [`ChildExited`] whether the child exited on
+//!   request, exited by itself, failed to start, or was killed by a signal.
+//! - **No orphans**: if the admin dies, its actor processes exit too.
+//! - **Bounded frames**: a frame longer than the limit (64 MiB by default, `GREENROOM_MAX_FRAME`)
+//!   is refused before anything is allocated for it; the connection is closed and the process
+//!   keeps serving others.
+//!
+//! The wire protocol is described in `docs/PROTOCOL.md` in the repository.
+
+#![deny(missing_docs)]
+
+mod actor;
+mod address;
+pub mod admin;
+mod conn;
+mod control;
+mod error;
+mod logging;
+mod message;
+pub mod protocol;
+mod registry;
+mod runtime;
+mod spawn;
+pub mod sysdir;
+mod system;
+pub mod wire;
+
+pub use actor::{Actor, Context, Handled};
+pub use address::Address;
+pub use error::{Error, Result};
+pub use message::{ChildExited, ExitReason, ExitRequest, Message, Poison, type_name_of};
+pub use registry::{LIST_TYPES_MAGIC, registered_types};
+pub use spawn::signal_name;
+pub use system::{ActorSystem, SystemConfig, WhenMissing, list_types};
+
+/// Items the [`actors!`] macro expands to. Not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::registry::{ActorType, dispatch};
+}

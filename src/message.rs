@@ -1,0 +1,227 @@
+//! Messages: a type name and a MessagePack body, plus the system messages the framework sends.
+//!
+//! A [`Message`] is what an actor receives. Its type name is what [`Message::is`] tests and its
+//! body is what [`Message::decode`] turns into any `serde` type. Values sent with
+//! [`Context::send`](crate::Context::send) or [`ActorSystem::tell`](crate::ActorSystem::tell) are
+//! named after their Rust type without its module path (`Greeting`, `String`, `Vec<u32>`), so a
+//! program in another language — or the CLI's `--type` flag — can produce them.
+//!
+//! The names `ExitRequest`, `ChildExited` and `Poison` are reserved for the system messages
+//! defined here.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+use crate::error::{Error, Result};
+
+/// One message: its type name and its MessagePack body.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    #[serde(rename = "type")]
+    type_name: String,
+    #[serde(with = "serde_bytes")]
+    body: Vec<u8>,
+}
+
+impl Message {
+    /// Encode `value` as a message named after its type.
+    pub fn new<T: Serialize + ?Sized>(value: &T) -> Result<Message> {
+        Message::with_type(&type_name_of::<T>(), value)
+    }
+
+    /// Encode `value` as a message with an explicit type name.
+    pub fn with_type<T: Serialize + ?Sized>(type_name: &str, value: &T) -> Result<Message> {
+        let body = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(e.to_string()))?;
+        Ok(Message {
+            type_name: type_name.to_string(),
+            body,
+        })
+    }
+
+    /// A message from an already-encoded MessagePack body.
+    pub fn from_parts(type_name: impl Into<String>, body: Vec<u8>) -> Message {
+        Message {
+            type_name: type_name.into(),
+            body,
+        }
+    }
+
+    /// The message's type name.
+    pub fn type_name(&self) -> &str {
+        &self.type_name
+    }
+
+    /// The MessagePack body.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// True if the message was sent as a `T` (its type name is `T`'s).
+    pub fn is<T: ?Sized>(&self) -> bool {
+        self.type_name == type_name_of::<T>()
+    }
+
+    /// Decode the body as a `T`, whatever the type name says.
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T> {
+        rmp_serde::from_slice(&self.body).map_err(|e| Error::Decode {
+            what: format!(
+                "a {} message as {}",
+                self.type_name,
+                std::any::type_name::<T>()
+            ),
+            why: e.to_string(),
+        })
+    }
+
+    /// Decode the body as a `T` only if the message was sent as a `T`.
+    pub fn get<T: DeserializeOwned>(&self) -> Option<T> {
+        if self.is::<T>() {
+            self.decode().ok()
+        } else {
+            None
+        }
+    }
+
+    /// True for the framework's own messages (`ExitRequest`, `ChildExited`, `Poison`).
+    pub fn is_system(&self) -> bool {
+        matches!(
+            self.type_name.as_str(),
+            "ExitRequest" | "ChildExited" | "Poison"
+        )
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Message({}, {} bytes)", self.type_name, self.body.len())
+    }
+}
+
+/// The name greenroom gives to messages of type `T`: its Rust type name without module paths
+/// or references, with `str` written `String` (`&str` and `String` encode alike).
+pub fn type_name_of<T: ?Sized>() -> String {
+    let full = std::any::type_name::<T>();
+    let mut out = String::with_capacity(full.len());
+    let mut word = String::new();
+    let mut chars = full.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            word.clear();
+        } else {
+            out.push_str(if word == "str" { "String" } else { &word });
+            word.clear();
+            if c != '&' {
+                out.push(c);
+            }
+        }
+    }
+    out.push_str(if word == "str" { "String" } else { &word });
+    out.trim_start_matches("mut ").to_string()
+}
+
+/// Asks an actor to exit. Its handler sees it first; then its children are asked to exit, then
+/// its process ends and its parent receives [`ChildExited`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRequest {}
+
+/// Why an actor's process ended, built from what the admin learned when it reaped it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ExitReason {
+    /// It handled an [`ExitRequest`] and exited.
+    Requested,
+    /// Its process exited on its own with this code (for example `std::process::exit`).
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
+    /// Its process was killed by a signal (SIGKILL, SIGSEGV, SIGABRT, ...).
+    Killed {
+        /// The signal number.
+        signal: i32,
+        /// The signal's name, such as `SIGKILL`.
+        name: String,
+    },
+    /// It never ran: the binary could not start it (unknown type, constructor panic, ...).
+    FailedToStart {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Requested => write!(f, "exited on request"),
+            ExitReason::Exited { code } => write!(f, "exited with code {code}"),
+            ExitReason::Killed { name, signal } => write!(f, "killed by {name} ({signal})"),
+            ExitReason::FailedToStart { error } => write!(f, "failed to start: {error}"),
+        }
+    }
+}
+
+/// Sent to an actor's parent when the actor has ended, for any reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildExited {
+    /// The child that ended.
+    pub child: Address,
+    /// Why.
+    pub reason: ExitReason,
+}
+
+/// Sent back to the sender of a message whose handler failed twice in a row on it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Poison {
+    /// The message that could not be handled.
+    pub original: Message,
+    /// The panic text or error of the last failure.
+    pub details: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct Greeting {
+        message: String,
+    }
+
+    #[test]
+    fn type_names_drop_paths_and_references() {
+        assert_eq!(type_name_of::<Greeting>(), "Greeting");
+        assert_eq!(type_name_of::<&str>(), "String");
+        assert_eq!(type_name_of::<String>(), "String");
+        assert_eq!(type_name_of::<Vec<String>>(), "Vec<String>");
+        assert_eq!(type_name_of::<ExitRequest>(), "ExitRequest");
+        assert_eq!(
+            type_name_of::<std::collections::HashMap<u8, Greeting>>(),
+            "HashMap<u8, Greeting>"
+        );
+    }
+
+    #[test]
+    fn str_and_string_are_the_same_message() {
+        let a = Message::new("hi").unwrap();
+        let b = Message::new(&"hi".to_string()).unwrap();
+        assert_eq!(a, b);
+        assert!(a.is::<String>());
+        assert_eq!(a.get::<String>().as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn structs_decode_by_field_name() {
+        let m = Message::new(&Greeting {
+            message: "x".into(),
+        })
+        .unwrap();
+        assert!(m.is::<Greeting>());
+        assert!(m.decode::<String>().is_err());
+        assert_eq!(m.get::<Greeting>().unwrap().message, "x");
+    }
+}

@@ -1,0 +1,126 @@
+//! The messages exchanged on greenroom's sockets. `docs/PROTOCOL.md` describes them for
+//! implementers in other languages; this module is the source of truth.
+//!
+//! Two kinds of connection exist:
+//! - **message sockets** (`DIR/ID.sock`): every frame is an [`Envelope`], one way, no reply.
+//! - **control connections** (`DIR/admin.sock`, and a socket pair between the admin and each
+//!   actor process): the client sends a [`Request`], the admin answers each with one
+//!   [`Response`], in order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+use crate::message::{ExitReason, Message};
+
+/// A message in flight: who sent it, to whom, and the message.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The sender, to which replies go.
+    pub from: Address,
+    /// The receiver.
+    pub to: Address,
+    /// The message.
+    pub msg: Message,
+}
+
+/// What a client says first on `admin.sock`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Role {
+    /// A program or the CLI that sends and receives messages from outside the actors.
+    Client {
+        /// The client's pid, for status and logs.
+        pid: u32,
+        /// If true, the admin shuts down when this connection closes (an admin that the
+        /// program started for itself).
+        owner: bool,
+    },
+}
+
+/// A request on a control connection.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// First request of a client on `admin.sock`; answered with [`Response::Welcome`].
+    Hello {
+        /// Who is connecting.
+        role: Role,
+    },
+    /// Make the admin know which actor types a binary provides; answered with
+    /// [`Response::Loaded`].
+    Load {
+        /// Absolute path of the binary.
+        path: String,
+        /// The actor type names it provides.
+        types: Vec<String>,
+    },
+    /// Start an actor; answered with [`Response::Created`] once its socket exists.
+    Create {
+        /// The actor type.
+        type_name: String,
+        /// The binary to run it from; if absent the admin uses the binary last loaded for the
+        /// type.
+        binary: Option<String>,
+        /// The actor's logical parent, which receives its `ChildExited`.
+        parent: Address,
+    },
+    /// List the live actors; answered with [`Response::Status`].
+    Status,
+    /// Stop every actor and then the admin; answered with [`Response::Ok`] when done.
+    Shutdown,
+    /// Sent by an actor process on its control connection just before it exits, so that the
+    /// admin can tell a requested exit or a failed start from any other exit.
+    Exiting {
+        /// Why the actor is exiting.
+        reason: ExitReason,
+    },
+}
+
+/// One live actor, as reported by [`Response::Status`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ActorInfo {
+    /// Its address.
+    pub address: Address,
+    /// Its type name.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Its process id.
+    pub pid: u32,
+    /// Its logical parent.
+    pub parent: Address,
+}
+
+/// The admin's answer to a [`Request`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Response {
+    /// Answer to `Hello`: the client's own address (its message socket must be bound by the
+    /// client at `DIR/ID.sock`) and the system's frame limit.
+    Welcome {
+        /// The address assigned to the client.
+        endpoint: Address,
+        /// The largest frame the system's processes accept.
+        max_frame: u64,
+    },
+    /// Answer to `Load`.
+    Loaded {
+        /// The types now known from that binary.
+        types: Vec<String>,
+    },
+    /// Answer to `Create`.
+    Created {
+        /// The new actor's address; messages may be sent to it at once.
+        address: Address,
+    },
+    /// Answer to `Status`.
+    Status {
+        /// Every live actor, in creation order.
+        actors: Vec<ActorInfo>,
+    },
+    /// Success with nothing to report.
+    Ok,
+    /// The request failed; the text says why and what to do.
+    Error {
+        /// What the `greenroom::Error` kind was (`UnknownType`, `ShuttingDown`, `BadRequest`, ...).
+        kind: String,
+        /// A message for people.
+        message: String,
+    },
+}

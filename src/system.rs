@@ -1,0 +1,600 @@
+//! The system API: how a program outside the actors starts or attaches to a system, creates
+//! actors, and talks to them.
+//!
+//! An [`ActorSystem`] is an *external endpoint*: it has an address of its own (so that actors can
+//! reply to it) and a control connection to the admin. If no admin runs for the system,
+//! [`ActorSystem::new`] starts one for this program (the embedded default), which goes away when
+//! this handle is shut down or dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mio::net::UnixListener;
+use mio::{Events, Interest, Poll, Token};
+use serde::Serialize;
+
+use crate::actor::Actor;
+use crate::address::{ADMIN_ID, Address};
+use crate::conn::{self, Conn, EnvelopeRef};
+use crate::control::ControlClient;
+use crate::error::{Error, IoContext, Result};
+use crate::message::{ExitRequest, Message, Poison, type_name_of};
+use crate::protocol::{ActorInfo, Envelope, Request, Response, Role};
+use crate::registry::{self, LIST_TYPES_MAGIC};
+use crate::sysdir;
+use crate::wire::{self, ReadStatus};
+
+/// What to do when no admin runs for the system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WhenMissing {
+    /// Start an admin owned by this program (it shuts down when the program's handle goes).
+    Start,
+    /// Fail with [`Error::NoAdmin`].
+    Fail,
+}
+
+/// How to reach a system.
+#[derive(Clone, Debug)]
+pub struct SystemConfig {
+    /// The system's name (default: `GREENROOM_SYSTEM`, else `default`).
+    pub name: String,
+    /// What to do if no admin runs.
+    pub when_missing: WhenMissing,
+    /// The admin program to start when this binary registers no actors (default: the
+    /// `greenroom-admin` beside this program, else the one on `PATH`).
+    pub admin_binary: Option<PathBuf>,
+    /// The system directory, if not the one derived from `name` and `XDG_RUNTIME_DIR` (tests that
+    /// run several systems in one process use this).
+    pub dir: Option<PathBuf>,
+}
+
+impl Default for SystemConfig {
+    fn default() -> SystemConfig {
+        SystemConfig {
+            name: sysdir::system_name_from_env(),
+            when_missing: WhenMissing::Start,
+            admin_binary: None,
+            dir: None,
+        }
+    }
+}
+
+const LISTENER: Token = Token(0);
+const ADMIN_START_TIMEOUT: Duration = Duration::from_secs(10);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A connection to an actor system from outside the actors.
+pub struct ActorSystem {
+    name: String,
+    dir: PathBuf,
+    control: ControlClient,
+    me: Address,
+    poll: Poll,
+    listener: UnixListener,
+    inbound: HashMap<Token, Conn>,
+    next_token: usize,
+    outbound: HashMap<Address, StdUnixStream>,
+    inbox: VecDeque<Envelope>,
+    admin: Option<Child>,
+    max_frame: usize,
+    closed: bool,
+}
+
+impl ActorSystem {
+    /// Attach to the system named by `GREENROOM_SYSTEM` (default `default`), starting an admin
+    /// for this program if none runs.
+    pub fn new() -> Result<ActorSystem> {
+        ActorSystem::with_config(SystemConfig::default())
+    }
+
+    /// Attach to the running admin of system `name`; fail if there is none.
+    pub fn attach(name: &str) -> Result<ActorSystem> {
+        ActorSystem::with_config(SystemConfig {
+            name: name.to_string(),
+            when_missing: WhenMissing::Fail,
+            ..SystemConfig::default()
+        })
+    }
+
+    /// Attach to (or start) a system as `config` says.
+    pub fn with_config(config: SystemConfig) -> Result<ActorSystem> {
+        let dir = match &config.dir {
+            Some(d) => d.clone(),
+            None => sysdir::system_dir(&config.name)?,
+        };
+        let socket = sysdir::admin_socket(&dir);
+        let mut admin = None;
+        let stream = match StdUnixStream::connect(&socket) {
+            Ok(s) => s,
+            Err(_) if config.when_missing == WhenMissing::Start => {
+                let (stream, child) = start_admin(&config, &dir)?;
+                admin = child;
+                stream
+            }
+            Err(_) => {
+                return Err(Error::NoAdmin {
+                    system: config.name.clone(),
+                    socket,
+                });
+            }
+        };
+        let max_frame = wire::max_frame_from_env();
+        let mut control = ControlClient::new(stream, max_frame);
+        let hello = Request::Hello {
+            role: Role::Client {
+                pid: std::process::id(),
+                owner: admin.is_some(),
+            },
+        };
+        let (me, max_frame) = match control.request(&hello) {
+            Ok(Response::Welcome {
+                endpoint,
+                max_frame,
+            }) => (endpoint, max_frame as usize),
+            Ok(other) => {
+                return Err(Error::Protocol(format!(
+                    "unexpected answer to hello: {other:?}"
+                )));
+            }
+            Err(e) => {
+                reap_admin(admin);
+                return Err(e);
+            }
+        };
+        let path = me.socket_path();
+        let std_listener =
+            StdUnixListener::bind(&path).ctx(|| format!("binding {}", path.display()))?;
+        std_listener
+            .set_nonblocking(true)
+            .ctx(|| "setting a socket non-blocking".into())?;
+        let mut listener = UnixListener::from_std(std_listener);
+        let poll = Poll::new().ctx(|| "creating an event loop".into())?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .ctx(|| "registering a socket".into())?;
+        let mut system = ActorSystem {
+            name: config.name,
+            dir,
+            control,
+            me,
+            poll,
+            listener,
+            inbound: HashMap::new(),
+            next_token: 1,
+            outbound: HashMap::new(),
+            inbox: VecDeque::new(),
+            admin,
+            max_frame,
+            closed: false,
+        };
+        let types = registry::registered_types();
+        if !types.is_empty() {
+            let exe = std::env::current_exe().ctx(|| "finding this program's path".into())?;
+            system.control.request(&Request::Load {
+                path: exe.to_string_lossy().into_owned(),
+                types,
+            })?;
+        }
+        Ok(system)
+    }
+
+    /// This endpoint's own address (actors reply to it).
+    pub fn address(&self) -> &Address {
+        &self.me
+    }
+
+    /// The system's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The system's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The address the admin uses as a sender (for example of `ExitRequest` at shutdown).
+    pub fn admin_address(&self) -> Address {
+        Address::new(&self.dir, ADMIN_ID)
+    }
+
+    /// Register an actor binary: run it with `--greenroom-list-types`, and tell the admin which
+    /// types it provides. Returns those types.
+    pub fn load(&mut self, path: &Path) -> Result<Vec<String>> {
+        let types = list_types(path)?;
+        let path = std::fs::canonicalize(path).ctx(|| format!("resolving {}", path.display()))?;
+        match self.control.request(&Request::Load {
+            path: path.to_string_lossy().into_owned(),
+            types,
+        })? {
+            Response::Loaded { types } => Ok(types),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to load: {other:?}"
+            ))),
+        }
+    }
+
+    /// Create an actor of type `A`, a child of this endpoint. The address is usable at once.
+    pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
+        let type_name = type_name_of::<A>();
+        let binary = if registry::provides(&type_name) {
+            Some(std::env::current_exe().ctx(|| "finding this program's path".into())?)
+        } else {
+            None
+        };
+        self.create_actor_by_name(&type_name, binary.as_deref())
+    }
+
+    /// Create an actor by type name, from `binary` if given (it is loaded first if the admin
+    /// does not know it), else from the binary the admin last loaded for that type.
+    pub fn create_actor_by_name(
+        &mut self,
+        type_name: &str,
+        binary: Option<&Path>,
+    ) -> Result<Address> {
+        let binary = match binary {
+            Some(b) => Some(std::fs::canonicalize(b).map_err(|e| Error::NotActorBinary {
+                path: b.to_path_buf(),
+                why: e.to_string(),
+            })?),
+            None => None,
+        };
+        if let Some(b) = &binary
+            && !(registry::provides(type_name) && std::env::current_exe().ok().as_ref() == Some(b))
+        {
+            self.load(b)?;
+        }
+        let req = Request::Create {
+            type_name: type_name.to_string(),
+            binary: binary.map(|b| b.to_string_lossy().into_owned()),
+            parent: self.me.clone(),
+        };
+        match self.control.request(&req)? {
+            Response::Created { address } => Ok(address),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to create: {other:?}"
+            ))),
+        }
+    }
+
+    /// Send `value` to `to`, named after its type. Fails with [`Error::DeadActor`] if `to` is not
+    /// running.
+    pub fn tell<T: Serialize + ?Sized>(&mut self, to: &Address, value: &T) -> Result<()> {
+        let msg = Message::new(value)?;
+        self.tell_message(to, msg)
+    }
+
+    /// Send an already built message.
+    pub fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {
+        let frame = wire::encode(&EnvelopeRef {
+            from: &self.me,
+            to,
+            msg: &msg,
+        })?;
+        if frame.len() - 4 > self.max_frame {
+            return Err(Error::FrameTooLarge {
+                len: (frame.len() - 4) as u64,
+                limit: self.max_frame,
+            });
+        }
+        for attempt in 0..2 {
+            if !self.outbound.contains_key(to) {
+                let stream = conn::connect(to)?;
+                stream
+                    .set_write_timeout(Some(WRITE_TIMEOUT))
+                    .ctx(|| "setting a write timeout".into())?;
+                self.outbound.insert(to.clone(), stream);
+            }
+            let stream = self.outbound.get_mut(to).expect("inserted above");
+            match stream.write_all(&frame) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.outbound.remove(to);
+                    let dead = matches!(
+                        e.kind(),
+                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                    );
+                    // A cached stream to a dead actor fails on first use; one fresh connect tells
+                    // whether the address still works.
+                    if dead && attempt == 0 {
+                        continue;
+                    }
+                    return Err(if dead {
+                        Error::DeadActor(to.clone())
+                    } else {
+                        Error::Io {
+                            context: format!("sending to {to}"),
+                            source: e,
+                        }
+                    });
+                }
+            }
+        }
+        Err(Error::DeadActor(to.clone()))
+    }
+
+    /// Ask an actor to exit (send it [`ExitRequest`]).
+    pub fn tell_exit(&mut self, to: &Address) -> Result<()> {
+        self.tell(to, &ExitRequest {})
+    }
+
+    /// Send `value` to `to`, then wait up to `timeout` for the next message to this endpoint
+    /// (which may answer an earlier `tell`). `None` if nothing came in time.
+    pub fn ask<T: Serialize + ?Sized>(
+        &mut self,
+        to: &Address,
+        value: &T,
+        timeout: Duration,
+    ) -> Result<Option<Message>> {
+        self.tell(to, value)?;
+        self.listen(timeout)
+    }
+
+    /// Wait up to `timeout` for the next message to this endpoint. System messages other than
+    /// [`Poison`] (such as `ChildExited` for actors this endpoint created) are skipped.
+    pub fn listen(&mut self, timeout: Duration) -> Result<Option<Message>> {
+        Ok(self.listen_envelope(timeout)?.map(|e| e.msg))
+    }
+
+    /// Like [`listen`](Self::listen), but also says who sent the message.
+    pub fn listen_envelope(&mut self, timeout: Duration) -> Result<Option<Envelope>> {
+        self.next_envelope(timeout, |msg| !msg.is_system() || msg.is::<Poison>())
+    }
+
+    /// Wait up to `timeout` for the next message of any kind, system messages included.
+    pub fn listen_any(&mut self, timeout: Duration) -> Result<Option<Envelope>> {
+        self.next_envelope(timeout, |_| true)
+    }
+
+    /// The next queued or arriving envelope that `wanted` accepts; others are discarded.
+    fn next_envelope(
+        &mut self,
+        timeout: Duration,
+        wanted: impl Fn(&Message) -> bool,
+    ) -> Result<Option<Envelope>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Some(env) = self.inbox.pop_front() {
+                if wanted(&env.msg) {
+                    return Ok(Some(env));
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.pump(left)? && Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Wait for incoming frames; returns true if any message was queued.
+    fn pump(&mut self, timeout: Duration) -> Result<bool> {
+        let mut events = Events::with_capacity(64);
+        match self.poll.poll(&mut events, Some(timeout)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(false),
+            Err(e) => return Err(e).ctx(|| "waiting for messages".into()),
+        }
+        let before = self.inbox.len();
+        for event in events.iter() {
+            if event.token() == LISTENER {
+                loop {
+                    match self.listener.accept() {
+                        Ok((mut stream, _)) => {
+                            let token = Token(self.next_token);
+                            self.next_token += 1;
+                            self.poll
+                                .registry()
+                                .register(&mut stream, token, Interest::READABLE)
+                                .ctx(|| "registering a socket".into())?;
+                            self.inbound
+                                .insert(token, Conn::new(stream, self.max_frame));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e).ctx(|| "accepting a connection".into()),
+                    }
+                }
+                continue;
+            }
+            let Some(conn) = self.inbound.get_mut(&event.token()) else {
+                continue;
+            };
+            let inbox = &mut self.inbox;
+            let status = conn.read(
+                |frame| match wire::decode::<Envelope>(frame, "an envelope") {
+                    Ok(env) => inbox.push_back(env),
+                    Err(e) => log::error!("dropping an undecodable frame: {e}"),
+                },
+            );
+            let close = match status {
+                Ok(ReadStatus::Drained) => false,
+                Ok(ReadStatus::Eof) => true,
+                Err(e) => {
+                    log::error!("closing a connection from a misbehaving sender: {e}");
+                    true
+                }
+            };
+            if close && let Some(mut conn) = self.inbound.remove(&event.token()) {
+                let _ = self.poll.registry().deregister(&mut conn.stream);
+            }
+        }
+        Ok(self.inbox.len() > before)
+    }
+
+    /// Every live actor: address, type, pid and parent.
+    pub fn status(&mut self) -> Result<Vec<ActorInfo>> {
+        match self.control.request(&Request::Status)? {
+            Response::Status { actors } => Ok(actors),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to status: {other:?}"
+            ))),
+        }
+    }
+
+    /// Shut the whole system down: every actor is asked to exit (then SIGTERM, then SIGKILL
+    /// after deadlines), the system directory is removed, and the admin exits.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        self.close_endpoint();
+        self.control.post(&Request::Shutdown)?;
+        let result = match self.control.read_response(Duration::from_secs(60)) {
+            Ok(Response::Ok) => Ok(()),
+            Ok(Response::Error { message, .. }) => Err(Error::Admin(message)),
+            Ok(other) => Err(Error::Protocol(format!(
+                "unexpected answer to shutdown: {other:?}"
+            ))),
+            Err(e) => Err(e),
+        };
+        // Wait for the admin to close the connection: it has finished once it has.
+        let _ = self.control.read_response(Duration::from_secs(10));
+        reap_admin(self.admin.take());
+        result
+    }
+
+    fn close_endpoint(&mut self) {
+        let _ = std::fs::remove_file(self.me.socket_path());
+        self.outbound.clear();
+    }
+}
+
+impl Drop for ActorSystem {
+    fn drop(&mut self) {
+        if self.admin.is_some() {
+            if let Err(e) = self.shutdown_inner() {
+                log::warn!("shutting down the embedded admin: {e}");
+            }
+        } else {
+            self.close_endpoint();
+        }
+    }
+}
+
+fn reap_admin(admin: Option<Child>) {
+    if let Some(mut child) = admin {
+        let _ = child.wait();
+    }
+}
+
+/// Start an admin owned by this program and connect to it.
+fn start_admin(config: &SystemConfig, dir: &Path) -> Result<(StdUnixStream, Option<Child>)> {
+    let mut cmd = match &config.admin_binary {
+        Some(b) => Command::new(b),
+        None if registry::is_actor_binary() => {
+            let mut c =
+                Command::new(std::env::current_exe().ctx(|| "finding this program's path".into())?);
+            c.arg("--greenroom-admin");
+            c
+        }
+        None => Command::new(admin_binary_path()),
+    };
+    cmd.arg("--system")
+        .arg(&config.name)
+        .arg("--dir")
+        .arg(dir)
+        .arg("--owned");
+    cmd.stdin(Stdio::null());
+    let mut child = cmd.spawn().map_err(|e| Error::Io {
+        context: format!(
+            "starting an admin for system '{}' (install greenroom-admin, or start one with `greenroom start`)",
+            config.name
+        ),
+        source: e,
+    })?;
+    let socket = sysdir::admin_socket(dir);
+    let deadline = Instant::now() + ADMIN_START_TIMEOUT;
+    let mut backoff = Duration::from_micros(100);
+    loop {
+        if let Ok(stream) = StdUnixStream::connect(&socket) {
+            return Ok((stream, Some(child)));
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            // Code 4: another program started an admin for this system at the same time.
+            if status.code() == Some(4)
+                && let Ok(stream) = StdUnixStream::connect(&socket)
+            {
+                return Ok((stream, None));
+            }
+            if status.code() != Some(4) {
+                return Err(Error::NoAdmin {
+                    system: config.name.clone(),
+                    socket,
+                });
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Timeout(ADMIN_START_TIMEOUT));
+        }
+        std::thread::sleep(backoff);
+        backoff = (backoff * 2).min(Duration::from_millis(20));
+    }
+}
+
+/// `greenroom-admin` beside the current program, else the one on `PATH`.
+pub(crate) fn admin_binary_path() -> PathBuf {
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        for candidate in [dir.join("greenroom-admin"), dir.join("../greenroom-admin")] {
+            if candidate.is_file() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from("greenroom-admin")
+}
+
+/// Ask a binary which actor types it provides.
+pub fn list_types(path: &Path) -> Result<Vec<String>> {
+    let not = |why: String| Error::NotActorBinary {
+        path: path.to_path_buf(),
+        why,
+    };
+    let mut child = Command::new(path)
+        .arg("--greenroom-list-types")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| not(format!("it cannot be run: {e}")))?;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(not(
+                    "it did not answer --greenroom-list-types within 5 s".into()
+                ));
+            }
+        }
+    };
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+    }
+    let mut lines = out.lines();
+    if !status.success() || lines.next() != Some(LIST_TYPES_MAGIC) {
+        return Err(not(
+            "it does not answer --greenroom-list-types as greenroom binaries do".into(),
+        ));
+    }
+    Ok(lines
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect())
+}

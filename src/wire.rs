@@ -1,0 +1,217 @@
+//! Framing: a 4-byte big-endian length, then that many bytes of MessagePack with named fields.
+//!
+//! The length is checked against the receiver's limit *before* any buffer is grown for it, so a
+//! hostile or broken peer cannot make a process allocate gigabytes. A frame over the limit or a
+//! body that does not decode is an error for that connection only: the caller answers (where the
+//! protocol has a way to), closes that connection, and keeps serving everyone else.
+
+use std::io::{self, Read};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// The default largest frame a process accepts: 64 MiB.
+pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
+
+/// The environment variable that sets the largest accepted frame, in bytes.
+pub const MAX_FRAME_ENV: &str = "GREENROOM_MAX_FRAME";
+
+/// The frame limit in force: `GREENROOM_MAX_FRAME` if set to a number, else 64 MiB.
+pub fn max_frame_from_env() -> usize {
+    std::env::var(MAX_FRAME_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n: &usize| n >= 64)
+        .unwrap_or(DEFAULT_MAX_FRAME)
+}
+
+/// Append one frame holding `value` to `out`: length prefix and body, ready for a single write.
+pub fn encode_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<()> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    if let Err(e) = rmp_serde::encode::write_named(out, value) {
+        out.truncate(start);
+        return Err(Error::Encode(e.to_string()));
+    }
+    let len = out.len() - start - 4;
+    let Ok(len32) = u32::try_from(len) else {
+        out.truncate(start);
+        return Err(Error::FrameTooLarge {
+            len: len as u64,
+            limit: u32::MAX as usize,
+        });
+    };
+    out[start..start + 4].copy_from_slice(&len32.to_be_bytes());
+    Ok(())
+}
+
+/// One frame holding `value`.
+pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    encode_into(&mut out, value)?;
+    Ok(out)
+}
+
+/// Decode a frame body (without its length prefix).
+pub fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+    rmp_serde::from_slice(body).map_err(|e| Error::Decode {
+        what: what.to_string(),
+        why: e.to_string(),
+    })
+}
+
+/// What one read from a connection produced.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadStatus {
+    /// The socket has no more bytes for now (`WouldBlock`).
+    Drained,
+    /// The peer closed its end.
+    Eof,
+}
+
+/// Reassembles frames from a byte stream, enforcing the size limit.
+#[derive(Debug)]
+pub struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    limit: usize,
+}
+
+const READ_CHUNK: usize = 64 * 1024;
+
+impl FrameReader {
+    /// A reader that refuses frames longer than `limit` bytes.
+    pub fn new(limit: usize) -> FrameReader {
+        FrameReader {
+            buf: Vec::new(),
+            start: 0,
+            limit,
+        }
+    }
+
+    /// Read from `src` until it would block or ends, handing each complete frame body to
+    /// `on_frame`. Edge-triggered sources must be drained this way.
+    pub fn read_from<R: Read>(
+        &mut self,
+        src: &mut R,
+        mut on_frame: impl FnMut(&[u8]),
+    ) -> Result<ReadStatus> {
+        loop {
+            if self.start > 0 && self.start == self.buf.len() {
+                self.buf.clear();
+                self.start = 0;
+            }
+            let old = self.buf.len();
+            self.buf.resize(old + READ_CHUNK, 0);
+            let got = src.read(&mut self.buf[old..]);
+            self.buf.truncate(old + *got.as_ref().unwrap_or(&0));
+            match got {
+                Ok(0) => {
+                    self.frames(&mut on_frame)?;
+                    return Ok(ReadStatus::Eof);
+                }
+                Ok(_) => self.frames(&mut on_frame)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus::Drained),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+                    ) =>
+                {
+                    return Ok(ReadStatus::Eof);
+                }
+                Err(e) => {
+                    return Err(Error::Io {
+                        context: "reading a frame".into(),
+                        source: e,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Hand out every complete frame in the buffer.
+    fn frames(&mut self, on_frame: &mut impl FnMut(&[u8])) -> Result<()> {
+        loop {
+            let avail = &self.buf[self.start..];
+            if avail.len() < 4 {
+                break;
+            }
+            let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
+            if len > self.limit {
+                return Err(Error::FrameTooLarge {
+                    len: len as u64,
+                    limit: self.limit,
+                });
+            }
+            if avail.len() < 4 + len {
+                // Reserve for the rest of this frame only now that its length is known to be allowed.
+                self.buf.reserve(4 + len - avail.len());
+                break;
+            }
+            on_frame(&avail[4..4 + len]);
+            self.start += 4 + len;
+        }
+        if self.start > 0 && self.start * 2 >= self.buf.len() {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        Ok(())
+    }
+
+    /// True if a partial frame is buffered (an EOF now would cut a frame).
+    pub fn has_partial(&self) -> bool {
+        self.start < self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_split_across_reads_are_reassembled() {
+        let mut bytes = Vec::new();
+        for i in 0..100u32 {
+            encode_into(&mut bytes, &format!("message {i}")).unwrap();
+        }
+        // Feed it one byte per read.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Ok(0);
+                }
+                out[0] = self.0[0];
+                self.0 = &self.0[1..];
+                Ok(1)
+            }
+        }
+        let mut r = FrameReader::new(DEFAULT_MAX_FRAME);
+        let mut got = Vec::new();
+        let status = r
+            .read_from(&mut Trickle(&bytes), |f| {
+                got.push(decode::<String>(f, "test").unwrap())
+            })
+            .unwrap();
+        assert_eq!(status, ReadStatus::Eof);
+        assert_eq!(got.len(), 100);
+        assert_eq!(got[99], "message 99");
+        assert!(!r.has_partial());
+    }
+
+    #[test]
+    fn oversized_length_is_refused_before_allocating() {
+        let mut r = FrameReader::new(1024);
+        let mut src: &[u8] = &[0xff, 0xff, 0xff, 0xf0, 1, 2, 3];
+        let err = r.read_from(&mut src, |_| panic!("no frame")).unwrap_err();
+        assert!(
+            matches!(err, Error::FrameTooLarge { limit: 1024, .. }),
+            "{err}"
+        );
+        assert!(r.buf.capacity() < 1 << 20);
+    }
+}

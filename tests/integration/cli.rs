@@ -1,0 +1,80 @@
+//! The command line, as the README's tour uses it.
+
+use crate::support::{TestSystem, example, wait_for, wait_gone};
+
+#[test]
+fn the_cli_tour_works_end_to_end() {
+    let sys = TestSystem::empty();
+    let started = sys.cli_ok(&["start"]);
+    assert!(started.contains("running in"), "{started}");
+    let admin_pid: u32 = std::fs::read_to_string(sys.dir.join("admin.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    sys.remember(admin_pid);
+    // Starting again is harmless.
+    sys.cli_ok(&["start"]);
+
+    let zoo = example("zoo");
+    let types = sys.cli_ok(&["load", zoo.to_str().unwrap()]);
+    assert!(types.lines().any(|l| l == "Echo"), "{types}");
+
+    let echo = sys.cli_ok(&["create", "Echo"]);
+    assert_eq!(
+        echo.lines().count(),
+        1,
+        "create must print the address alone: {echo}"
+    );
+    assert_eq!(sys.cli_ok(&["ask", &echo, "\"hi\""]), "hi");
+    assert_eq!(
+        sys.cli_ok(&["ask", &echo, "{\"message\":\"x\"}"]),
+        "{\"message\":\"x\"}"
+    );
+    assert_eq!(sys.cli_ok(&["ask", &echo, "42"]), "42");
+
+    let inspect = sys.cli_ok(&["create", "Inspect", "--binary", zoo.to_str().unwrap()]);
+    assert_eq!(sys.cli_ok(&["ask", &inspect, "\"hi\""]), "String");
+    assert_eq!(
+        sys.cli_ok(&["ask", &inspect, "{\"message\":\"x\"}", "--type", "Greeting"]),
+        "Greeting"
+    );
+    sys.cli_ok(&["tell", &inspect, "1"]);
+
+    let status: serde_json::Value =
+        serde_json::from_str(&sys.cli_ok(&["status", "--json"])).unwrap();
+    let actors = status["actors"].as_array().unwrap();
+    assert_eq!(actors.len(), 2);
+    for a in actors {
+        for key in ["address", "type", "pid", "parent"] {
+            assert!(a.get(key).is_some(), "status lacks {key}: {a}");
+        }
+        sys.remember(a["pid"].as_u64().unwrap() as u32);
+    }
+    let table = sys.cli_ok(&["status"]);
+    assert!(
+        table.contains(&echo) && table.contains("Inspect"),
+        "{table}"
+    );
+
+    sys.cli_ok(&["exit", &echo]);
+    wait_for("Echo to exit", || !sys.cli_ok(&["status"]).contains(&echo));
+
+    assert!(sys.cli_ok(&["shutdown"]).contains("shut down"));
+    // The background admin was handed to this test process when `greenroom start` exited.
+    wait_gone(admin_pid);
+    sys.assert_nothing_left();
+}
+
+#[test]
+fn every_command_explains_itself_with_help() {
+    let sys = TestSystem::empty();
+    let top = sys.cli_ok(&["--help"]);
+    for cmd in [
+        "start", "shutdown", "load", "create", "tell", "ask", "exit", "status",
+    ] {
+        assert!(top.contains(cmd), "top-level help lacks {cmd}");
+        let help = sys.cli_ok(&[cmd, "--help"]);
+        assert!(help.contains("--system"), "{cmd} --help lacks --system");
+    }
+}

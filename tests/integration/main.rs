@@ -1,0 +1,9 @@
+//! greenroom's integration tests: each drives the real binaries against its own system in its
+//! own temp directory, and checks on the way out that nothing is left behind.
+
+mod bad_input;
+mod cli;
+mod lifecycle;
+mod messaging;
+mod seeds;
+mod support;
