@@ -2,7 +2,7 @@
 //!
 //! It owns the child table, the registry of actor binaries, and the system directory. It is the
 //! parent of every actor process, so it alone reaps them (SIGCHLD, then `waitpid` in a loop) and
-//! turns each exit status into a [`ChildExited`](crate::ChildExited) for the actor's logical
+//! turns each exit status into a [`ChildExited`] for the actor's logical
 //! parent. Messages between actors do not pass through it.
 //!
 //! For each actor it binds the actor's listening socket *before* starting the process and hands
@@ -347,10 +347,10 @@ impl Admin {
     }
 
     fn respond(&mut self, token: Token, resp: &Response) {
-        if let Some(client) = self.clients.get_mut(&token) {
-            if let Err(e) = client.conn.send(resp) {
-                log::debug!("client went away before its answer: {e}");
-            }
+        if let Some(client) = self.clients.get_mut(&token)
+            && let Err(e) = client.conn.send(resp)
+        {
+            log::debug!("client went away before its answer: {e}");
         }
     }
 

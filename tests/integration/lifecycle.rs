@@ -58,14 +58,11 @@ fn exit_request_reaches_the_handler_then_children_then_the_parent_hears() {
     // This endpoint created root, so it is root's parent and hears why root ended.
     let mut reason = None;
     wait_for("ChildExited for root", || {
-        match system.listen_any(Duration::from_millis(50)).unwrap() {
-            Some(env) => {
-                if let Some(n) = env.msg.get::<ChildExited>() {
-                    assert_eq!(n.child, root);
-                    reason = Some(n.reason);
-                }
-            }
-            None => {}
+        if let Some(env) = system.listen_any(Duration::from_millis(50)).unwrap()
+            && let Some(n) = env.msg.get::<ChildExited>()
+        {
+            assert_eq!(n.child, root);
+            reason = Some(n.reason);
         }
         reason.is_some()
     });
