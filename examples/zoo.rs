@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 struct Echo;
 
 impl Actor for Echo {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if !msg.is_system() {
             let to = ctx.sender().clone();
-            ctx.send_message(&to, msg)?;
+            ctx.send_message(&to, msg.clone())?;
         }
         Ok(())
     }
@@ -27,7 +27,7 @@ impl Actor for Echo {
 struct Inspect;
 
 impl Actor for Inspect {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if !msg.is_system() {
             ctx.reply(msg.type_name())?;
         }
@@ -40,7 +40,7 @@ impl Actor for Inspect {
 struct Silent;
 
 impl Actor for Silent {
-    fn receive(&mut self, _msg: Message, _ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, _msg: &Message, _ctx: &mut Context<'_>) -> Handled {
         Ok(())
     }
 }
@@ -71,15 +71,18 @@ struct Sink {
 }
 
 impl Actor for Sink {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if let Some(expect) = msg.get::<Expect>() {
             *self = Sink {
                 expect: Some(expect),
                 in_order: true,
                 ..Sink::default()
             };
-        } else if msg.is::<u64>() {
-            let n: u64 = msg.decode()?;
+        } else if msg.is::<u64>() || msg.is::<Padded>() {
+            let n: u64 = match msg.get::<Padded>() {
+                Some(p) => p.n,
+                None => msg.decode()?,
+            };
             self.first.get_or_insert_with(Instant::now);
             let next = self.next.entry(ctx.sender().clone()).or_insert(0);
             self.in_order &= n == *next;
@@ -101,11 +104,22 @@ impl Actor for Sink {
     }
 }
 
-/// Asks a [`Source`] to send `count` numbered messages to `to`.
+/// Asks a [`Source`] to send `count` numbered messages to `to`, each padded to `size` bytes of
+/// MessagePack body if `size` is given.
 #[derive(Serialize, Deserialize)]
 struct Produce {
     to: Address,
     count: u64,
+    #[serde(default)]
+    size: Option<usize>,
+}
+
+/// A numbered message with padding, so that its body has a chosen size.
+#[derive(Serialize, Deserialize)]
+struct Padded {
+    n: u64,
+    #[serde(with = "serde_bytes")]
+    pad: Vec<u8>,
 }
 
 /// Sends numbered `u64` messages, all from inside one handler.
@@ -113,10 +127,25 @@ struct Produce {
 struct Source;
 
 impl Actor for Source {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if let Some(p) = msg.get::<Produce>() {
-            for n in 0..p.count {
-                ctx.send(&p.to, &n)?;
+            match p.size {
+                None => {
+                    for n in 0..p.count {
+                        ctx.send(&p.to, &n)?;
+                    }
+                }
+                Some(size) => {
+                    // Body: fixmap(2) + "n" + u64 + "pad" + bin8 header = 20 bytes before padding.
+                    let mut msg = Padded {
+                        n: 0,
+                        pad: vec![0; size.saturating_sub(20)],
+                    };
+                    for n in 0..p.count {
+                        msg.n = n;
+                        ctx.send(&p.to, &msg)?;
+                    }
+                }
             }
         }
         Ok(())
@@ -139,7 +168,7 @@ struct Parent {
 }
 
 impl Actor for Parent {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if let Some(spawn) = msg.get::<Spawn>() {
             let mut made = Vec::new();
             for _ in 0..spawn.count {
@@ -176,7 +205,7 @@ struct Spawner {
 }
 
 impl Actor for Spawner {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if let Some(f) = msg.get::<FanOut>() {
             self.started = Some(Instant::now());
             self.requester = Some(ctx.sender().clone());
@@ -199,10 +228,13 @@ impl Actor for Spawner {
     }
 }
 
-/// Asks a [`Blocker`] to send `"started"` to the sender, then block until `release` exists.
+/// Asks a [`Blocker`] to send `"started"` and then `burst` numbers (0, 1, ...) to the sender,
+/// then block until `release` exists.
 #[derive(Serialize, Deserialize)]
 struct BlockUntil {
     release: PathBuf,
+    #[serde(default)]
+    burst: u64,
 }
 
 /// Sends from inside a handler that then blocks, to show the send does not wait for the
@@ -211,9 +243,12 @@ struct BlockUntil {
 struct Blocker;
 
 impl Actor for Blocker {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if let Some(b) = msg.get::<BlockUntil>() {
             ctx.reply("started")?;
+            for n in 0..b.burst {
+                ctx.reply(&n)?;
+            }
             let deadline = Instant::now() + Duration::from_secs(30);
             while !b.release.exists() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(1));
@@ -236,7 +271,7 @@ struct ExitWith {
 }
 
 impl Actor for Crasher {
-    fn receive(&mut self, msg: Message, _ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, _ctx: &mut Context<'_>) -> Handled {
         if let Ok(e) = msg.decode::<ExitWith>() {
             std::process::exit(e.exit);
         }
@@ -257,7 +292,7 @@ impl Default for Broken {
 }
 
 impl Actor for Broken {
-    fn receive(&mut self, _msg: Message, _ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, _msg: &Message, _ctx: &mut Context<'_>) -> Handled {
         Ok(())
     }
 }

@@ -18,7 +18,7 @@ pub trait Actor: 'static {
     /// Handle one message. `ctx` gives the sender, this actor's address, and ways to send and
     /// to create actors. System messages ([`ExitRequest`](crate::ExitRequest),
     /// [`ChildExited`](crate::ChildExited), [`Poison`](crate::Poison)) arrive here too.
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled;
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled;
 }
 
 /// What a base (the process runtime, or later others) provides to handlers.

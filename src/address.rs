@@ -6,19 +6,54 @@
 //! writes it and [`FromStr`] reads it back. Addresses are `Eq + Hash + Ord`, so they work as map
 //! keys, and they serialize as their text form, so they can travel inside messages.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::Error;
 
 /// The address of an actor or external endpoint.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// It keeps its text form, shared, so that cloning is a reference-count increment and putting
+/// it on the wire is a plain string write.
+#[derive(Clone)]
 pub struct Address {
-    dir: String,
+    text: Arc<str>,
+    /// Byte offset of the directory in `text` (just after the `@`).
+    dir_at: usize,
     id: u64,
+}
+
+impl PartialEq for Address {
+    fn eq(&self, other: &Address) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Address {}
+
+impl Hash for Address {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state)
+    }
+}
+
+impl Ord for Address {
+    /// By system directory, then by id.
+    fn cmp(&self, other: &Address) -> Ordering {
+        (self.dir(), self.id).cmp(&(other.dir(), other.id))
+    }
+}
+
+impl PartialOrd for Address {
+    fn partial_cmp(&self, other: &Address) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// The id the admin itself uses as a sender.
@@ -26,10 +61,21 @@ pub(crate) const ADMIN_ID: u64 = 0;
 
 impl Address {
     pub(crate) fn new(dir: &Path, id: u64) -> Address {
+        let text = format!("{id}@{}", dir.to_string_lossy());
         Address {
-            dir: dir.to_string_lossy().into_owned(),
+            dir_at: text.find('@').expect("just written") + 1,
+            text: text.into(),
             id,
         }
+    }
+
+    fn dir(&self) -> &str {
+        &self.text[self.dir_at..]
+    }
+
+    /// The text form, as `Display` writes it.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// The numeric id of the actor within its system.
@@ -39,18 +85,18 @@ impl Address {
 
     /// The directory of the system the actor belongs to.
     pub fn system_dir(&self) -> &Path {
-        Path::new(&self.dir)
+        Path::new(self.dir())
     }
 
     /// The Unix socket on which the actor receives messages.
     pub(crate) fn socket_path(&self) -> PathBuf {
-        Path::new(&self.dir).join(format!("{}.sock", self.id))
+        self.system_dir().join(format!("{}.sock", self.id))
     }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.id, self.dir)
+        f.write_str(&self.text)
     }
 }
 
@@ -75,16 +121,14 @@ impl FromStr for Address {
         if !dir.starts_with('/') {
             return Err(bad("the part after '@' must be an absolute directory"));
         }
-        Ok(Address {
-            dir: dir.to_string(),
-            id,
-        })
+        // Rebuilt rather than copied, so that `07@/d` and `7@/d` are one address.
+        Ok(Address::new(Path::new(dir), id))
     }
 }
 
 impl Serialize for Address {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(&self.text)
     }
 }
 

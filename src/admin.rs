@@ -209,7 +209,12 @@ impl Admin {
             .ctx(|| "registering the signal pipe".into())?;
         Ok(Admin {
             me: Address::new(&dir, ADMIN_ID),
-            outbox: Outbox::new(cfg.max_frame),
+            outbox: Outbox::new(
+                poll.registry()
+                    .try_clone()
+                    .ctx(|| "cloning the event registry".into())?,
+                cfg.max_frame,
+            ),
             cfg,
             dir,
             poll,
@@ -254,7 +259,7 @@ impl Admin {
                     t if self.clients.contains_key(&t) => self.on_client(t),
                     t if self.control_tokens.contains_key(&t) => self.on_actor_control(t),
                     _ => {
-                        self.outbox.on_event(self.poll.registry(), event);
+                        self.outbox.on_event(event);
                     }
                 }
             }
@@ -590,7 +595,7 @@ impl Admin {
         }
         let address = Address::new(&self.dir, id);
         let _ = std::fs::remove_file(address.socket_path());
-        self.outbox.forget(self.poll.registry(), &address);
+        self.outbox.forget(&address);
         let reason = match how {
             Reaped::Signaled(signal) => ExitReason::Killed {
                 signal,
@@ -607,10 +612,7 @@ impl Admin {
             reason,
         };
         let msg = Message::new(&notice).expect("ChildExited encodes");
-        if let Err(e) = self
-            .outbox
-            .send(self.poll.registry(), &self.me, &rec.parent, &msg)
-        {
+        if let Err(e) = self.outbox.send(&self.me, &rec.parent, &msg, false) {
             log::debug!("parent {} did not get ChildExited: {e}", rec.parent);
         }
     }
@@ -625,7 +627,7 @@ impl Admin {
         let ids: Vec<u64> = self.actors.keys().copied().collect();
         for id in ids {
             let to = Address::new(&self.dir, id);
-            let _ = self.outbox.send(self.poll.registry(), &self.me, &to, &exit);
+            let _ = self.outbox.send(&self.me, &to, &exit, false);
         }
         self.shutdown = Some(Shutdown {
             phase: Phase::Asked,

@@ -5,7 +5,7 @@
 //! write buffer and writes at once: it leaves while the handler is still running. Only bytes the
 //! kernel cannot take yet stay buffered, and they are flushed when the socket becomes writable.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream as StdUnixStream;
@@ -13,11 +13,12 @@ use std::time::Instant;
 
 use mio::net::UnixStream;
 use mio::{Interest, Registry, Token};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::message::Message;
+use crate::protocol::Envelope;
 use crate::wire::{self, FrameReader, ReadStatus};
 
 /// A non-blocking framed stream with a read reassembler and a write buffer.
@@ -26,6 +27,9 @@ pub(crate) struct Conn {
     pub(crate) reader: FrameReader,
     wbuf: Vec<u8>,
     wpos: usize,
+    /// The addresses of the last envelope read: one stream usually carries one sender's
+    /// messages to one receiver, so these are reused instead of parsed per frame.
+    last: Option<(Address, Address)>,
 }
 
 impl Conn {
@@ -35,7 +39,19 @@ impl Conn {
             reader: FrameReader::new(limit),
             wbuf: Vec::new(),
             wpos: 0,
+            last: None,
         }
+    }
+
+    /// Read every envelope available now. Undecodable frames are logged and skipped.
+    pub(crate) fn read_envelopes(&mut self, out: &mut VecDeque<Envelope>) -> Result<ReadStatus> {
+        let last = &mut self.last;
+        self.reader.read_from(&mut self.stream, |frame| {
+            match decode_envelope(frame, last) {
+                Ok(env) => out.push_back(env),
+                Err(e) => log::error!("dropping an undecodable frame: {e}"),
+            }
+        })
     }
 
     /// Read every frame available now.
@@ -122,6 +138,42 @@ pub(crate) fn connect(to: &Address) -> Result<StdUnixStream> {
     }
 }
 
+#[derive(Deserialize)]
+struct EnvelopeIn<'a> {
+    #[serde(borrow)]
+    from: &'a str,
+    #[serde(borrow)]
+    to: &'a str,
+    #[serde(borrow)]
+    msg: MessageIn<'a>,
+}
+
+#[derive(Deserialize)]
+struct MessageIn<'a> {
+    #[serde(rename = "type", borrow)]
+    type_name: &'a str,
+    #[serde(with = "serde_bytes", borrow)]
+    body: &'a [u8],
+}
+
+/// Decode an envelope, reusing the addresses of the previous one on the same stream.
+fn decode_envelope(frame: &[u8], last: &mut Option<(Address, Address)>) -> Result<Envelope> {
+    let raw: EnvelopeIn<'_> = wire::decode_borrowed(frame, "an envelope")?;
+    let (from, to) = match last.as_ref() {
+        Some((f, t)) if f.as_str() == raw.from && t.as_str() == raw.to => (f.clone(), t.clone()),
+        _ => {
+            let pair: (Address, Address) = (raw.from.parse()?, raw.to.parse()?);
+            *last = Some(pair.clone());
+            pair
+        }
+    };
+    Ok(Envelope {
+        from,
+        to,
+        msg: Message::from_parts(raw.msg.type_name, raw.msg.body.to_vec()),
+    })
+}
+
 /// The wire form of an envelope, borrowed so that a send copies nothing before encoding.
 #[derive(Serialize)]
 pub(crate) struct EnvelopeRef<'a> {
@@ -133,32 +185,42 @@ pub(crate) struct EnvelopeRef<'a> {
 /// First token the outbox hands out; callers keep their own tokens below it.
 pub(crate) const OUTBOX_TOKENS: usize = 1 << 40;
 
+/// A connection with this many bytes buffered is written at once, even in batching mode.
+pub(crate) const BATCH_BYTES: usize = 32 * 1024;
+
 /// Cached outgoing connections, one per receiver.
 pub(crate) struct Outbox {
+    registry: Registry,
     conns: HashMap<Address, (Token, Conn)>,
     by_token: HashMap<Token, Address>,
+    /// Receivers with bytes buffered by batched sends, not yet written.
+    dirty: Vec<Address>,
     next: usize,
     limit: usize,
 }
 
 impl Outbox {
-    pub(crate) fn new(limit: usize) -> Outbox {
+    /// An outbox whose streams are watched by `registry` (a clone of the loop's registry).
+    pub(crate) fn new(registry: Registry, limit: usize) -> Outbox {
         Outbox {
+            registry,
             conns: HashMap::new(),
             by_token: HashMap::new(),
+            dirty: Vec::new(),
             next: OUTBOX_TOKENS,
             limit,
         }
     }
 
-    /// Send `msg` from `from` to `to`. An error means the receiver is gone or unreachable; the
-    /// message was not sent.
+    /// Send `msg` from `from` to `to`. With `batch` false the frame is written now; with `batch`
+    /// true it may stay buffered (up to [`BATCH_BYTES`]) until [`flush_dirty`](Self::flush_dirty).
+    /// An error means the receiver is gone or unreachable; the message was not sent.
     pub(crate) fn send(
         &mut self,
-        registry: &Registry,
         from: &Address,
         to: &Address,
         msg: &Message,
+        batch: bool,
     ) -> Result<()> {
         if !self.conns.contains_key(to) {
             let std = connect(to)?;
@@ -169,7 +231,7 @@ impl Outbox {
             let mut stream = UnixStream::from_std(std);
             let token = Token(self.next);
             self.next += 1;
-            registry
+            self.registry
                 .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
                 .map_err(|e| Error::Io {
                     context: "registering a socket".into(),
@@ -180,28 +242,48 @@ impl Outbox {
                 .insert(to.clone(), (token, Conn::new(stream, self.limit)));
         }
         let (_, conn) = self.conns.get_mut(to).expect("inserted above");
-        let env = EnvelopeRef { from, to, msg };
-        match conn.send(&env) {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                self.forget(registry, to);
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-                ) {
-                    Err(Error::DeadActor(to.clone()))
-                } else {
-                    Err(Error::Io {
-                        context: format!("sending to {to}"),
-                        source: e,
-                    })
-                }
+        let was_buffered = !conn.wbuf.is_empty();
+        wire::encode_into(&mut conn.wbuf, &EnvelopeRef { from, to, msg })?;
+        let result = if batch && conn.wbuf.len() < BATCH_BYTES {
+            if !was_buffered {
+                self.dirty.push(to.clone());
+            }
+            Ok(())
+        } else {
+            conn.flush()
+        };
+        result.map_err(|e| self.failed(to, e))
+    }
+
+    /// Forget a connection whose write failed, and say why as an error.
+    fn failed(&mut self, to: &Address, e: io::Error) -> Error {
+        self.forget(to);
+        if matches!(
+            e.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        ) {
+            Error::DeadActor(to.clone())
+        } else {
+            Error::Io {
+                context: format!("sending to {to}"),
+                source: e,
+            }
+        }
+    }
+
+    /// Write what batched sends left buffered (as much as the sockets take now).
+    pub(crate) fn flush_dirty(&mut self) {
+        for to in std::mem::take(&mut self.dirty) {
+            if let Some((_, conn)) = self.conns.get_mut(&to)
+                && let Err(e) = conn.flush()
+            {
+                log::warn!("sending to {to} failed: {}", self.failed(&to, e));
             }
         }
     }
 
     /// Handle a poll event if it is for one of the outbox's streams. Returns false otherwise.
-    pub(crate) fn on_event(&mut self, registry: &Registry, event: &mio::event::Event) -> bool {
+    pub(crate) fn on_event(&mut self, event: &mio::event::Event) -> bool {
         let Some(to) = self.by_token.get(&event.token()).cloned() else {
             return false;
         };
@@ -214,24 +296,25 @@ impl Outbox {
                     conn.wbuf.len() - conn.wpos
                 );
             }
-            self.forget(registry, &to);
+            self.forget(&to);
         }
         true
     }
 
     /// Drop the connection to `to`, if any.
-    pub(crate) fn forget(&mut self, registry: &Registry, to: &Address) {
+    pub(crate) fn forget(&mut self, to: &Address) {
         if let Some((token, mut conn)) = self.conns.remove(to) {
-            let _ = registry.deregister(&mut conn.stream);
+            let _ = self.registry.deregister(&mut conn.stream);
             self.by_token.remove(&token);
         }
     }
 
     /// Write out everything buffered, waiting up to `deadline` (used just before a process exits).
     pub(crate) fn flush_all(&mut self, deadline: Instant) {
+        self.dirty.clear();
         for (to, (_, conn)) in self.conns.iter_mut() {
             if let Err(e) = conn.flush_until(deadline) {
-                log::warn!("could not deliver pending messages to {to}: {e}");
+                log::debug!("could not deliver pending messages to {to}: {e}");
             }
         }
     }

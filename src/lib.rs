@@ -16,7 +16,7 @@
 //! struct Hello;
 //!
 //! impl Actor for Hello {
-//!     fn receive(&mut self, _msg: Message, ctx: &mut Context<'_>) -> Handled {
+//!     fn receive(&mut self, _msg: &Message, ctx: &mut Context<'_>) -> Handled {
 //!         ctx.reply("Hello, World!")?;
 //!         Ok(())
 //!     }

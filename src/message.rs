@@ -9,6 +9,9 @@
 //! The names `ExitRequest`, `ChildExited` and `Poison` are reserved for the system messages
 //! defined here.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use serde::de::DeserializeOwned;
@@ -21,7 +24,7 @@ use crate::error::{Error, Result};
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     #[serde(rename = "type")]
-    type_name: String,
+    type_name: Cow<'static, str>,
     #[serde(with = "serde_bytes")]
     body: Vec<u8>,
 }
@@ -29,22 +32,23 @@ pub struct Message {
 impl Message {
     /// Encode `value` as a message named after its type.
     pub fn new<T: Serialize + ?Sized>(value: &T) -> Result<Message> {
-        Message::with_type(&type_name_of::<T>(), value)
+        Message::encode(Cow::Borrowed(type_name_of::<T>()), value)
     }
 
     /// Encode `value` as a message with an explicit type name.
     pub fn with_type<T: Serialize + ?Sized>(type_name: &str, value: &T) -> Result<Message> {
+        Message::encode(Cow::Owned(type_name.to_string()), value)
+    }
+
+    fn encode<T: Serialize + ?Sized>(type_name: Cow<'static, str>, value: &T) -> Result<Message> {
         let body = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(e.to_string()))?;
-        Ok(Message {
-            type_name: type_name.to_string(),
-            body,
-        })
+        Ok(Message { type_name, body })
     }
 
     /// A message from an already-encoded MessagePack body.
     pub fn from_parts(type_name: impl Into<String>, body: Vec<u8>) -> Message {
         Message {
-            type_name: type_name.into(),
+            type_name: Cow::Owned(type_name.into()),
             body,
         }
     }
@@ -87,10 +91,7 @@ impl Message {
 
     /// True for the framework's own messages (`ExitRequest`, `ChildExited`, `Poison`).
     pub fn is_system(&self) -> bool {
-        matches!(
-            self.type_name.as_str(),
-            "ExitRequest" | "ChildExited" | "Poison"
-        )
+        matches!(&*self.type_name, "ExitRequest" | "ChildExited" | "Poison")
     }
 }
 
@@ -102,8 +103,24 @@ impl fmt::Debug for Message {
 
 /// The name greenroom gives to messages of type `T`: its Rust type name without module paths
 /// or references, with `str` written `String` (`&str` and `String` encode alike).
-pub fn type_name_of<T: ?Sized>() -> String {
+///
+/// Each type's name is worked out once per thread and then served from a cache, because this
+/// runs for every message sent and every [`Message::is`] test.
+pub fn type_name_of<T: ?Sized>() -> &'static str {
+    thread_local! {
+        static NAMES: RefCell<HashMap<(usize, usize), &'static str>> = RefCell::new(HashMap::new());
+    }
     let full = std::any::type_name::<T>();
+    let key = (full.as_ptr() as usize, full.len());
+    NAMES.with(|names| {
+        *names
+            .borrow_mut()
+            .entry(key)
+            .or_insert_with(|| Box::leak(short_type_name(full).into_boxed_str()))
+    })
+}
+
+fn short_type_name(full: &str) -> String {
     let mut out = String::with_capacity(full.len());
     let mut word = String::new();
     let mut chars = full.chars().peekable();
@@ -210,6 +227,7 @@ mod tests {
         let a = Message::new("hi").unwrap();
         let b = Message::new(&"hi".to_string()).unwrap();
         assert_eq!(a, b);
+        assert_eq!(a.type_name(), "String");
         assert!(a.is::<String>());
         assert_eq!(a.get::<String>().as_deref(), Some("hi"));
     }

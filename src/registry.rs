@@ -33,7 +33,7 @@ impl ActorType {
     /// The entry for actor type `A`.
     pub fn of<A: Actor + Default>() -> ActorType {
         ActorType {
-            name: type_name_of::<A>(),
+            name: type_name_of::<A>().to_string(),
             run: runtime::run::<A>,
         }
     }
@@ -121,8 +121,8 @@ pub fn dispatch(types: Vec<ActorType>) {
 /// struct Echo;
 ///
 /// impl Actor for Echo {
-///     fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
-///         ctx.send_message(&ctx.sender().clone(), msg)?;
+///     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+///         ctx.send_message(&ctx.sender().clone(), msg.clone())?;
 ///         Ok(())
 ///     }
 /// }

@@ -11,6 +11,7 @@ use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use mio::net::UnixListener;
@@ -25,7 +26,7 @@ use crate::error::{Error, Result};
 use crate::message::{ExitReason, ExitRequest, Message, Poison};
 use crate::protocol::{Envelope, Request, Response};
 use crate::registry;
-use crate::wire::{self, ReadStatus};
+use crate::wire::ReadStatus;
 
 const LISTENER: Token = Token(0);
 const CONTROL: Token = Token(1);
@@ -69,14 +70,72 @@ impl ActorArgs {
     }
 }
 
+/// The first sends of each handler call are written at once, so that request/reply traffic
+/// has no added latency. Further sends in the same call are batched: written when a buffer
+/// fills, when the handler returns, or by the flusher thread within [`FLUSH_INTERVAL`] — so a
+/// send never waits for a long handler to return.
+const IMMEDIATE_SENDS: u32 = 4;
+
+/// How long a batched send may wait while its handler is still running.
+const FLUSH_INTERVAL: Duration = Duration::from_micros(200);
+
 /// Everything the actor's handler can reach through its [`Context`].
 struct Runtime {
     me: Address,
     exe: Option<String>,
     poll: Poll,
     control: ControlClient,
-    outbox: Outbox,
+    outbox: Arc<Mutex<Outbox>>,
+    flusher: Option<Arc<Flusher>>,
+    sends_this_call: u32,
     children: Vec<Address>,
+}
+
+/// A thread that writes batched sends while a handler runs. Started on the first batched send.
+struct Flusher {
+    armed: Mutex<bool>,
+    wake: Condvar,
+}
+
+impl Flusher {
+    fn start(outbox: Arc<Mutex<Outbox>>) -> Arc<Flusher> {
+        let flusher = Arc::new(Flusher {
+            armed: Mutex::new(false),
+            wake: Condvar::new(),
+        });
+        let f = flusher.clone();
+        std::thread::Builder::new()
+            .name("greenroom-flusher".into())
+            .spawn(move || {
+                loop {
+                    let mut armed = lock(&f.armed);
+                    while !*armed {
+                        armed = f.wake.wait(armed).unwrap_or_else(|e| e.into_inner());
+                    }
+                    drop(armed);
+                    loop {
+                        std::thread::sleep(FLUSH_INTERVAL);
+                        lock(&outbox).flush_dirty();
+                        if !*lock(&f.armed) {
+                            break;
+                        }
+                    }
+                }
+            })
+            .expect("spawning the flusher thread");
+        flusher
+    }
+
+    fn set(&self, on: bool) {
+        *lock(&self.armed) = on;
+        if on {
+            self.wake.notify_one();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl ContextOps for Runtime {
@@ -85,7 +144,14 @@ impl ContextOps for Runtime {
     }
 
     fn send_message(&mut self, to: &Address, msg: Message) -> Result<()> {
-        self.outbox.send(self.poll.registry(), &self.me, to, &msg)
+        self.sends_this_call += 1;
+        let batch = self.sends_this_call > IMMEDIATE_SENDS;
+        if self.sends_this_call == IMMEDIATE_SENDS + 1 {
+            self.flusher
+                .get_or_insert_with(|| Flusher::start(self.outbox.clone()))
+                .set(true);
+        }
+        lock(&self.outbox).send(&self.me, to, &msg, batch)
     }
 
     fn create(&mut self, type_name: &str) -> Result<Address> {
@@ -153,7 +219,7 @@ pub(crate) fn run<A: Actor + Default>(args: ActorArgs) -> ! {
     log::debug!("actor {} of type {} started", rt.me, args.type_name);
     let reason = rt.serve(&mut actor, listener, args.max_frame);
     let _ = std::fs::remove_file(&socket);
-    rt.outbox.flush_all(Instant::now() + Duration::from_secs(2));
+    lock(&rt.outbox).flush_all(Instant::now() + Duration::from_secs(2));
     let code = match &reason {
         Some(reason) => {
             let _ = rt.control.post(&Request::Exiting {
@@ -204,6 +270,10 @@ impl Runtime {
                 context: "registering the control socket".into(),
                 source,
             })?;
+        let registry = poll.registry().try_clone().map_err(|source| Error::Io {
+            context: "cloning the event registry".into(),
+            source,
+        })?;
         Ok(Runtime {
             me,
             exe: std::env::current_exe()
@@ -211,7 +281,9 @@ impl Runtime {
                 .map(|p| p.to_string_lossy().into_owned()),
             poll,
             control,
-            outbox: Outbox::new(max_frame),
+            outbox: Arc::new(Mutex::new(Outbox::new(registry, max_frame))),
+            flusher: None,
+            sends_this_call: 0,
             children: Vec::new(),
         })
     }
@@ -266,18 +338,13 @@ impl Runtime {
                         }
                     }
                     token => {
-                        if self.outbox.on_event(self.poll.registry(), event) {
+                        if lock(&self.outbox).on_event(event) {
                             continue;
                         }
                         let Some(conn) = inbound.get_mut(&token) else {
                             continue;
                         };
-                        let result = conn.read(|frame| {
-                            match wire::decode::<Envelope>(frame, "an envelope") {
-                                Ok(env) => queue.push_back(env),
-                                Err(e) => log::error!("dropping an undecodable frame: {e}"),
-                            }
-                        });
+                        let result = conn.read_envelopes(&mut queue);
                         let close = match result {
                             Ok(ReadStatus::Drained) => false,
                             Ok(ReadStatus::Eof) => true,
@@ -309,12 +376,11 @@ impl Runtime {
         let retry_allowed = !exit && !env.msg.is::<Poison>();
         let mut failure = None;
         for _attempt in 0..2 {
-            let msg = env.msg.clone();
             let mut ctx = Context {
                 ops: self,
                 sender: env.from.clone(),
             };
-            failure = match catch_unwind(AssertUnwindSafe(|| actor.receive(msg, &mut ctx))) {
+            failure = match catch_unwind(AssertUnwindSafe(|| actor.receive(&env.msg, &mut ctx))) {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),
                 Err(panic) => Some(format!("handler panicked: {}", panic_text(&*panic))),
@@ -323,6 +389,7 @@ impl Runtime {
                 break;
             }
         }
+        self.end_of_call();
         if let Some(details) = failure {
             log::warn!(
                 "handler failed on a {} message from {}: {details}",
@@ -353,6 +420,19 @@ impl Runtime {
             return Some(ExitReason::Requested);
         }
         None
+    }
+}
+
+impl Runtime {
+    /// The handler has returned: write what it batched, and stand the flusher down.
+    fn end_of_call(&mut self) {
+        if self.sends_this_call > IMMEDIATE_SENDS {
+            lock(&self.outbox).flush_dirty();
+            if let Some(f) = &self.flusher {
+                f.set(false);
+            }
+        }
+        self.sends_this_call = 0;
     }
 }
 

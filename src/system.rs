@@ -403,13 +403,7 @@ impl ActorSystem {
             let Some(conn) = self.inbound.get_mut(&event.token()) else {
                 continue;
             };
-            let inbox = &mut self.inbox;
-            let status = conn.read(
-                |frame| match wire::decode::<Envelope>(frame, "an envelope") {
-                    Ok(env) => inbox.push_back(env),
-                    Err(e) => log::error!("dropping an undecodable frame: {e}"),
-                },
-            );
+            let status = conn.read_envelopes(&mut self.inbox);
             let close = match status {
                 Ok(ReadStatus::Drained) => false,
                 Ok(ReadStatus::Eof) => true,

@@ -62,6 +62,17 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     })
 }
 
+/// Decode a frame body into a type that borrows from it.
+pub(crate) fn decode_borrowed<'a, T: serde::Deserialize<'a>>(
+    body: &'a [u8],
+    what: &str,
+) -> Result<T> {
+    rmp_serde::from_slice(body).map_err(|e| Error::Decode {
+        what: what.to_string(),
+        why: e.to_string(),
+    })
+}
+
 /// What one read from a connection produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReadStatus {
@@ -72,10 +83,14 @@ pub enum ReadStatus {
 }
 
 /// Reassembles frames from a byte stream, enforcing the size limit.
+///
+/// Bytes live in `buf[start..end]`; `buf` is grown only when a frame needs more room than it has,
+/// so a read never pays for zero-filling a fresh buffer.
 #[derive(Debug)]
 pub struct FrameReader {
     buf: Vec<u8>,
     start: usize,
+    end: usize,
     limit: usize,
 }
 
@@ -87,6 +102,7 @@ impl FrameReader {
         FrameReader {
             buf: Vec::new(),
             start: 0,
+            end: 0,
             limit,
         }
     }
@@ -99,20 +115,13 @@ impl FrameReader {
         mut on_frame: impl FnMut(&[u8]),
     ) -> Result<ReadStatus> {
         loop {
-            if self.start > 0 && self.start == self.buf.len() {
-                self.buf.clear();
-                self.start = 0;
-            }
-            let old = self.buf.len();
-            self.buf.resize(old + READ_CHUNK, 0);
-            let got = src.read(&mut self.buf[old..]);
-            self.buf.truncate(old + *got.as_ref().unwrap_or(&0));
-            match got {
-                Ok(0) => {
+            self.make_room();
+            match src.read(&mut self.buf[self.end..]) {
+                Ok(0) => return Ok(ReadStatus::Eof),
+                Ok(n) => {
+                    self.end += n;
                     self.frames(&mut on_frame)?;
-                    return Ok(ReadStatus::Eof);
                 }
-                Ok(_) => self.frames(&mut on_frame)?,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus::Drained),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e)
@@ -133,38 +142,61 @@ impl FrameReader {
         }
     }
 
+    /// Ensure free space after `end`: move buffered bytes to the front, and grow to fit the frame
+    /// being assembled (its length was checked against the limit already).
+    fn make_room(&mut self) {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            if self.buf.len() > 16 * READ_CHUNK {
+                // Give back the room a big frame needed.
+                self.buf = Vec::new();
+            }
+        }
+        let needed = match self.header() {
+            Some(len) if len <= self.limit => (4 + len).max(READ_CHUNK),
+            _ => READ_CHUNK,
+        };
+        if self.buf.len() - self.start < needed || self.end == self.buf.len() {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() < needed || self.end == self.buf.len() {
+            self.buf.resize(needed.max(self.end + READ_CHUNK / 4), 0);
+        }
+    }
+
+    /// The length announced by the buffered frame header, if a whole header is buffered.
+    fn header(&self) -> Option<usize> {
+        let h = self
+            .buf
+            .get(self.start..self.start + 4)
+            .filter(|_| self.end - self.start >= 4)?;
+        Some(u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize)
+    }
+
     /// Hand out every complete frame in the buffer.
     fn frames(&mut self, on_frame: &mut impl FnMut(&[u8])) -> Result<()> {
-        loop {
-            let avail = &self.buf[self.start..];
-            if avail.len() < 4 {
-                break;
-            }
-            let len = u32::from_be_bytes([avail[0], avail[1], avail[2], avail[3]]) as usize;
+        while let Some(len) = self.header() {
             if len > self.limit {
                 return Err(Error::FrameTooLarge {
                     len: len as u64,
                     limit: self.limit,
                 });
             }
-            if avail.len() < 4 + len {
-                // Reserve for the rest of this frame only now that its length is known to be allowed.
-                self.buf.reserve(4 + len - avail.len());
+            if self.end - self.start < 4 + len {
                 break;
             }
-            on_frame(&avail[4..4 + len]);
+            on_frame(&self.buf[self.start + 4..self.start + 4 + len]);
             self.start += 4 + len;
-        }
-        if self.start > 0 && self.start * 2 >= self.buf.len() {
-            self.buf.drain(..self.start);
-            self.start = 0;
         }
         Ok(())
     }
 
     /// True if a partial frame is buffered (an EOF now would cut a frame).
     pub fn has_partial(&self) -> bool {
-        self.start < self.buf.len()
+        self.start < self.end
     }
 }
 

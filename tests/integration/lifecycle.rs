@@ -157,16 +157,21 @@ fn kill_9_of_the_admin_leaves_no_actor_process() {
 
 #[test]
 fn shutdown_ends_even_actors_stuck_in_a_handler_and_leaves_nothing() {
-    #[derive(Serialize)]
-    struct BlockUntil {
-        release: std::path::PathBuf,
-    }
+    use crate::messaging::BlockUntil;
     let mut sys = TestSystem::start_with(&["--exit-grace-ms", "300"]);
     let mut system = sys.connect();
     sys.load_zoo(&mut system);
     let stuck = system.create_actor_by_name("Blocker", None).unwrap();
     let never = sys.tmp.path().join("never-created");
-    system.tell(&stuck, &BlockUntil { release: never }).unwrap();
+    system
+        .tell(
+            &stuck,
+            &BlockUntil {
+                release: never,
+                burst: 0,
+            },
+        )
+        .unwrap();
     assert!(
         system.listen(PATIENCE).unwrap().is_some(),
         "Blocker did not start"

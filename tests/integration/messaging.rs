@@ -24,6 +24,7 @@ pub struct Report {
 struct Produce {
     to: greenroom::Address,
     count: u64,
+    size: Option<usize>,
 }
 
 /// Wait for the next message of type `T`.
@@ -59,13 +60,15 @@ fn messages_between_a_pair_arrive_in_order_under_load() {
             },
         )
         .unwrap();
-    for s in &sources {
+    // One source sends bare numbers, the other 64-byte padded messages.
+    for (s, size) in sources.iter().zip([None, Some(64)]) {
         system
             .tell(
                 s,
                 &Produce {
                     to: sink.clone(),
                     count: per_source,
+                    size,
                 },
             )
             .unwrap();
@@ -116,12 +119,16 @@ fn ask_returns_none_after_its_timeout_and_never_early() {
     assert_eq!(reply.decode::<String>().unwrap(), "hi");
 }
 
-#[test]
-fn a_send_inside_a_long_handler_leaves_before_the_handler_returns() {
-    #[derive(Serialize)]
-    struct BlockUntil {
-        release: std::path::PathBuf,
-    }
+#[derive(Serialize)]
+pub struct BlockUntil {
+    pub release: std::path::PathBuf,
+    pub burst: u64,
+}
+
+/// The zoo's Blocker sends "started" and `burst` numbers, then blocks until a file exists that
+/// only this test creates, after everything sent inside the handler has arrived. Sends held
+/// until the handler returns would never arrive.
+fn sends_inside_a_blocked_handler_arrive(burst: u64) {
     let sys = TestSystem::start();
     let mut system = sys.connect();
     sys.load_zoo(&mut system);
@@ -132,19 +139,36 @@ fn a_send_inside_a_long_handler_leaves_before_the_handler_returns() {
             &blocker,
             &BlockUntil {
                 release: release.clone(),
+                burst,
             },
         )
         .unwrap();
-    // The handler blocks until the file exists, and only this test creates it, after the
-    // handler's first send has arrived. Sends held until the handler returns would never arrive.
     let first = system
         .listen(PATIENCE)
         .unwrap()
-        .expect("the send inside the handler never left");
+        .expect("the first send inside the handler never left");
     assert_eq!(first.decode::<String>().unwrap(), "started");
+    for n in 0..burst {
+        let msg = system
+            .listen(PATIENCE)
+            .unwrap()
+            .unwrap_or_else(|| panic!("send {n} of {burst} inside the blocked handler never left"));
+        assert_eq!(msg.decode::<u64>().unwrap(), n);
+    }
     std::fs::write(&release, b"").unwrap();
-    let second = system.listen(PATIENCE).unwrap().unwrap();
-    assert_eq!(second.decode::<String>().unwrap(), "released");
+    let last = system.listen(PATIENCE).unwrap().unwrap();
+    assert_eq!(last.decode::<String>().unwrap(), "released");
+}
+
+#[test]
+fn a_send_inside_a_long_handler_leaves_before_the_handler_returns() {
+    sends_inside_a_blocked_handler_arrive(0);
+}
+
+#[test]
+fn a_burst_of_sends_inside_a_long_handler_leaves_before_the_handler_returns() {
+    // Beyond the first few sends of a call, sends are batched; the flusher must still send them.
+    sends_inside_a_blocked_handler_arrive(100);
 }
 
 #[test]
