@@ -1,0 +1,445 @@
+//! greenroom's end-to-end benchmark. Run it through `scripts/bench` (release build).
+//!
+//! Each greenroom figure is printed with p50/p99 and its ratio to a raw baseline measured in the
+//! same run on the same machine: raw Unix-socket ping-pong between two processes, raw one-way
+//! writes (unbatched and batched), fork+exec+wait of this binary, and socket EOF after SIGKILL.
+
+use std::io::{Read, Write};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use greenroom::{ActorSystem, Address, ChildExited, SystemConfig, WhenMissing};
+use serde::{Deserialize, Serialize};
+
+const PING_ROUNDS: usize = 20_000;
+const ONE_WAY: u64 = 1_000_000;
+const CREATES: usize = 200;
+const KILLS: usize = 100;
+const TRIALS: usize = 5;
+
+fn main() {
+    // No actor types of its own: this registers the binary so that it can run its own admin.
+    greenroom::actors!();
+    match std::env::args().nth(1).as_deref() {
+        Some("--noop") => {}
+        Some("--raw-pong") => raw_pong(),
+        Some("--raw-sink") => raw_sink(),
+        Some("--hold") => {
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        }
+        _ => run(),
+    }
+}
+
+// ---- raw baselines -------------------------------------------------------------------------
+
+/// A child process of this binary whose standard input is one end of a socket pair.
+fn raw_child(mode: &str) -> (Child, UnixStream) {
+    let (ours, theirs) = UnixStream::pair().unwrap();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .arg(mode)
+        .stdin(Stdio::from(OwnedFd::from(theirs)))
+        .spawn()
+        .unwrap();
+    (child, ours)
+}
+
+fn stdin_socket() -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    // SAFETY: standard input is the socket the parent handed over; it is used only here.
+    unsafe { std::fs::File::from_raw_fd(0) }
+}
+
+fn raw_pong() {
+    let mut s = stdin_socket();
+    let mut buf = [0u8; 8];
+    while s.read_exact(&mut buf).is_ok() {
+        if s.write_all(&buf).is_err() {
+            break;
+        }
+    }
+}
+
+/// Counts 64-byte length-prefixed frames; after the count given first, answers one byte.
+fn raw_sink() {
+    let mut s = stdin_socket();
+    let mut want = [0u8; 8];
+    s.read_exact(&mut want).unwrap();
+    let want = u64::from_le_bytes(want);
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut have, mut carry, mut frames) = (0usize, 0usize, 0u64);
+    while frames < want {
+        let n = s.read(&mut buf[carry..]).unwrap();
+        have = carry + n;
+        let mut at = 0;
+        while have - at >= 4 {
+            let len = u32::from_be_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
+            if have - at < 4 + len {
+                break;
+            }
+            at += 4 + len;
+            frames += 1;
+        }
+        buf.copy_within(at..have, 0);
+        carry = have - at;
+    }
+    let _ = have;
+    s.write_all(&[1]).unwrap();
+}
+
+fn raw_ping_pong() -> Vec<Duration> {
+    let (mut child, mut s) = raw_child("--raw-pong");
+    let mut buf = [0u8; 8];
+    let mut times = Vec::with_capacity(PING_ROUNDS);
+    for i in 0..PING_ROUNDS + 1000 {
+        let t = Instant::now();
+        s.write_all(&(i as u64).to_le_bytes()).unwrap();
+        s.read_exact(&mut buf).unwrap();
+        if i >= 1000 {
+            times.push(t.elapsed());
+        }
+    }
+    drop(s);
+    child.wait().unwrap();
+    times
+}
+
+/// Messages per second for raw one-way 64-byte frames, written one per `write` or in 64 KiB
+/// batches.
+fn raw_one_way(batched: bool) -> f64 {
+    let (mut child, mut s) = raw_child("--raw-sink");
+    s.write_all(&ONE_WAY.to_le_bytes()).unwrap();
+    let mut frame = [7u8; 64];
+    frame[..4].copy_from_slice(&60u32.to_be_bytes());
+    let t = Instant::now();
+    if batched {
+        let batch: Vec<u8> = frame.iter().copied().cycle().take(1 << 16).collect();
+        let mut sent = 0;
+        while sent < ONE_WAY {
+            s.write_all(&batch).unwrap();
+            sent += 1024;
+        }
+    } else {
+        for _ in 0..ONE_WAY {
+            s.write_all(&frame).unwrap();
+        }
+    }
+    s.read_exact(&mut [0u8; 1]).unwrap();
+    let rate = ONE_WAY as f64 / t.elapsed().as_secs_f64();
+    child.wait().unwrap();
+    rate
+}
+
+fn raw_spawn() -> Vec<Duration> {
+    let exe = std::env::current_exe().unwrap();
+    (0..CREATES)
+        .map(|_| {
+            let t = Instant::now();
+            Command::new(&exe).arg("--noop").status().unwrap();
+            t.elapsed()
+        })
+        .collect()
+}
+
+fn raw_kill_eof() -> Vec<Duration> {
+    (0..KILLS)
+        .map(|_| {
+            let (mut child, mut s) = raw_child("--hold");
+            let t = Instant::now();
+            child.kill().unwrap();
+            let n = s.read(&mut [0u8; 1]).unwrap();
+            let d = t.elapsed();
+            assert_eq!(n, 0);
+            child.wait().unwrap();
+            d
+        })
+        .collect()
+}
+
+// ---- greenroom figures ---------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct Expect {
+    count: u64,
+    notify: Address,
+}
+
+#[derive(Deserialize)]
+struct Report {
+    received: u64,
+    in_order: bool,
+}
+
+#[derive(Serialize)]
+struct Produce {
+    to: Address,
+    count: u64,
+    size: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct FanOut {
+    count: u32,
+    kind: String,
+}
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn ask_round_trips(system: &mut ActorSystem, echo: &Address) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(PING_ROUNDS);
+    for i in 0..PING_ROUNDS + 1000 {
+        let t = Instant::now();
+        system
+            .ask(echo, &(i as u64), WAIT)
+            .unwrap()
+            .expect("echo reply");
+        if i >= 1000 {
+            times.push(t.elapsed());
+        }
+    }
+    times
+}
+
+fn actor_to_actor(system: &mut ActorSystem) -> Vec<f64> {
+    let sink = system.create_actor_by_name("Sink", None).unwrap();
+    let source = system.create_actor_by_name("Source", None).unwrap();
+    let me = system.address().clone();
+    (0..TRIALS)
+        .map(|_| {
+            system
+                .tell(
+                    &sink,
+                    &Expect {
+                        count: ONE_WAY,
+                        notify: me.clone(),
+                    },
+                )
+                .unwrap();
+            // A round trip through the sink makes sure it has taken the Expect first.
+            let t = Instant::now();
+            system
+                .tell(
+                    &source,
+                    &Produce {
+                        to: sink.clone(),
+                        count: ONE_WAY,
+                        size: Some(64),
+                    },
+                )
+                .unwrap();
+            let report: Report = system
+                .listen(WAIT)
+                .unwrap()
+                .expect("report")
+                .decode()
+                .unwrap();
+            let rate = ONE_WAY as f64 / t.elapsed().as_secs_f64();
+            assert!(report.in_order && report.received == ONE_WAY);
+            rate
+        })
+        .collect()
+}
+
+fn create_until_reply(system: &mut ActorSystem) -> Vec<Duration> {
+    (0..CREATES)
+        .map(|_| {
+            let t = Instant::now();
+            let echo = system.create_actor_by_name("Echo", None).unwrap();
+            system.ask(&echo, "hi", WAIT).unwrap().expect("reply");
+            let d = t.elapsed();
+            system.tell_exit(&echo).unwrap();
+            d
+        })
+        .collect()
+}
+
+fn death_notices(system: &mut ActorSystem) -> Vec<Duration> {
+    (0..KILLS)
+        .map(|_| {
+            let echo = system.create_actor_by_name("Echo", None).unwrap();
+            system.ask(&echo, "ready?", WAIT).unwrap().expect("reply");
+            let pid = system
+                .status()
+                .unwrap()
+                .into_iter()
+                .find(|a| a.address == echo)
+                .unwrap()
+                .pid;
+            let t = Instant::now();
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::SIGKILL,
+            )
+            .unwrap();
+            loop {
+                let env = system.listen_any(WAIT).unwrap().expect("ChildExited");
+                if env
+                    .msg
+                    .get::<ChildExited>()
+                    .is_some_and(|c| c.child == echo)
+                {
+                    return t.elapsed();
+                }
+            }
+        })
+        .collect()
+}
+
+fn fan_out(system: &mut ActorSystem) -> Vec<Duration> {
+    (0..TRIALS * 4)
+        .map(|_| {
+            let spawner = system.create_actor_by_name("Spawner", None).unwrap();
+            let t = Instant::now();
+            system
+                .tell(
+                    &spawner,
+                    &FanOut {
+                        count: 20,
+                        kind: "Echo".into(),
+                    },
+                )
+                .unwrap();
+            system.listen(WAIT).unwrap().expect("fan-out report");
+            let d = t.elapsed();
+            system.tell_exit(&spawner).unwrap();
+            d
+        })
+        .collect()
+}
+
+/// (RSS, USS) in KiB of a process, from /proc/PID/smaps_rollup.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap();
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        field("Rss:"),
+        field("Private_Clean:") + field("Private_Dirty:"),
+    )
+}
+
+// ---- reporting -----------------------------------------------------------------------------
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn p50_p99(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (pct(&v, 0.50), pct(&v, 0.99))
+}
+
+fn us(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn median(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0])
+}
+
+fn run() {
+    let tmp = std::env::temp_dir().join(format!("greenroom-bench-{}", std::process::id()));
+    let mut system = ActorSystem::with_config(SystemConfig {
+        name: "bench".into(),
+        when_missing: WhenMissing::Start,
+        admin_binary: None,
+        dir: Some(tmp.join("bench")),
+    })
+    .expect("start a system");
+    let zoo = std::env::current_exe().unwrap().with_file_name("zoo");
+    system
+        .load(&zoo)
+        .expect("load the zoo (cargo build --release --examples)");
+
+    println!(
+        "| figure | greenroom p50 | greenroom p99 | raw baseline (same run) | ratio p50 | target |"
+    );
+    println!("|---|---|---|---|---|---|");
+
+    let (raw50, raw99) = p50_p99(raw_ping_pong());
+    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    let (ask50, ask99) = p50_p99(ask_round_trips(&mut system, &echo));
+    println!(
+        "| external ask round trip ({PING_ROUNDS}) | {} | {} | Unix ping-pong p50 {} (p99 {}) | {:.2}× | ≤ 3× |",
+        us(ask50),
+        us(ask99),
+        us(raw50),
+        us(raw99),
+        ask50.as_secs_f64() / raw50.as_secs_f64()
+    );
+
+    let raw_one = raw_one_way(false);
+    let raw_batch = raw_one_way(true);
+    let (a2a, a2a_worst) = median(actor_to_actor(&mut system));
+    println!(
+        "| actor→actor one-way, 64-byte bodies ({ONE_WAY} × {TRIALS} trials) | {:.0} msg/s | worst trial {:.0} msg/s | raw 64-byte writes: {:.0} msg/s unbatched, {:.0} msg/s in 64 KiB batches | {:.2}× unbatched, {:.3}× batched | ≥ 500,000 msg/s |",
+        a2a,
+        a2a_worst,
+        raw_one,
+        raw_batch,
+        a2a / raw_one,
+        a2a / raw_batch
+    );
+
+    let (spawn50, spawn99) = p50_p99(raw_spawn());
+    let (create50, create99) = p50_p99(create_until_reply(&mut system));
+    println!(
+        "| create_actor until first reply ({CREATES}) | {} | {} | fork+exec+wait of this binary p50 {} (p99 {}) | {:.2}× | ≤ 2 ms |",
+        ms(create50),
+        ms(create99),
+        ms(spawn50),
+        ms(spawn99),
+        create50.as_secs_f64() / spawn50.as_secs_f64()
+    );
+
+    let (eof50, eof99) = p50_p99(raw_kill_eof());
+    let (death50, death99) = p50_p99(death_notices(&mut system));
+    println!(
+        "| SIGKILL of a child → parent's ChildExited ({KILLS}) | {} | {} | socket EOF after SIGKILL p50 {} (p99 {}) | {:.2}× | ≤ 1 ms |",
+        ms(death50),
+        ms(death99),
+        ms(eof50),
+        ms(eof99),
+        death50.as_secs_f64() / eof50.as_secs_f64()
+    );
+
+    let (fan50, fan99) = p50_p99(fan_out(&mut system));
+    println!(
+        "| one actor creates 20 children, hears from each ({}) | {} | {} | 20 × fork+exec+wait p50 {} | {:.2}× | ≤ 40 ms |",
+        TRIALS * 4,
+        ms(fan50),
+        ms(fan99),
+        ms(spawn50 * 20),
+        fan50.as_secs_f64() / (spawn50 * 20).as_secs_f64()
+    );
+
+    let idle = system.create_actor_by_name("Echo", None).unwrap();
+    system.ask(&idle, "hi", WAIT).unwrap().expect("reply");
+    let pid = system
+        .status()
+        .unwrap()
+        .into_iter()
+        .find(|a| a.address == idle)
+        .unwrap()
+        .pid;
+    let (rss, uss) = memory_kib(pid);
+    println!(
+        "| idle actor process memory | RSS {:.2} MiB | USS {:.2} MiB | — | — | RSS ≤ 4 MiB |",
+        rss as f64 / 1024.0,
+        uss as f64 / 1024.0
+    );
+    system.shutdown().expect("shutdown");
+    let _ = std::fs::remove_dir(&tmp);
+}
