@@ -11,7 +11,7 @@ use greenroom::{Actor, ActorSystem, Context, ExitRequest, Handled, Message};
 struct Hello;
 
 impl Actor for Hello {
-    fn receive(&mut self, _msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, _msg: &Message, ctx: &mut Context<'_>) -> Handled {
         // Every message gets a greeting back, the ExitRequest included (as in Thespian).
         ctx.reply("Hello, World!")?;
         Ok(())

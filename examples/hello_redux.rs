@@ -31,7 +31,7 @@ impl Greeting {
 struct Hello;
 
 impl Actor for Hello {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if msg.get::<String>().as_deref() == Some("hi") {
             let world = ctx.create_actor::<World>()?;
             let punct = ctx.create_actor::<Punctuate>()?;
@@ -49,7 +49,7 @@ impl Actor for Hello {
 struct World;
 
 impl Actor for World {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         match msg.get::<Greeting>() {
             Some(greeting) => greeting.forward(", World", ctx),
             None => Ok(()),
@@ -61,7 +61,7 @@ impl Actor for World {
 struct Punctuate;
 
 impl Actor for Punctuate {
-    fn receive(&mut self, msg: Message, ctx: &mut Context<'_>) -> Handled {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         match msg.get::<Greeting>() {
             Some(greeting) => greeting.forward("!", ctx),
             None => Ok(()),

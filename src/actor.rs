@@ -67,7 +67,7 @@ impl Context<'_> {
     /// before its process is ready are delivered, in order, once it is. This actor is its parent
     /// and receives its [`ChildExited`](crate::ChildExited).
     pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
-        self.ops.create(&type_name_of::<A>())
+        self.ops.create(type_name_of::<A>())
     }
 
     /// Create a child actor by type name, for types this binary does not define.

@@ -221,12 +221,12 @@ impl ActorSystem {
     /// Create an actor of type `A`, a child of this endpoint. The address is usable at once.
     pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
         let type_name = type_name_of::<A>();
-        let binary = if registry::provides(&type_name) {
+        let binary = if registry::provides(type_name) {
             Some(std::env::current_exe().ctx(|| "finding this program's path".into())?)
         } else {
             None
         };
-        self.create_actor_by_name(&type_name, binary.as_deref())
+        self.create_actor_by_name(type_name, binary.as_deref())
     }
 
     /// Create an actor by type name, from `binary` if given (it is loaded first if the admin
