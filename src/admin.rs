@@ -28,7 +28,7 @@ use crate::conn::{Conn, Outbox};
 use crate::error::{Error, IoContext, Result};
 use crate::message::{ChildExited, ExitReason, ExitRequest, Message};
 use crate::protocol::{ActorInfo, Request, Response, Role};
-use crate::runtime::ActorArgs;
+use crate::runtime::{ActorArgs, SPARE};
 use crate::spawn::{self, Reaped};
 use crate::sysdir;
 use crate::wire::{self, ReadStatus};
@@ -98,13 +98,19 @@ pub(crate) fn main_from_args(args: &[String]) -> i32 {
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
 
+/// How long the admin must be idle before it starts spare processes.
+const SPARE_IDLE: Duration = Duration::from_millis(3);
+
 struct Client {
     conn: Conn,
     endpoint: Option<u64>,
 }
 
 struct ActorRec {
+    /// Empty while the process is a spare.
     type_name: String,
+    binary: String,
+    spare: bool,
     pid: u32,
     parent: Address,
     control: Option<(Token, Conn)>,
@@ -139,6 +145,11 @@ struct Admin {
     pids: HashMap<u32, u64>,
     types: BTreeMap<String, String>,
     binaries: BTreeMap<String, Vec<String>>,
+    /// Per binary, the id of a started process waiting to be assigned a type.
+    spares: HashMap<String, u64>,
+    /// Binaries whose spare was used (or that were just loaded): start one after this round of
+    /// events, once the answers are out.
+    replenish: Vec<String>,
     outbox: Outbox,
     next_id: u64,
     next_token: usize,
@@ -228,6 +239,8 @@ impl Admin {
             pids: HashMap::new(),
             types: BTreeMap::new(),
             binaries: BTreeMap::new(),
+            spares: HashMap::new(),
+            replenish: Vec::new(),
             next_id: ADMIN_ID + 1,
             next_token: 2,
             shutdown: None,
@@ -243,14 +256,24 @@ impl Admin {
     fn serve(&mut self) -> Result<()> {
         let mut events = Events::with_capacity(256);
         loop {
-            let timeout = self
+            let deadline = self
                 .shutdown
                 .as_ref()
                 .map(|s| s.deadline.saturating_duration_since(Instant::now()));
+            // Spares are started once the admin has been idle for a moment, so that a spare's
+            // exec does not compete for CPU with the actor a create has just started.
+            let spare_wait = (!self.replenish.is_empty()).then_some(SPARE_IDLE);
+            let timeout = match (deadline, spare_wait) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e).ctx(|| "waiting for events".into()),
+            }
+            if events.is_empty() {
+                self.start_spares();
             }
             for event in events.iter() {
                 match event.token() {
@@ -453,6 +476,7 @@ impl Admin {
                 actors: self
                     .actors
                     .iter()
+                    .filter(|(_, a)| !a.spare)
                     .map(|(&id, a)| ActorInfo {
                         address: Address::new(&self.dir, id),
                         type_name: a.type_name.clone(),
@@ -487,6 +511,9 @@ impl Admin {
         };
         for t in &types {
             self.types.insert(t.clone(), path.clone());
+        }
+        if !types.is_empty() && !self.spares.contains_key(&path) {
+            self.replenish.push(path.clone());
         }
         self.binaries.insert(path, types.clone());
         Response::Loaded { types }
@@ -528,6 +555,60 @@ impl Admin {
                 .cloned()
                 .ok_or_else(|| unknown(&self.types))?,
         };
+        if self.binaries.contains_key(&binary) {
+            self.replenish.push(binary.clone());
+            if let Some(id) = self.spares.remove(&binary)
+                && let Some(address) = self.assign(id, type_name, &parent)
+            {
+                return Ok(address);
+            }
+        }
+        let id = self.spawn(&binary, type_name, &parent)?;
+        Ok(Address::new(&self.dir, id))
+    }
+
+    /// Turn spare `id` into an actor of `type_name`. `None` if the spare has died meanwhile.
+    fn assign(&mut self, id: u64, type_name: &str, parent: &Address) -> Option<Address> {
+        let rec = self.actors.get_mut(&id)?;
+        let (_, conn) = rec.control.as_mut()?;
+        let assign = Response::Assign {
+            type_name: type_name.to_string(),
+            parent: parent.clone(),
+        };
+        if conn.send(&assign).is_err() {
+            return None;
+        }
+        rec.spare = false;
+        rec.type_name = type_name.to_string();
+        rec.parent = parent.clone();
+        let address = Address::new(&self.dir, id);
+        log::debug!("assigned {type_name} to spare {address}, pid {}", rec.pid);
+        Some(address)
+    }
+
+    /// Start a spare for each binary whose spare was used, so that the next create of one of
+    /// its types needs no fork and exec.
+    fn start_spares(&mut self) {
+        for binary in std::mem::take(&mut self.replenish) {
+            if self.shutdown.is_some() || self.spares.contains_key(&binary) {
+                continue;
+            }
+            let admin = self.me.clone();
+            match self.spawn(&binary, SPARE, &admin) {
+                Ok(id) => {
+                    if let Some(rec) = self.actors.get_mut(&id) {
+                        rec.spare = true;
+                        rec.type_name.clear();
+                    }
+                    self.spares.insert(binary, id);
+                }
+                Err(e) => log::warn!("could not start a spare of {binary}: {e}"),
+            }
+        }
+    }
+
+    /// Bind a new actor's socket, start its process, and record it.
+    fn spawn(&mut self, binary: &str, type_name: &str, parent: &Address) -> Result<u64> {
         let id = self.next_id;
         self.next_id += 1;
         let address = Address::new(&self.dir, id);
@@ -544,12 +625,12 @@ impl Admin {
             control_fd: std::os::fd::AsRawFd::as_raw_fd(&theirs),
             max_frame: self.cfg.max_frame,
         };
-        let pid = match spawn::spawn(&binary, &args.to_argv(), &[&listener, &theirs]) {
+        let pid = match spawn::spawn(binary, &args.to_argv(), &[&listener, &theirs]) {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = std::fs::remove_file(&socket);
                 return Err(Error::NotActorBinary {
-                    path: PathBuf::from(&binary),
+                    path: PathBuf::from(binary),
                     why: format!("it cannot be started: {e}"),
                 });
             }
@@ -569,14 +650,16 @@ impl Admin {
             id,
             ActorRec {
                 type_name: type_name.to_string(),
+                binary: binary.to_string(),
+                spare: false,
                 pid,
-                parent,
+                parent: parent.clone(),
                 control: Some((token, Conn::new(stream, self.cfg.max_frame))),
                 exiting: None,
             },
         );
         log::debug!("started {type_name} as {address}, pid {pid}");
-        Ok(address)
+        Ok(id)
     }
 
     /// A child process has ended: tell its parent why, and forget it.
@@ -596,6 +679,13 @@ impl Admin {
         let address = Address::new(&self.dir, id);
         let _ = std::fs::remove_file(address.socket_path());
         self.outbox.forget(&address);
+        if rec.spare {
+            if self.spares.get(&rec.binary) == Some(&id) {
+                self.spares.remove(&rec.binary);
+            }
+            log::debug!("spare {address} (pid {pid}) ended");
+            return;
+        }
         let reason = match how {
             Reaped::Signaled(signal) => ExitReason::Killed {
                 signal,
@@ -624,7 +714,21 @@ impl Admin {
         }
         log::info!("shutting down {} actors", self.actors.len());
         let exit = Message::new(&ExitRequest {}).expect("ExitRequest encodes");
-        let ids: Vec<u64> = self.actors.keys().copied().collect();
+        // Spares exit when their control socket closes; actors get an ExitRequest.
+        for id in std::mem::take(&mut self.spares).into_values() {
+            if let Some(rec) = self.actors.get_mut(&id)
+                && let Some((token, mut conn)) = rec.control.take()
+            {
+                let _ = self.poll.registry().deregister(&mut conn.stream);
+                self.control_tokens.remove(&token);
+            }
+        }
+        let ids: Vec<u64> = self
+            .actors
+            .iter()
+            .filter(|(_, a)| !a.spare)
+            .map(|(&id, _)| id)
+            .collect();
         for id in ids {
             let to = Address::new(&self.dir, id);
             let _ = self.outbox.send(&self.me, &to, &exit, false);

@@ -33,23 +33,23 @@ impl ControlClient {
     /// Send a request and wait for its response; an `Error` response becomes an `Err`.
     pub(crate) fn request(&mut self, req: &Request) -> Result<Response> {
         self.post(req)?;
-        match self.read_response(REQUEST_TIMEOUT)? {
+        match self.read_response(Some(REQUEST_TIMEOUT))? {
             Response::Error { kind, message } => Err(response_error(&kind, message)),
             other => Ok(other),
         }
     }
 
-    /// Wait for one response frame.
-    pub(crate) fn read_response(&mut self, timeout: Duration) -> Result<Response> {
+    /// Wait for one response frame (forever if `timeout` is `None`).
+    pub(crate) fn read_response(&mut self, timeout: Option<Duration>) -> Result<Response> {
         self.stream
-            .set_read_timeout(Some(timeout))
+            .set_read_timeout(timeout)
             .ctx(|| "setting a read timeout".into())?;
         let mut len = [0u8; 4];
         self.stream
             .read_exact(&mut len)
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                    Error::Timeout(timeout)
+                    Error::Timeout(timeout.unwrap_or_default())
                 }
                 std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
                     Error::Protocol(

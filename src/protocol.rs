@@ -114,6 +114,14 @@ pub enum Response {
         /// Every live actor, in creation order.
         actors: Vec<ActorInfo>,
     },
+    /// Sent unasked by the admin to a *spare* process (one started ahead of need, with its
+    /// address and socket already set up): become an actor of this type.
+    Assign {
+        /// The actor type to run.
+        type_name: String,
+        /// The actor's logical parent.
+        parent: Address,
+    },
     /// Success with nothing to report.
     Ok,
     /// The request failed; the text says why and what to do.

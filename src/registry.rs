@@ -16,6 +16,7 @@
 use std::sync::OnceLock;
 
 use crate::actor::Actor;
+use crate::control::ControlClient;
 use crate::message::type_name_of;
 use crate::runtime::{self, ActorArgs};
 
@@ -26,7 +27,7 @@ pub const LIST_TYPES_MAGIC: &str = "greenroom-actor-binary 1";
 #[doc(hidden)]
 pub struct ActorType {
     name: String,
-    run: fn(ActorArgs) -> !,
+    run: fn(ActorArgs, ControlClient) -> !,
 }
 
 impl ActorType {
@@ -69,13 +70,14 @@ pub fn dispatch(types: Vec<ActorType>) {
     let types = TYPES.get().expect("set above");
     match args.get(1).map(String::as_str) {
         Some("--greenroom-actor") => {
-            let Some(actor_args) = ActorArgs::parse(&args[2..]) else {
+            let Some(mut actor_args) = ActorArgs::parse(&args[2..]) else {
                 eprintln!("greenroom: malformed --greenroom-actor command line: {args:?}");
                 std::process::exit(2);
             };
             crate::logging::init_actor(&actor_args.me);
+            let mut control = runtime::control_and_assignment(&mut actor_args);
             match types.iter().find(|t| t.name == actor_args.type_name) {
-                Some(t) => (t.run)(actor_args),
+                Some(t) => (t.run)(actor_args, control),
                 None => {
                     let error = format!(
                         "binary {} does not provide actor type '{}' (it provides: {})",
@@ -83,16 +85,7 @@ pub fn dispatch(types: Vec<ActorType>) {
                         actor_args.type_name,
                         registered_types().join(", ")
                     );
-                    let socket = actor_args.me.socket_path();
-                    // SAFETY: the descriptor was handed to this process by the admin.
-                    let control = unsafe {
-                        <std::os::unix::net::UnixStream as std::os::fd::FromRawFd>::from_raw_fd(
-                            actor_args.control_fd,
-                        )
-                    };
-                    let mut control =
-                        crate::control::ControlClient::new(control, actor_args.max_frame);
-                    runtime::fail_start(&mut control, &socket, error)
+                    runtime::fail_start(&mut control, &actor_args.me.socket_path(), error)
                 }
             }
         }

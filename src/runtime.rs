@@ -32,6 +32,9 @@ const LISTENER: Token = Token(0);
 const CONTROL: Token = Token(1);
 const FIRST_INBOUND: usize = 2;
 
+/// The type name on the command line of a spare process: it waits for [`Response::Assign`].
+pub(crate) const SPARE: &str = "?";
+
 /// How an actor process was told who it is (its command line after `--greenroom-actor`).
 pub(crate) struct ActorArgs {
     pub(crate) type_name: String,
@@ -177,20 +180,35 @@ impl ContextOps for Runtime {
     }
 }
 
-/// Run actor `A` in this process, as the admin asked on the command line. Never returns.
-pub(crate) fn run<A: Actor + Default>(args: ActorArgs) -> ! {
-    // SAFETY: the admin handed these descriptors to this process on its command line; nothing
-    // else in the process owns them.
-    let listener = unsafe { StdUnixListener::from_raw_fd(args.listen_fd) };
+/// Take the control socket the admin handed over, and if this is a spare, wait until the admin
+/// assigns it a type (exit quietly if the admin closes the socket first).
+pub(crate) fn control_and_assignment(args: &mut ActorArgs) -> ControlClient {
+    // SAFETY: the admin handed this descriptor to this process on its command line; nothing
+    // else in the process owns it.
     let control = unsafe { StdUnixStream::from_raw_fd(args.control_fd) };
     for fd in [args.listen_fd, args.control_fd] {
         // Keep them from leaking into anything this process might spawn.
-        let _ = nix::fcntl::fcntl(
-            unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
-            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-        );
+        // SAFETY: fcntl on descriptors this process owns.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
     let mut control = ControlClient::new(control, args.max_frame);
+    if args.type_name == SPARE {
+        match control.read_response(None) {
+            Ok(Response::Assign { type_name, parent }) => {
+                args.type_name = type_name;
+                args.parent = parent;
+            }
+            _ => std::process::exit(0),
+        }
+    }
+    control
+}
+
+/// Run actor `A` in this process, as the admin asked. Never returns.
+pub(crate) fn run<A: Actor + Default>(args: ActorArgs, mut control: ControlClient) -> ! {
+    // SAFETY: the admin handed this descriptor to this process on its command line; nothing
+    // else in the process owns it.
+    let listener = unsafe { StdUnixListener::from_raw_fd(args.listen_fd) };
     let socket = args.me.socket_path();
 
     let mut actor = match catch_unwind(A::default) {

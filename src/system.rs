@@ -442,7 +442,7 @@ impl ActorSystem {
         self.closed = true;
         self.close_endpoint();
         self.control.post(&Request::Shutdown)?;
-        let result = match self.control.read_response(Duration::from_secs(60)) {
+        let result = match self.control.read_response(Some(Duration::from_secs(60))) {
             Ok(Response::Ok) => Ok(()),
             Ok(Response::Error { message, .. }) => Err(Error::Admin(message)),
             Ok(other) => Err(Error::Protocol(format!(
@@ -451,7 +451,7 @@ impl ActorSystem {
             Err(e) => Err(e),
         };
         // Wait for the admin to close the connection: it has finished once it has.
-        let _ = self.control.read_response(Duration::from_secs(10));
+        let _ = self.control.read_response(Some(Duration::from_secs(10)));
         reap_admin(self.admin.take());
         result
     }

@@ -216,3 +216,36 @@ fn an_admin_started_by_a_program_goes_away_when_the_program_is_killed() {
     assert!(!alive(admin_pid));
     sys.assert_nothing_left();
 }
+
+#[test]
+fn a_loaded_binary_keeps_a_spare_process_that_create_turns_into_the_actor() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let needle = sys.tmp.path().to_string_lossy().to_string();
+    let spares = || -> Vec<u32> {
+        crate::support::processes_mentioning(&needle)
+            .into_iter()
+            .filter(|(_, cmd)| cmd.contains("--greenroom-actor ? "))
+            .map(|(pid, _)| pid)
+            .collect()
+    };
+    let mut spare = Vec::new();
+    wait_for("a spare process", || {
+        spare = spares();
+        spare.len() == 1
+    });
+    assert!(
+        sys.status(&mut system).is_empty(),
+        "status must not list spares"
+    );
+    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    assert_eq!(
+        sys.pid_of(&mut system, &echo),
+        spare[0],
+        "create did not use the spare"
+    );
+    assert!(system.ask(&echo, "hi", PATIENCE).unwrap().is_some());
+    // A new spare replaces the one used.
+    wait_for("a new spare", || spares().iter().any(|&p| p != spare[0]));
+}
