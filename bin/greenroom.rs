@@ -164,11 +164,25 @@ fn run(cli: Cli) -> CliResult {
             } else if actors.is_empty() {
                 println!("no actors running in system '{name}'");
             } else {
-                println!("{:<40} {:<16} {:>8}  PARENT", "ADDRESS", "TYPE", "PID");
+                let aw = actors
+                    .iter()
+                    .map(|a| a.address.as_str().len())
+                    .max()
+                    .unwrap_or(0);
+                let tw = actors
+                    .iter()
+                    .map(|a| a.type_name.len())
+                    .max()
+                    .unwrap_or(0)
+                    .max(4);
+                println!("{:<aw$}  {:<tw$}  {:>8}  PARENT", "ADDRESS", "TYPE", "PID");
                 for a in actors {
                     println!(
-                        "{:<40} {:<16} {:>8}  {}",
-                        a.address, a.type_name, a.pid, a.parent
+                        "{:<aw$}  {:<tw$}  {:>8}  {}",
+                        a.address.as_str(),
+                        a.type_name,
+                        a.pid,
+                        a.parent
                     );
                 }
             }
