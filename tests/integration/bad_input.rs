@@ -212,3 +212,23 @@ fn ask_with_no_reply_exits_1_with_a_clear_message() {
         "{err}"
     );
 }
+
+#[test]
+fn garbage_sent_to_an_external_endpoint_does_not_disturb_its_replies() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    let mine = sys.dir.join(format!("{}.sock", system.address().id()));
+    let mut garbage = UnixStream::connect(&mine).unwrap();
+    garbage.write_all(b"\x00\x00\x00\x04junk").unwrap();
+    let mut huge = UnixStream::connect(&mine).unwrap();
+    huge.write_all(&[0xff; 8]).unwrap();
+    for n in 0..50u32 {
+        let reply = system
+            .ask(&echo, &n, PATIENCE)
+            .unwrap()
+            .expect("echo reply");
+        assert_eq!(reply.decode::<u32>().unwrap(), n);
+    }
+}
