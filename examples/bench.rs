@@ -361,6 +361,7 @@ fn run() {
         when_missing: WhenMissing::Start,
         admin_binary: None,
         dir: Some(tmp.join("bench")),
+        base: Some(greenroom::Base::Multiproc),
     })
     .expect("start a system");
     let zoo = std::env::current_exe().unwrap().with_file_name("zoo");

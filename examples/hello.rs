@@ -26,6 +26,6 @@ fn main() -> Result<(), greenroom::Error> {
     if let Some(reply) = system.ask(&hello, "hi", Duration::from_secs(1))? {
         println!("{}", reply.decode::<String>()?);
     }
-    system.tell(&hello, &ExitRequest {})?;
+    system.tell(&hello, &ExitRequest::default())?;
     Ok(())
 }

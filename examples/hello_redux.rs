@@ -79,7 +79,7 @@ fn main() -> Result<(), greenroom::Error> {
             println!("{}", reply.decode::<Greeting>()?.message);
         }
     }
-    system.tell(&hello, &ExitRequest {})?;
+    system.tell(&hello, &ExitRequest::default())?;
     // Hello has exited (or is exiting): this ask is answered by nobody, or refused outright.
     if let Ok(Some(reply)) = system.ask(&hello, "hi", Duration::from_millis(200)) {
         println!("{}", reply.decode::<Greeting>()?.message);

@@ -1,5 +1,7 @@
 //! The [`Actor`] trait and the [`Context`] a handler works through.
 
+use std::time::Duration;
+
 use serde::Serialize;
 
 use crate::address::Address;
@@ -21,11 +23,13 @@ pub trait Actor: 'static {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled;
 }
 
-/// What a base (the process runtime, or later others) provides to handlers.
+/// What a base (the process runtime or the deterministic one) provides to handlers.
 pub(crate) trait ContextOps {
     fn me(&self) -> &Address;
     fn send_message(&mut self, to: &Address, msg: Message) -> Result<()>;
-    fn create(&mut self, type_name: &str) -> Result<Address>;
+    fn create(&mut self, type_name: &str, global_name: Option<&str>) -> Result<Address>;
+    fn wakeup_after(&mut self, after: Duration, payload: Message);
+    fn handle_dead_letters(&mut self, on: bool) -> Result<()>;
 }
 
 /// The handler's view of the system: who sent the message, who it is, and what it can do.
@@ -46,7 +50,9 @@ impl Context<'_> {
     }
 
     /// Send `value` to `to`, named after its type. The message leaves now, not when the handler
-    /// returns. An error means `to` is not running.
+    /// returns. A message to an actor that is not running becomes a
+    /// [`DeadEnvelope`](crate::DeadEnvelope) for the dead-letter handler (if there is none it is
+    /// logged and dropped); that is not an error.
     pub fn send<T: Serialize + ?Sized>(&mut self, to: &Address, value: &T) -> Result<()> {
         let msg = Message::new(value)?;
         self.ops.send_message(to, msg)
@@ -67,11 +73,79 @@ impl Context<'_> {
     /// before its process is ready are delivered, in order, once it is. This actor is its parent
     /// and receives its [`ChildExited`](crate::ChildExited).
     pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
-        self.ops.create(type_name_of::<A>())
+        self.ops.create(type_name_of::<A>(), None)
     }
 
     /// Create a child actor by type name, for types this binary does not define.
     pub fn create_actor_by_name(&mut self, type_name: &str) -> Result<Address> {
-        self.ops.create(type_name)
+        self.ops.create(type_name, None)
+    }
+
+    /// The actor registered under `global_name` in this system; if there is none, create one of
+    /// type `type_name` under that name (as this actor's child). The name is freed when that
+    /// actor exits. Concurrent creates of one name give one actor.
+    pub fn create_global(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
+        self.ops.create(type_name, Some(global_name))
+    }
+
+    /// Deliver [`Wakeup`](crate::Wakeup) with `payload` to this actor after `after` — never
+    /// earlier, exactly once. Several may be pending; pending ones are dropped when the actor
+    /// exits.
+    pub fn wakeup_after<T: Serialize + ?Sized>(
+        &mut self,
+        after: Duration,
+        payload: &T,
+    ) -> Result<()> {
+        let payload = Message::new(payload)?;
+        self.ops.wakeup_after(after, payload);
+        Ok(())
+    }
+
+    /// Make this actor the system's dead-letter handler (`true`), or stop being it (`false`). The
+    /// newest registration wins; when the handler exits, dead letters are dropped again.
+    pub fn handle_dead_letters(&mut self, on: bool) -> Result<()> {
+        self.ops.handle_dead_letters(on)
+    }
+}
+
+/// Call the handler for one message: a failure (panic or `Err`) is retried once, except for
+/// `Poison` and `ExitRequest`. Returns the last failure's text if the message could not be
+/// handled, and whether its sender should get it back as `Poison`.
+pub(crate) fn invoke(
+    actor: &mut dyn Actor,
+    ops: &mut dyn ContextOps,
+    sender: &Address,
+    msg: &Message,
+) -> Option<(String, bool)> {
+    let retry_allowed = !msg.is::<crate::ExitRequest>() && !msg.is::<crate::Poison>();
+    let mut failure = None;
+    for _attempt in 0..2 {
+        let mut ctx = Context {
+            ops: &mut *ops,
+            sender: sender.clone(),
+        };
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            actor.receive(msg, &mut ctx)
+        }));
+        failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(panic) => Some(format!("handler panicked: {}", panic_text(&*panic))),
+        };
+        if failure.is_none() || !retry_allowed {
+            break;
+        }
+    }
+    failure.map(|f| (f, retry_allowed))
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-text panic payload)".to_string()
     }
 }

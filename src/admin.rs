@@ -26,7 +26,7 @@ use nix::sys::signal::Signal;
 use crate::address::{ADMIN_ID, Address};
 use crate::conn::{Conn, Outbox};
 use crate::error::{Error, IoContext, Result};
-use crate::message::{ChildExited, ExitReason, ExitRequest, Message};
+use crate::message::{ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message};
 use crate::protocol::{ActorInfo, Request, Response, Role};
 use crate::runtime::{ActorArgs, SPARE};
 use crate::spawn::{self, Reaped};
@@ -145,6 +145,10 @@ struct Admin {
     pids: HashMap<u32, u64>,
     types: BTreeMap<String, String>,
     binaries: BTreeMap<String, Vec<String>>,
+    /// Global names of live actors.
+    names: BTreeMap<String, u64>,
+    /// The actor that receives `DeadEnvelope`s.
+    dead_letters: Option<u64>,
     /// Per binary, the id of a started process waiting to be assigned a type.
     spares: HashMap<String, u64>,
     /// Binaries whose spare was used (or that were just loaded): start one after this round of
@@ -239,6 +243,8 @@ impl Admin {
             pids: HashMap::new(),
             types: BTreeMap::new(),
             binaries: BTreeMap::new(),
+            names: BTreeMap::new(),
+            dead_letters: None,
             spares: HashMap::new(),
             replenish: Vec::new(),
             next_id: ADMIN_ID + 1,
@@ -468,10 +474,42 @@ impl Admin {
                 type_name,
                 binary,
                 parent,
-            } => match self.create(&type_name, binary, parent) {
-                Ok(address) => Response::Created { address },
-                Err(e) => error_response(error_kind(&e), &e),
-            },
+                name,
+            } => {
+                if let Some(&id) = name.as_ref().and_then(|n| self.names.get(n)) {
+                    return Some(Response::Created {
+                        address: Address::new(&self.dir, id),
+                    });
+                }
+                match self.create(&type_name, binary, parent) {
+                    Ok(address) => {
+                        if let Some(name) = name {
+                            self.names.insert(name, address.id());
+                        }
+                        Response::Created { address }
+                    }
+                    Err(e) => error_response(error_kind(&e), &e),
+                }
+            }
+            Request::DeadLetters { on } => {
+                let Source::Actor(id) = source else {
+                    return Some(bad_request("only actors can handle dead letters"));
+                };
+                if on {
+                    self.dead_letters = Some(id);
+                } else if self.dead_letters == Some(id) {
+                    self.dead_letters = None;
+                }
+                Response::Ok
+            }
+            Request::DeadLetter {
+                target,
+                sender,
+                message,
+            } => {
+                self.dead_letter(target, sender, message);
+                return None;
+            }
             Request::Status => Response::Status {
                 actors: self
                     .actors
@@ -686,6 +724,10 @@ impl Admin {
             log::debug!("spare {address} (pid {pid}) ended");
             return;
         }
+        self.names.retain(|_, v| *v != id);
+        if self.dead_letters == Some(id) {
+            self.dead_letters = None;
+        }
         let reason = match how {
             Reaped::Signaled(signal) => ExitReason::Killed {
                 signal,
@@ -707,13 +749,36 @@ impl Admin {
         }
     }
 
+    /// Pass a message whose target is not running to the dead-letter handler, if there is one.
+    /// Dead letters about dead letters, and `ChildExited` notices, are dropped.
+    fn dead_letter(&mut self, target: Address, sender: Address, message: Message) {
+        let handler = match self.dead_letters {
+            Some(id) if !message.is::<DeadEnvelope>() && !message.is::<ChildExited>() => id,
+            _ => {
+                log::debug!("dropped a {} message to {target}", message.type_name());
+                return;
+            }
+        };
+        let envelope = DeadEnvelope {
+            target,
+            sender,
+            message,
+        };
+        let to = Address::new(&self.dir, handler);
+        let sent =
+            Message::new(&envelope).and_then(|msg| self.outbox.send(&self.me, &to, &msg, false));
+        if let Err(e) = sent {
+            log::debug!("dead-letter handler {to} did not get a dead letter: {e}");
+        }
+    }
+
     fn begin_shutdown(&mut self, waiter: Option<Token>) {
         if let Some(s) = self.shutdown.as_mut() {
             s.waiters.extend(waiter);
             return;
         }
         log::info!("shutting down {} actors", self.actors.len());
-        let exit = Message::new(&ExitRequest {}).expect("ExitRequest encodes");
+        let exit = Message::new(&ExitRequest::default()).expect("ExitRequest encodes");
         // Spares exit when their control socket closes; actors get an ExitRequest.
         for id in std::mem::take(&mut self.spares).into_values() {
             if let Some(rec) = self.actors.get_mut(&id)

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use crate::address::Address;
 
 /// What went wrong in a greenroom operation. Every message says what to do about it.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so that `main` returning this error shows the
+/// message rather than the variant.
+#[derive(thiserror::Error)]
 pub enum Error {
     /// No admin answers on the system's control socket, and none could be started.
     #[error(
@@ -69,6 +72,11 @@ pub enum Error {
         "'{0}' is not a valid system name; use letters, digits, '-', '_' and '.', not starting with '.'"
     )]
     BadSystemName(String),
+    /// `GREENROOM_BASE` (or a base name) is not one greenroom knows.
+    #[error(
+        "'{0}' is not a greenroom base; set GREENROOM_BASE to 'multiproc' (the default) or 'simple'"
+    )]
+    BadBase(String),
     /// A frame was longer than the configured limit.
     #[error(
         "frame of {len} bytes exceeds the limit of {limit} bytes; send smaller messages or raise GREENROOM_MAX_FRAME"
@@ -110,6 +118,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 fn known_list(known: &[String]) -> String {

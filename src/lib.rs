@@ -31,7 +31,7 @@
 //!     if let Some(reply) = system.ask(&hello, "hi", Duration::from_secs(1))? {
 //!         println!("{}", reply.decode::<String>()?);
 //!     }
-//!     system.tell(&hello, &ExitRequest {})?;
+//!     system.tell(&hello, &ExitRequest::default())?;
 //!     Ok(())
 //! }
 //! ```
@@ -77,6 +77,7 @@ mod message;
 pub mod protocol;
 mod registry;
 mod runtime;
+mod simple;
 mod spawn;
 pub mod sysdir;
 mod system;
@@ -85,10 +86,12 @@ pub mod wire;
 pub use actor::{Actor, Context, Handled};
 pub use address::Address;
 pub use error::{Error, Result};
-pub use message::{ChildExited, ExitReason, ExitRequest, Message, Poison, type_name_of};
+pub use message::{
+    ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison, Wakeup, type_name_of,
+};
 pub use registry::{LIST_TYPES_MAGIC, registered_types};
 pub use spawn::signal_name;
-pub use system::{ActorSystem, SystemConfig, WhenMissing, list_types};
+pub use system::{ActorSystem, BASE_ENV, Base, SystemConfig, WhenMissing, list_types};
 
 /// Items the [`actors!`] macro expands to. Not part of the public API.
 #[doc(hidden)]

@@ -142,10 +142,52 @@ fn short_type_name(full: &str) -> String {
     out.trim_start_matches("mut ").to_string()
 }
 
-/// Asks an actor to exit. Its handler sees it first; then its children are asked to exit, then
-/// its process ends and its parent receives [`ChildExited`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExitRequest {}
+/// Asks an actor to exit. Its handler sees it first; then (if `recursive`, the default) its
+/// children are asked to exit too, then it stops and its parent receives [`ChildExited`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRequest {
+    /// Ask the actor's children to exit as well. `ExitRequest::default()` does.
+    #[serde(default = "yes")]
+    pub recursive: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ExitRequest {
+    fn default() -> ExitRequest {
+        ExitRequest { recursive: true }
+    }
+}
+
+impl ExitRequest {
+    /// An exit request that leaves the actor's children running.
+    pub fn non_recursive() -> ExitRequest {
+        ExitRequest { recursive: false }
+    }
+}
+
+/// Delivered to an actor by itself when a timer set with
+/// [`Context::wakeup_after`](crate::Context::wakeup_after) expires.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wakeup {
+    /// The payload given when the timer was set.
+    pub payload: Message,
+}
+
+/// Delivered to the system's dead-letter handler (see
+/// [`Context::handle_dead_letters`](crate::Context::handle_dead_letters)) for a message whose
+/// target is not running: it has exited, failed to start, or never existed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadEnvelope {
+    /// The address the message was sent to.
+    pub target: Address,
+    /// Who sent it.
+    pub sender: Address,
+    /// The message.
+    pub message: Message,
+}
 
 /// Why an actor's process ended, built from what the admin learned when it reaped it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,6 +240,41 @@ pub struct Poison {
     pub original: Message,
     /// The panic text or error of the last failure.
     pub details: String,
+}
+
+/// One handler per message type, with a fallback for the rest: Thespian's `receiveMsg_<Type>`
+/// without hand-written decoding.
+///
+/// Each arm names a binding and a type; the first arm whose type the message was sent as gets
+/// the decoded value. A body that does not decode as that type makes the handler fail (and the
+/// message is retried, then poisoned back), as any handler error does.
+///
+/// ```
+/// use greenroom::{Context, ExitRequest, Handled, Message};
+///
+/// fn receive(msg: &Message, ctx: &mut Context<'_>) -> Handled {
+///     greenroom::dispatch!(msg, {
+///         text: String => { ctx.reply(&text.to_uppercase())?; Ok(()) },
+///         n: u64 => { ctx.reply(&(n + 1))?; Ok(()) },
+///         _exit: ExitRequest => Ok(()),
+///         _ => Ok(()),
+///     })
+/// }
+/// ```
+#[macro_export]
+macro_rules! dispatch {
+    ($msg:expr, { $($var:ident : $ty:ty => $body:expr),+ , _ => $fallback:expr $(,)? }) => {{
+        let __greenroom_msg: &$crate::Message = &$msg;
+        $(
+            if __greenroom_msg.is::<$ty>() {
+                match __greenroom_msg.decode::<$ty>() {
+                    ::std::result::Result::Ok($var) => $body,
+                    ::std::result::Result::Err(e) => ::std::result::Result::Err(e.into()),
+                }
+            } else
+        )+
+        { $fallback }
+    }};
 }
 
 #[cfg(test)]

@@ -61,6 +61,26 @@ pub enum Request {
         binary: Option<String>,
         /// The actor's logical parent, which receives its `ChildExited`.
         parent: Address,
+        /// A system-wide name: if an actor already has it, its address is returned and nothing
+        /// is created.
+        #[serde(default)]
+        name: Option<String>,
+    },
+    /// Make the sending actor the dead-letter handler (`on`), or stop; answered with
+    /// [`Response::Ok`].
+    DeadLetters {
+        /// Whether to handle dead letters.
+        on: bool,
+    },
+    /// A message could not be delivered because its target is not running. Not answered; the
+    /// admin passes it to the dead-letter handler as a `DeadEnvelope`, if there is one.
+    DeadLetter {
+        /// The address the message was sent to.
+        target: Address,
+        /// Who sent it.
+        sender: Address,
+        /// The message.
+        message: Message,
     },
     /// List the live actors; answered with [`Response::Status`].
     Status,

@@ -28,6 +28,7 @@ pub const LIST_TYPES_MAGIC: &str = "greenroom-actor-binary 1";
 pub struct ActorType {
     name: String,
     run: fn(ActorArgs, ControlClient) -> !,
+    make: fn() -> Box<dyn Actor>,
 }
 
 impl ActorType {
@@ -36,8 +37,18 @@ impl ActorType {
         ActorType {
             name: type_name_of::<A>().to_string(),
             run: runtime::run::<A>,
+            make: || Box::new(A::default()),
         }
     }
+}
+
+/// The constructor of a registered actor type, for running it inside this process.
+pub(crate) fn constructor(type_name: &str) -> Option<fn() -> Box<dyn Actor>> {
+    TYPES
+        .get()?
+        .iter()
+        .find(|a| a.name == type_name)
+        .map(|a| a.make)
 }
 
 static TYPES: OnceLock<Vec<ActorType>> = OnceLock::new();
@@ -85,7 +96,8 @@ pub fn dispatch(types: Vec<ActorType>) {
                         actor_args.type_name,
                         registered_types().join(", ")
                     );
-                    runtime::fail_start(&mut control, &actor_args.me.socket_path(), error)
+                    let listener = runtime::take_listener(&actor_args);
+                    runtime::fail_start(&mut control, &actor_args, error, Some(listener))
                 }
             }
         }

@@ -6,11 +6,11 @@
 //! sender. EOF on the control socket means the admin is gone, and the process exits (the kernel's
 //! parent-death signal is the second line of defence).
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
+use std::panic::catch_unwind;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,12 +18,12 @@ use mio::net::UnixListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::actor::{Actor, Context, ContextOps};
+use crate::actor::{Actor, ContextOps, invoke, panic_text};
 use crate::address::Address;
 use crate::conn::{Conn, Outbox};
 use crate::control::ControlClient;
 use crate::error::{Error, Result};
-use crate::message::{ExitReason, ExitRequest, Message, Poison};
+use crate::message::{ExitReason, ExitRequest, Message, Poison, Wakeup};
 use crate::protocol::{Envelope, Request, Response};
 use crate::registry;
 use crate::wire::ReadStatus;
@@ -75,6 +75,8 @@ impl ActorArgs {
 
 /// The first sends of each handler call are written at once, so that request/reply traffic
 /// has no added latency. Further sends in the same call are batched: written when a buffer
+/// The first sends of each handler call are written at once, so that request/reply traffic
+/// has no added latency. Further sends in the same call are batched: written when a buffer
 /// fills, when the handler returns, or by the flusher thread within [`FLUSH_INTERVAL`] — so a
 /// send never waits for a long handler to return.
 const IMMEDIATE_SENDS: u32 = 4;
@@ -92,6 +94,45 @@ struct Runtime {
     flusher: Option<Arc<Flusher>>,
     sends_this_call: u32,
     children: Vec<Address>,
+    timers: Timers<Instant>,
+}
+
+/// Pending timers, earliest first; ties keep the order they were set in.
+pub(crate) struct Timers<T: Ord + Copy> {
+    heap: BinaryHeap<Reverse<(T, u64)>>,
+    payloads: HashMap<u64, Message>,
+    seq: u64,
+}
+
+impl<T: Ord + Copy> Timers<T> {
+    pub(crate) fn new() -> Timers<T> {
+        Timers {
+            heap: BinaryHeap::new(),
+            payloads: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    pub(crate) fn add(&mut self, due: T, payload: Message) {
+        self.seq += 1;
+        self.heap.push(Reverse((due, self.seq)));
+        self.payloads.insert(self.seq, payload);
+    }
+
+    /// When the earliest timer is due.
+    pub(crate) fn next_due(&self) -> Option<T> {
+        self.heap.peek().map(|Reverse((due, _))| *due)
+    }
+
+    /// Remove and return the earliest timer if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: T) -> Option<Message> {
+        let Reverse((due, seq)) = *self.heap.peek()?;
+        if due > now {
+            return None;
+        }
+        self.heap.pop();
+        self.payloads.remove(&seq)
+    }
 }
 
 /// A thread that writes batched sends while a handler runs. Started on the first batched send.
@@ -154,10 +195,21 @@ impl ContextOps for Runtime {
                 .get_or_insert_with(|| Flusher::start(self.outbox.clone()))
                 .set(true);
         }
-        lock(&self.outbox).send(&self.me, to, &msg, batch)
+        let sent = lock(&self.outbox).send(&self.me, to, &msg, batch);
+        match sent {
+            Err(Error::DeadActor(_)) => {
+                // Not the sender's failure: the admin hands it to the dead-letter handler.
+                self.control.post(&Request::DeadLetter {
+                    target: to.clone(),
+                    sender: self.me.clone(),
+                    message: msg,
+                })
+            }
+            other => other,
+        }
     }
 
-    fn create(&mut self, type_name: &str) -> Result<Address> {
+    fn create(&mut self, type_name: &str, global_name: Option<&str>) -> Result<Address> {
         let binary = if registry::provides(type_name) {
             self.exe.clone()
         } else {
@@ -167,16 +219,29 @@ impl ContextOps for Runtime {
             type_name: type_name.to_string(),
             binary,
             parent: self.me.clone(),
+            name: global_name.map(str::to_string),
         };
         match self.control.request(&req)? {
             Response::Created { address } => {
-                self.children.push(address.clone());
+                if !self.children.contains(&address) {
+                    self.children.push(address.clone());
+                }
                 Ok(address)
             }
             other => Err(Error::Protocol(format!(
                 "unexpected answer to create: {other:?}"
             ))),
         }
+    }
+
+    fn wakeup_after(&mut self, after: Duration, payload: Message) {
+        self.timers.add(Instant::now() + after, payload);
+    }
+
+    fn handle_dead_letters(&mut self, on: bool) -> Result<()> {
+        self.control
+            .request(&Request::DeadLetters { on })
+            .map(|_| ())
     }
 }
 
@@ -206,11 +271,7 @@ pub(crate) fn control_and_assignment(args: &mut ActorArgs) -> ControlClient {
 
 /// Run actor `A` in this process, as the admin asked. Never returns.
 pub(crate) fn run<A: Actor + Default>(args: ActorArgs, mut control: ControlClient) -> ! {
-    // SAFETY: the admin handed this descriptor to this process on its command line; nothing
-    // else in the process owns it.
-    let listener = unsafe { StdUnixListener::from_raw_fd(args.listen_fd) };
-    let socket = args.me.socket_path();
-
+    let listener = take_listener(&args);
     let mut actor = match catch_unwind(A::default) {
         Ok(actor) => actor,
         Err(panic) => {
@@ -219,10 +280,10 @@ pub(crate) fn run<A: Actor + Default>(args: ActorArgs, mut control: ControlClien
                 args.type_name,
                 panic_text(&*panic)
             );
-            fail_start(&mut control, &socket, error)
+            fail_start(&mut control, &args, error, Some(listener))
         }
     };
-
+    let socket = args.me.socket_path();
     let mut rt = match Runtime::new(args.me.clone(), control, args.max_frame) {
         Ok(rt) => rt,
         Err(e) => {
@@ -232,7 +293,10 @@ pub(crate) fn run<A: Actor + Default>(args: ActorArgs, mut control: ControlClien
     };
     let listener = match setup_listener(&rt.poll, listener) {
         Ok(l) => l,
-        Err(e) => fail_start(&mut rt.control, &socket, e.to_string()),
+        Err(e) => {
+            let error = e.to_string();
+            fail_start(&mut rt.control, &args, error, None)
+        }
     };
     log::debug!("actor {} of type {} started", rt.me, args.type_name);
     let reason = rt.serve(&mut actor, listener, args.max_frame);
@@ -250,14 +314,101 @@ pub(crate) fn run<A: Actor + Default>(args: ActorArgs, mut control: ControlClien
     std::process::exit(code)
 }
 
-/// Tell the admin the actor cannot start, and exit.
-pub(crate) fn fail_start(control: &mut ControlClient, socket: &PathBuf, error: String) -> ! {
+/// The listening socket the admin handed to this process. Call once.
+pub(crate) fn take_listener(args: &ActorArgs) -> StdUnixListener {
+    // SAFETY: the admin handed this descriptor to this process on its command line; nothing
+    // else in the process owns it, and this is called once.
+    unsafe { StdUnixListener::from_raw_fd(args.listen_fd) }
+}
+
+/// The actor cannot start: return the messages already waiting for it to their senders as
+/// `Poison`, tell the admin why, and exit.
+pub(crate) fn fail_start(
+    control: &mut ControlClient,
+    args: &ActorArgs,
+    error: String,
+    listener: Option<StdUnixListener>,
+) -> ! {
     log::error!("{error}");
-    let _ = std::fs::remove_file(socket);
+    // New senders now find no socket, and their messages become dead letters.
+    let _ = std::fs::remove_file(args.me.socket_path());
+    if let Some(listener) = listener {
+        return_waiting_as_poison(listener, &args.me, &error, args.max_frame);
+    }
     let _ = control.post(&Request::Exiting {
         reason: ExitReason::FailedToStart { error },
     });
     std::process::exit(3)
+}
+
+/// How long an actor that failed to start keeps returning messages, so that a message sent
+/// just before its socket was removed is returned rather than lost.
+const FAILED_START_GRACE: Duration = Duration::from_millis(100);
+
+/// For [`FAILED_START_GRACE`], accept senders on `listener` and send every message back to its
+/// sender as `Poison`.
+fn return_waiting_as_poison(listener: StdUnixListener, me: &Address, error: &str, limit: usize) {
+    let Ok(mut poll) = Poll::new() else { return };
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut listener = UnixListener::from_std(listener);
+    if poll
+        .registry()
+        .register(&mut listener, LISTENER, Interest::READABLE)
+        .is_err()
+    {
+        return;
+    }
+    let deadline = Instant::now() + FAILED_START_GRACE;
+    let mut conns: Vec<Conn> = Vec::new();
+    let mut events = Events::with_capacity(64);
+    let mut waiting = VecDeque::new();
+    loop {
+        while let Ok((mut stream, _)) = listener.accept() {
+            let token = Token(FIRST_INBOUND + conns.len());
+            if poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE)
+                .is_ok()
+            {
+                conns.push(Conn::new(stream, limit));
+            }
+        }
+        for conn in &mut conns {
+            let _ = conn.read_envelopes(&mut waiting);
+        }
+        for env in waiting.drain(..) {
+            let poison = Poison {
+                original: env.msg,
+                details: format!("actor failed to start: {error}"),
+            };
+            let sent = Message::new(&poison).and_then(|msg| {
+                let frame = crate::wire::encode(&crate::conn::EnvelopeRef {
+                    from: me,
+                    to: &env.from,
+                    msg: &msg,
+                })?;
+                let mut s = crate::conn::connect(&env.from)?;
+                std::io::Write::write_all(&mut s, &frame).map_err(|e| Error::Io {
+                    context: format!("returning a message to {}", env.from),
+                    source: e,
+                })
+            });
+            if let Err(e) = sent {
+                log::warn!("could not return a message to {}: {e}", env.from);
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        if let Err(e) = poll.poll(&mut events, Some(left))
+            && e.kind() != std::io::ErrorKind::Interrupted
+        {
+            return;
+        }
+    }
 }
 
 fn setup_listener(poll: &Poll, listener: StdUnixListener) -> Result<UnixListener> {
@@ -303,6 +454,7 @@ impl Runtime {
             flusher: None,
             sends_this_call: 0,
             children: Vec::new(),
+            timers: Timers::new(),
         })
     }
 
@@ -318,7 +470,11 @@ impl Runtime {
         let mut next_token = FIRST_INBOUND;
         let mut queue: VecDeque<Envelope> = VecDeque::new();
         loop {
-            if let Err(e) = self.poll.poll(&mut events, None) {
+            let timeout = self
+                .timers
+                .next_due()
+                .map(|due| due.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
                 }
@@ -377,6 +533,16 @@ impl Runtime {
                     }
                 }
             }
+            // Timers that are due join the queue behind the messages that arrived with them, so
+            // a flood of wakeups cannot hold back an ExitRequest.
+            let now = Instant::now();
+            while let Some(payload) = self.timers.pop_due(now) {
+                queue.push_back(Envelope {
+                    from: self.me.clone(),
+                    to: self.me.clone(),
+                    msg: Message::new(&Wakeup { payload }).expect("Wakeup encodes"),
+                });
+            }
             while let Some(env) = queue.pop_front() {
                 if let Some(reason) = self.deliver(actor, env) {
                     return Some(reason);
@@ -387,61 +553,40 @@ impl Runtime {
 
     /// Hand one message to the handler. Returns an exit reason if the actor must now exit.
     fn deliver<A: Actor>(&mut self, actor: &mut A, env: Envelope) -> Option<ExitReason> {
-        let exit = env.msg.is::<ExitRequest>();
+        let exit = env.msg.get::<ExitRequest>();
         if let Some(ce) = env.msg.get::<crate::ChildExited>() {
             self.children.retain(|c| *c != ce.child);
         }
-        let retry_allowed = !exit && !env.msg.is::<Poison>();
-        let mut failure = None;
-        for _attempt in 0..2 {
-            let mut ctx = Context {
-                ops: self,
-                sender: env.from.clone(),
-            };
-            failure = match catch_unwind(AssertUnwindSafe(|| actor.receive(&env.msg, &mut ctx))) {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
-                Err(panic) => Some(format!("handler panicked: {}", panic_text(&*panic))),
-            };
-            if failure.is_none() || !retry_allowed {
-                break;
-            }
-        }
+        let failure = invoke(actor, self, &env.from, &env.msg);
         self.end_of_call();
-        if let Some(details) = failure {
+        if let Some((details, poison)) = failure {
             log::warn!(
                 "handler failed on a {} message from {}: {details}",
                 env.msg.type_name(),
                 env.from
             );
-            if retry_allowed {
+            if poison {
                 let poison = Poison {
                     original: env.msg,
                     details,
                 };
-                match Message::new(&poison) {
-                    Ok(m) => {
-                        if let Err(e) = self.send_message(&env.from, m) {
-                            log::warn!("could not return poison to {}: {e}", env.from);
-                        }
-                    }
-                    Err(e) => log::warn!("could not encode poison: {e}"),
+                let sent = Message::new(&poison).and_then(|m| self.send_message(&env.from, m));
+                if let Err(e) = sent {
+                    log::warn!("could not return poison to {}: {e}", env.from);
                 }
             }
         }
-        if exit {
-            let children = std::mem::take(&mut self.children);
-            let request = Message::new(&ExitRequest {}).expect("ExitRequest encodes");
+        let exit = exit?;
+        let children = std::mem::take(&mut self.children);
+        if exit.recursive {
+            let request = Message::new(&ExitRequest::default()).expect("ExitRequest encodes");
             for child in children {
                 let _ = self.send_message(&child, request.clone());
             }
-            return Some(ExitReason::Requested);
         }
-        None
+        Some(ExitReason::Requested)
     }
-}
 
-impl Runtime {
     /// The handler has returned: write what it batched, and stand the flusher down.
     fn end_of_call(&mut self) {
         if self.sends_this_call > IMMEDIATE_SENDS {
@@ -467,15 +612,4 @@ fn admin_gone(stream: &StdUnixStream) -> bool {
         )
     };
     n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
-}
-
-/// The text of a panic payload.
-pub(crate) fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        s.to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "(non-text panic payload)".to_string()
-    }
 }

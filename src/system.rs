@@ -50,6 +50,222 @@ pub struct SystemConfig {
     /// The system directory, if not the one derived from `name` and `XDG_RUNTIME_DIR` (tests that
     /// run several systems in one process use this).
     pub dir: Option<PathBuf>,
+    /// Which base runs the actors; `None` reads `GREENROOM_BASE` (`multiproc`, the default, or
+    /// `simple`).
+    pub base: Option<Base>,
+}
+
+/// Which base runs a system's actors. The actors themselves are the same under both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// One OS process per actor, supervised by an admin process (the default).
+    Multiproc,
+    /// Every actor inside the calling program, one handler at a time, in the order messages
+    /// were produced, with a virtual clock: deterministic, for tests and debugging.
+    Simple,
+}
+
+/// The environment variable that chooses the base: `multiproc` or `simple`.
+pub const BASE_ENV: &str = "GREENROOM_BASE";
+
+impl std::str::FromStr for Base {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Base> {
+        match s {
+            "multiproc" => Ok(Base::Multiproc),
+            "simple" => Ok(Base::Simple),
+            other => Err(Error::BadBase(other.to_string())),
+        }
+    }
+}
+
+impl Base {
+    /// The base named by `GREENROOM_BASE`, or `Multiproc` if it is unset or empty.
+    pub fn from_env() -> Result<Base> {
+        match std::env::var(BASE_ENV) {
+            Ok(v) if !v.is_empty() => v.parse(),
+            _ => Ok(Base::Multiproc),
+        }
+    }
+}
+
+/// What each base provides behind [`ActorSystem`].
+pub(crate) trait SystemBase {
+    fn address(&self) -> &Address;
+    fn name(&self) -> &str;
+    fn dir(&self) -> &Path;
+    fn load(&mut self, path: &Path) -> Result<Vec<String>>;
+    fn create(
+        &mut self,
+        type_name: &str,
+        binary: Option<&Path>,
+        global_name: Option<&str>,
+    ) -> Result<Address>;
+    fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()>;
+    fn next_envelope(
+        &mut self,
+        timeout: Duration,
+        wanted: &dyn Fn(&Message) -> bool,
+    ) -> Result<Option<Envelope>>;
+    fn status(&mut self) -> Result<Vec<ActorInfo>>;
+    fn shutdown(&mut self) -> Result<()>;
+}
+
+/// A connection to an actor system from outside the actors: an *external endpoint* with an
+/// address of its own, so that actors can reply to it.
+///
+/// With the process base (the default) it talks to the system's admin, starting one for this
+/// program if none runs; that admin goes away when this handle is shut down or dropped. With the
+/// simple base ([`Base::Simple`], `GREENROOM_BASE=simple`) the actors run inside this program.
+pub struct ActorSystem {
+    inner: Box<dyn SystemBase>,
+    base: Base,
+}
+
+impl ActorSystem {
+    /// Attach to the system named by `GREENROOM_SYSTEM` (default `default`), starting an admin
+    /// for this program if none runs. `GREENROOM_BASE` chooses the base.
+    pub fn new() -> Result<ActorSystem> {
+        ActorSystem::with_config(SystemConfig::default())
+    }
+
+    /// Attach to the running admin of system `name`; fail if there is none.
+    pub fn attach(name: &str) -> Result<ActorSystem> {
+        ActorSystem::with_config(SystemConfig {
+            name: name.to_string(),
+            when_missing: WhenMissing::Fail,
+            base: Some(Base::Multiproc),
+            ..SystemConfig::default()
+        })
+    }
+
+    /// Attach to (or start) a system as `config` says.
+    pub fn with_config(config: SystemConfig) -> Result<ActorSystem> {
+        let base = match config.base {
+            Some(b) => b,
+            None => Base::from_env()?,
+        };
+        let inner: Box<dyn SystemBase> = match base {
+            Base::Multiproc => Box::new(ProcessSystem::open(config)?),
+            Base::Simple => {
+                sysdir::validate_name(&config.name)?;
+                Box::new(crate::simple::SimpleSystem::new(&config.name))
+            }
+        };
+        Ok(ActorSystem { inner, base })
+    }
+
+    /// Which base runs this system's actors.
+    pub fn base(&self) -> Base {
+        self.base
+    }
+
+    /// This endpoint's own address (actors reply to it).
+    pub fn address(&self) -> &Address {
+        self.inner.address()
+    }
+
+    /// The system's name.
+    pub fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    /// The system's directory.
+    pub fn dir(&self) -> &Path {
+        self.inner.dir()
+    }
+
+    /// The address the admin uses as a sender (for example of `ChildExited`).
+    pub fn admin_address(&self) -> Address {
+        Address::new(self.inner.dir(), ADMIN_ID)
+    }
+
+    /// Register an actor binary: run it with `--greenroom-list-types`, and tell the admin which
+    /// types it provides. Returns those types.
+    pub fn load(&mut self, path: &Path) -> Result<Vec<String>> {
+        self.inner.load(path)
+    }
+
+    /// Create an actor of type `A`, a child of this endpoint. The address is usable at once:
+    /// messages sent to it before it is ready are delivered, in order, once it is.
+    pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
+        self.inner.create(type_name_of::<A>(), None, None)
+    }
+
+    /// Create an actor by type name, from `binary` if given (it is loaded first if the admin
+    /// does not know it), else from this program if it registered the type, else from the
+    /// binary the admin last loaded for that type.
+    pub fn create_actor_by_name(
+        &mut self,
+        type_name: &str,
+        binary: Option<&Path>,
+    ) -> Result<Address> {
+        self.inner.create(type_name, binary, None)
+    }
+
+    /// The actor registered under `global_name`; if there is none, create one of type
+    /// `type_name` under that name. The name is freed when that actor exits.
+    pub fn create_global(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
+        self.inner.create(type_name, None, Some(global_name))
+    }
+
+    /// Send `value` to `to`, named after its type. Fails with [`Error::DeadActor`] if `to` is not
+    /// running (the message also goes to the dead-letter handler, if there is one).
+    pub fn tell<T: Serialize + ?Sized>(&mut self, to: &Address, value: &T) -> Result<()> {
+        let msg = Message::new(value)?;
+        self.inner.tell_message(to, msg)
+    }
+
+    /// Send an already built message.
+    pub fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {
+        self.inner.tell_message(to, msg)
+    }
+
+    /// Ask an actor (and, by default, its children) to exit: send it [`ExitRequest`].
+    pub fn tell_exit(&mut self, to: &Address) -> Result<()> {
+        self.tell(to, &ExitRequest::default())
+    }
+
+    /// Send `value` to `to`, then wait up to `timeout` for the next message to this endpoint
+    /// (which may answer an earlier `tell`). `None` if nothing came in time.
+    pub fn ask<T: Serialize + ?Sized>(
+        &mut self,
+        to: &Address,
+        value: &T,
+        timeout: Duration,
+    ) -> Result<Option<Message>> {
+        self.tell(to, value)?;
+        self.listen(timeout)
+    }
+
+    /// Wait up to `timeout` for the next message to this endpoint. System messages other than
+    /// [`Poison`] (such as `ChildExited` for actors this endpoint created) are skipped.
+    pub fn listen(&mut self, timeout: Duration) -> Result<Option<Message>> {
+        Ok(self.listen_envelope(timeout)?.map(|e| e.msg))
+    }
+
+    /// Like [`listen`](Self::listen), but also says who sent the message.
+    pub fn listen_envelope(&mut self, timeout: Duration) -> Result<Option<Envelope>> {
+        self.inner
+            .next_envelope(timeout, &|msg| !msg.is_system() || msg.is::<Poison>())
+    }
+
+    /// Wait up to `timeout` for the next message of any kind, system messages included.
+    pub fn listen_any(&mut self, timeout: Duration) -> Result<Option<Envelope>> {
+        self.inner.next_envelope(timeout, &|_| true)
+    }
+
+    /// Every live actor: address, type, pid and parent.
+    pub fn status(&mut self) -> Result<Vec<ActorInfo>> {
+        self.inner.status()
+    }
+
+    /// Shut the whole system down: every actor is asked to exit (then, for processes, SIGTERM
+    /// and SIGKILL after deadlines), the system directory is removed, and the admin exits.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.inner.shutdown()
+    }
 }
 
 impl Default for SystemConfig {
@@ -59,6 +275,7 @@ impl Default for SystemConfig {
             when_missing: WhenMissing::Start,
             admin_binary: None,
             dir: None,
+            base: None,
         }
     }
 }
@@ -67,8 +284,8 @@ const LISTENER: Token = Token(0);
 const ADMIN_START_TIMEOUT: Duration = Duration::from_secs(10);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A connection to an actor system from outside the actors.
-pub struct ActorSystem {
+/// The process base's external endpoint.
+pub(crate) struct ProcessSystem {
     name: String,
     dir: PathBuf,
     control: ControlClient,
@@ -84,24 +301,9 @@ pub struct ActorSystem {
     closed: bool,
 }
 
-impl ActorSystem {
-    /// Attach to the system named by `GREENROOM_SYSTEM` (default `default`), starting an admin
-    /// for this program if none runs.
-    pub fn new() -> Result<ActorSystem> {
-        ActorSystem::with_config(SystemConfig::default())
-    }
-
-    /// Attach to the running admin of system `name`; fail if there is none.
-    pub fn attach(name: &str) -> Result<ActorSystem> {
-        ActorSystem::with_config(SystemConfig {
-            name: name.to_string(),
-            when_missing: WhenMissing::Fail,
-            ..SystemConfig::default()
-        })
-    }
-
+impl ProcessSystem {
     /// Attach to (or start) a system as `config` says.
-    pub fn with_config(config: SystemConfig) -> Result<ActorSystem> {
+    pub(crate) fn open(config: SystemConfig) -> Result<ProcessSystem> {
         let dir = match &config.dir {
             Some(d) => d.clone(),
             None => sysdir::system_dir(&config.name)?,
@@ -156,7 +358,7 @@ impl ActorSystem {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .ctx(|| "registering a socket".into())?;
-        let mut system = ActorSystem {
+        let mut system = ProcessSystem {
             name: config.name,
             dir,
             control,
@@ -182,192 +384,13 @@ impl ActorSystem {
         Ok(system)
     }
 
-    /// This endpoint's own address (actors reply to it).
-    pub fn address(&self) -> &Address {
-        &self.me
-    }
-
-    /// The system's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The system's directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// The address the admin uses as a sender (for example of `ExitRequest` at shutdown).
-    pub fn admin_address(&self) -> Address {
-        Address::new(&self.dir, ADMIN_ID)
-    }
-
-    /// Register an actor binary: run it with `--greenroom-list-types`, and tell the admin which
-    /// types it provides. Returns those types.
-    pub fn load(&mut self, path: &Path) -> Result<Vec<String>> {
-        let types = list_types(path)?;
-        let path = std::fs::canonicalize(path).ctx(|| format!("resolving {}", path.display()))?;
-        match self.control.request(&Request::Load {
-            path: path.to_string_lossy().into_owned(),
-            types,
-        })? {
-            Response::Loaded { types } => Ok(types),
-            other => Err(Error::Protocol(format!(
-                "unexpected answer to load: {other:?}"
-            ))),
-        }
-    }
-
-    /// Create an actor of type `A`, a child of this endpoint. The address is usable at once.
-    pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
-        let type_name = type_name_of::<A>();
-        let binary = if registry::provides(type_name) {
-            Some(std::env::current_exe().ctx(|| "finding this program's path".into())?)
-        } else {
-            None
-        };
-        self.create_actor_by_name(type_name, binary.as_deref())
-    }
-
-    /// Create an actor by type name, from `binary` if given (it is loaded first if the admin
-    /// does not know it), else from the binary the admin last loaded for that type.
-    pub fn create_actor_by_name(
-        &mut self,
-        type_name: &str,
-        binary: Option<&Path>,
-    ) -> Result<Address> {
-        let binary = match binary {
-            Some(b) => Some(std::fs::canonicalize(b).map_err(|e| Error::NotActorBinary {
-                path: b.to_path_buf(),
-                why: e.to_string(),
-            })?),
-            None => None,
-        };
-        if let Some(b) = &binary
-            && !(registry::provides(type_name) && std::env::current_exe().ok().as_ref() == Some(b))
-        {
-            self.load(b)?;
-        }
-        let req = Request::Create {
-            type_name: type_name.to_string(),
-            binary: binary.map(|b| b.to_string_lossy().into_owned()),
-            parent: self.me.clone(),
-        };
-        match self.control.request(&req)? {
-            Response::Created { address } => Ok(address),
-            other => Err(Error::Protocol(format!(
-                "unexpected answer to create: {other:?}"
-            ))),
-        }
-    }
-
-    /// Send `value` to `to`, named after its type. Fails with [`Error::DeadActor`] if `to` is not
-    /// running.
-    pub fn tell<T: Serialize + ?Sized>(&mut self, to: &Address, value: &T) -> Result<()> {
-        let msg = Message::new(value)?;
-        self.tell_message(to, msg)
-    }
-
-    /// Send an already built message.
-    pub fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {
-        let frame = wire::encode(&EnvelopeRef {
-            from: &self.me,
-            to,
-            msg: &msg,
-        })?;
-        if frame.len() - 4 > self.max_frame {
-            return Err(Error::FrameTooLarge {
-                len: (frame.len() - 4) as u64,
-                limit: self.max_frame,
-            });
-        }
-        for attempt in 0..2 {
-            if !self.outbound.contains_key(to) {
-                let stream = conn::connect(to)?;
-                stream
-                    .set_write_timeout(Some(WRITE_TIMEOUT))
-                    .ctx(|| "setting a write timeout".into())?;
-                self.outbound.insert(to.clone(), stream);
-            }
-            let stream = self.outbound.get_mut(to).expect("inserted above");
-            match stream.write_all(&frame) {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    self.outbound.remove(to);
-                    let dead = matches!(
-                        e.kind(),
-                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
-                    );
-                    // A cached stream to a dead actor fails on first use; one fresh connect tells
-                    // whether the address still works.
-                    if dead && attempt == 0 {
-                        continue;
-                    }
-                    return Err(if dead {
-                        Error::DeadActor(to.clone())
-                    } else {
-                        Error::Io {
-                            context: format!("sending to {to}"),
-                            source: e,
-                        }
-                    });
-                }
-            }
-        }
-        Err(Error::DeadActor(to.clone()))
-    }
-
-    /// Ask an actor to exit (send it [`ExitRequest`]).
-    pub fn tell_exit(&mut self, to: &Address) -> Result<()> {
-        self.tell(to, &ExitRequest {})
-    }
-
-    /// Send `value` to `to`, then wait up to `timeout` for the next message to this endpoint
-    /// (which may answer an earlier `tell`). `None` if nothing came in time.
-    pub fn ask<T: Serialize + ?Sized>(
-        &mut self,
-        to: &Address,
-        value: &T,
-        timeout: Duration,
-    ) -> Result<Option<Message>> {
-        self.tell(to, value)?;
-        self.listen(timeout)
-    }
-
-    /// Wait up to `timeout` for the next message to this endpoint. System messages other than
-    /// [`Poison`] (such as `ChildExited` for actors this endpoint created) are skipped.
-    pub fn listen(&mut self, timeout: Duration) -> Result<Option<Message>> {
-        Ok(self.listen_envelope(timeout)?.map(|e| e.msg))
-    }
-
-    /// Like [`listen`](Self::listen), but also says who sent the message.
-    pub fn listen_envelope(&mut self, timeout: Duration) -> Result<Option<Envelope>> {
-        self.next_envelope(timeout, |msg| !msg.is_system() || msg.is::<Poison>())
-    }
-
-    /// Wait up to `timeout` for the next message of any kind, system messages included.
-    pub fn listen_any(&mut self, timeout: Duration) -> Result<Option<Envelope>> {
-        self.next_envelope(timeout, |_| true)
-    }
-
-    /// The next queued or arriving envelope that `wanted` accepts; others are discarded.
-    fn next_envelope(
-        &mut self,
-        timeout: Duration,
-        wanted: impl Fn(&Message) -> bool,
-    ) -> Result<Option<Envelope>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            while let Some(env) = self.inbox.pop_front() {
-                if wanted(&env.msg) {
-                    return Ok(Some(env));
-                }
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !self.pump(left)? && Instant::now() >= deadline {
-                return Ok(None);
-            }
-        }
+    /// Hand a message whose target is not running to the admin, for the dead-letter handler.
+    fn dead_letter(&mut self, to: &Address, msg: Message) {
+        let _ = self.control.post(&Request::DeadLetter {
+            target: to.clone(),
+            sender: self.me.clone(),
+            message: msg,
+        });
     }
 
     /// Wait for incoming frames; returns true if any message was queued.
@@ -419,22 +442,6 @@ impl ActorSystem {
         Ok(self.inbox.len() > before)
     }
 
-    /// Every live actor: address, type, pid and parent.
-    pub fn status(&mut self) -> Result<Vec<ActorInfo>> {
-        match self.control.request(&Request::Status)? {
-            Response::Status { actors } => Ok(actors),
-            other => Err(Error::Protocol(format!(
-                "unexpected answer to status: {other:?}"
-            ))),
-        }
-    }
-
-    /// Shut the whole system down: every actor is asked to exit (then SIGTERM, then SIGKILL
-    /// after deadlines), the system directory is removed, and the admin exits.
-    pub fn shutdown(mut self) -> Result<()> {
-        self.shutdown_inner()
-    }
-
     fn shutdown_inner(&mut self) -> Result<()> {
         if self.closed {
             return Ok(());
@@ -462,7 +469,162 @@ impl ActorSystem {
     }
 }
 
-impl Drop for ActorSystem {
+impl SystemBase for ProcessSystem {
+    fn address(&self) -> &Address {
+        &self.me
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn load(&mut self, path: &Path) -> Result<Vec<String>> {
+        let types = list_types(path)?;
+        let path = std::fs::canonicalize(path).ctx(|| format!("resolving {}", path.display()))?;
+        match self.control.request(&Request::Load {
+            path: path.to_string_lossy().into_owned(),
+            types,
+        })? {
+            Response::Loaded { types } => Ok(types),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to load: {other:?}"
+            ))),
+        }
+    }
+
+    fn create(
+        &mut self,
+        type_name: &str,
+        binary: Option<&Path>,
+        global_name: Option<&str>,
+    ) -> Result<Address> {
+        let own = registry::provides(type_name)
+            .then(std::env::current_exe)
+            .transpose()
+            .ctx(|| "finding this program's path".into())?;
+        let binary = match binary.map(Path::to_path_buf).or(own) {
+            Some(b) => Some(
+                std::fs::canonicalize(&b).map_err(|e| Error::NotActorBinary {
+                    path: b.clone(),
+                    why: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
+        if let Some(b) = &binary
+            && !(registry::provides(type_name) && std::env::current_exe().ok().as_ref() == Some(b))
+        {
+            self.load(b)?;
+        }
+        let req = Request::Create {
+            type_name: type_name.to_string(),
+            binary: binary.map(|b| b.to_string_lossy().into_owned()),
+            parent: self.me.clone(),
+            name: global_name.map(str::to_string),
+        };
+        match self.control.request(&req)? {
+            Response::Created { address } => Ok(address),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to create: {other:?}"
+            ))),
+        }
+    }
+
+    fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {
+        let frame = wire::encode(&EnvelopeRef {
+            from: &self.me,
+            to,
+            msg: &msg,
+        })?;
+        if frame.len() - 4 > self.max_frame {
+            return Err(Error::FrameTooLarge {
+                len: (frame.len() - 4) as u64,
+                limit: self.max_frame,
+            });
+        }
+        for attempt in 0..2 {
+            if !self.outbound.contains_key(to) {
+                let stream = match conn::connect(to) {
+                    Ok(s) => s,
+                    Err(e @ Error::DeadActor(_)) => {
+                        self.dead_letter(to, msg);
+                        return Err(e);
+                    }
+                    Err(e) => return Err(e),
+                };
+                stream
+                    .set_write_timeout(Some(WRITE_TIMEOUT))
+                    .ctx(|| "setting a write timeout".into())?;
+                self.outbound.insert(to.clone(), stream);
+            }
+            let stream = self.outbound.get_mut(to).expect("inserted above");
+            match stream.write_all(&frame) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.outbound.remove(to);
+                    let dead = matches!(
+                        e.kind(),
+                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+                    );
+                    // A cached stream to a dead actor fails on first use; one fresh connect tells
+                    // whether the address still works.
+                    if dead && attempt == 0 {
+                        continue;
+                    }
+                    return Err(if dead {
+                        self.dead_letter(to, msg);
+                        Error::DeadActor(to.clone())
+                    } else {
+                        Error::Io {
+                            context: format!("sending to {to}"),
+                            source: e,
+                        }
+                    });
+                }
+            }
+        }
+        self.dead_letter(to, msg);
+        Err(Error::DeadActor(to.clone()))
+    }
+
+    fn next_envelope(
+        &mut self,
+        timeout: Duration,
+        wanted: &dyn Fn(&Message) -> bool,
+    ) -> Result<Option<Envelope>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            while let Some(env) = self.inbox.pop_front() {
+                if wanted(&env.msg) {
+                    return Ok(Some(env));
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if !self.pump(left)? && Instant::now() >= deadline {
+                return Ok(None);
+            }
+        }
+    }
+
+    fn status(&mut self) -> Result<Vec<ActorInfo>> {
+        match self.control.request(&Request::Status)? {
+            Response::Status { actors } => Ok(actors),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to status: {other:?}"
+            ))),
+        }
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        self.shutdown_inner()
+    }
+}
+
+impl Drop for ProcessSystem {
     fn drop(&mut self) {
         if self.admin.is_some() {
             if let Err(e) = self.shutdown_inner() {

@@ -5,5 +5,6 @@ mod bad_input;
 mod cli;
 mod lifecycle;
 mod messaging;
+mod scenarios;
 mod seeds;
 mod support;

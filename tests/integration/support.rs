@@ -240,6 +240,7 @@ impl TestSystem {
             when_missing: WhenMissing::Fail,
             admin_binary: None,
             dir: Some(self.dir.clone()),
+            base: Some(greenroom::Base::Multiproc),
         })
         .expect("attach to the test system")
     }

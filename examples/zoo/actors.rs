@@ -1,5 +1,7 @@
-//! Actors used by greenroom's integration tests and benchmarks: small, each showing one
-//! behaviour. Load them with `greenroom load target/debug/examples/zoo`.
+//! The zoo's actors, shared by `examples/zoo` (a pure actor binary for the CLI, tests and
+//! benchmarks) and `examples/scenarios` (the scenario suite that runs on both bases). Each is
+//! small and shows one behaviour.
+#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Replies to every message with the same message; ignores system messages.
 #[derive(Default)]
-struct Echo;
+pub struct Echo;
 
 impl Actor for Echo {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
@@ -24,7 +26,7 @@ impl Actor for Echo {
 
 /// Replies with the type name of every message it receives.
 #[derive(Default)]
-struct Inspect;
+pub struct Inspect;
 
 impl Actor for Inspect {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
@@ -37,7 +39,7 @@ impl Actor for Inspect {
 
 /// Never replies.
 #[derive(Default)]
-struct Silent;
+pub struct Silent;
 
 impl Actor for Silent {
     fn receive(&mut self, _msg: &Message, _ctx: &mut Context<'_>) -> Handled {
@@ -47,14 +49,14 @@ impl Actor for Silent {
 
 /// Tells a [`Sink`] how many numbered messages to expect and whom to report to.
 #[derive(Serialize, Deserialize)]
-struct Expect {
+pub struct Expect {
     count: u64,
     notify: Address,
 }
 
 /// What a [`Sink`] saw, per sender.
 #[derive(Serialize, Deserialize, Debug)]
-struct Report {
+pub struct Report {
     received: u64,
     in_order: bool,
     elapsed_ns: u64,
@@ -62,7 +64,7 @@ struct Report {
 
 /// Counts numbered `u64` messages and checks that each sender's numbers arrive 0, 1, 2, ...
 #[derive(Default)]
-struct Sink {
+pub struct Sink {
     expect: Option<Expect>,
     next: HashMap<Address, u64>,
     received: u64,
@@ -107,7 +109,7 @@ impl Actor for Sink {
 /// Asks a [`Source`] to send `count` numbered messages to `to`, each padded to `size` bytes of
 /// MessagePack body if `size` is given.
 #[derive(Serialize, Deserialize)]
-struct Produce {
+pub struct Produce {
     to: Address,
     count: u64,
     #[serde(default)]
@@ -116,7 +118,7 @@ struct Produce {
 
 /// A numbered message with padding, so that its body has a chosen size.
 #[derive(Serialize, Deserialize)]
-struct Padded {
+pub struct Padded {
     n: u64,
     #[serde(with = "serde_bytes")]
     pad: Vec<u8>,
@@ -124,7 +126,7 @@ struct Padded {
 
 /// Sends numbered `u64` messages, all from inside one handler.
 #[derive(Default)]
-struct Source;
+pub struct Source;
 
 impl Actor for Source {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
@@ -154,7 +156,7 @@ impl Actor for Source {
 
 /// Asks a [`Parent`] to create `count` children of type `kind`; it replies with their addresses.
 #[derive(Serialize, Deserialize)]
-struct Spawn {
+pub struct Spawn {
     count: u32,
     kind: String,
 }
@@ -162,7 +164,7 @@ struct Spawn {
 /// Creates children on request, and remembers every `ChildExited` it receives. The string
 /// `"report"` gets the list back; `"children"` the live children.
 #[derive(Default)]
-struct Parent {
+pub struct Parent {
     children: Vec<Address>,
     exited: Vec<ChildExited>,
 }
@@ -190,7 +192,7 @@ impl Actor for Parent {
 
 /// Creates `count` children of type `kind` and reports how long until each had answered.
 #[derive(Serialize, Deserialize)]
-struct FanOut {
+pub struct FanOut {
     count: u32,
     kind: String,
 }
@@ -198,7 +200,7 @@ struct FanOut {
 /// On [`FanOut`], creates children, pings each, and replies with the elapsed nanoseconds once
 /// every child has answered.
 #[derive(Default)]
-struct Spawner {
+pub struct Spawner {
     pending: u32,
     started: Option<Instant>,
     requester: Option<Address>,
@@ -217,7 +219,7 @@ impl Actor for Spawner {
         } else if msg.get::<String>().as_deref() == Some("ping") && self.pending > 0 {
             self.pending -= 1;
             let to = ctx.sender().clone();
-            ctx.send(&to, &ExitRequest {})?;
+            ctx.send(&to, &ExitRequest::default())?;
             if self.pending == 0
                 && let (Some(t), Some(r)) = (self.started, self.requester.clone())
             {
@@ -231,7 +233,7 @@ impl Actor for Spawner {
 /// Asks a [`Blocker`] to send `"started"` and then `burst` numbers (0, 1, ...) to the sender,
 /// then block until `release` exists.
 #[derive(Serialize, Deserialize)]
-struct BlockUntil {
+pub struct BlockUntil {
     release: PathBuf,
     #[serde(default)]
     burst: u64,
@@ -240,7 +242,7 @@ struct BlockUntil {
 /// Sends from inside a handler that then blocks, to show the send does not wait for the
 /// handler to return.
 #[derive(Default)]
-struct Blocker;
+pub struct Blocker;
 
 impl Actor for Blocker {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
@@ -263,10 +265,10 @@ impl Actor for Blocker {
 
 /// Ends its own process in the way a message names: `{"exit": N}` or `"abort"`.
 #[derive(Default)]
-struct Crasher;
+pub struct Crasher;
 
 #[derive(Serialize, Deserialize)]
-struct ExitWith {
+pub struct ExitWith {
     exit: i32,
 }
 
@@ -283,7 +285,7 @@ impl Actor for Crasher {
 }
 
 /// Its constructor panics, so it never starts.
-struct Broken;
+pub struct Broken;
 
 impl Default for Broken {
     fn default() -> Broken {
@@ -297,26 +299,207 @@ impl Actor for Broken {
     }
 }
 
-fn main() {
-    greenroom::actors!(
-        Echo, Inspect, Silent, Sink, Source, Parent, Spawner, Blocker, Crasher, Broken
-    );
-    if std::env::args().nth(1).as_deref() == Some("hold") {
-        hold();
-        return;
-    }
-    eprintln!(
-        "zoo: greenroom's test actors ({}). Load it with `greenroom load PATH`.",
-        greenroom::registered_types().join(", ")
-    );
+/// Fails on demand, and counts how often its handler ran: `"panic"` panics every time,
+/// `"err"` returns an error every time, `"flaky"` fails on odd attempts only (so the retry
+/// succeeds and replies `"ok"`), `"attempts"` replies with the count. It also panics on
+/// `Poison` and `ExitRequest`, which are never retried.
+#[derive(Default)]
+pub struct Flaky {
+    attempts: u32,
 }
 
-/// `zoo hold`: start (or attach to) a system, create an Echo, print its address, and keep the
-/// system open until standard input closes. Tests kill this program to show that an admin it
-/// started for itself goes away with it.
-fn hold() {
-    let mut system = greenroom::ActorSystem::new().expect("system");
-    let echo = system.create_actor::<Echo>().expect("create");
-    println!("{echo}");
-    let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut Vec::new());
+impl Actor for Flaky {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        self.attempts += 1;
+        if msg.is::<greenroom::Poison>() || msg.is::<ExitRequest>() {
+            panic!("Flaky fails on {} too", msg.type_name());
+        }
+        match msg.get::<String>().as_deref() {
+            Some("panic") => panic!("boom"),
+            Some("err") => Err("refused".into()),
+            Some("flaky") if self.attempts % 2 == 1 => panic!("first try fails"),
+            Some("flaky") => {
+                ctx.reply("ok")?;
+                Ok(())
+            }
+            Some("attempts") => {
+                self.attempts -= 1;
+                ctx.reply(&self.attempts)?;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `"register"` makes it the dead-letter handler (`"unregister"` stops); it keeps every
+/// `DeadEnvelope` and replies to `"report"` with them.
+#[derive(Default)]
+pub struct DeadHandler {
+    seen: Vec<greenroom::DeadEnvelope>,
+}
+
+impl Actor for DeadHandler {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        greenroom::dispatch!(msg, {
+            dead: greenroom::DeadEnvelope => {
+                self.seen.push(dead);
+                Ok(())
+            },
+            word: String => {
+                match word.as_str() {
+                    "register" => ctx.handle_dead_letters(true)?,
+                    "unregister" => ctx.handle_dead_letters(false)?,
+                    "report" => return Ok(ctx.reply(&self.seen)?),
+                    _ => return Ok(()),
+                }
+                ctx.reply("done")?;
+                Ok(())
+            },
+            _ => Ok(()),
+        })
+    }
+}
+
+/// Timers to set: one `wakeup_after(delay_ms)` per entry, with the entry's index as payload.
+#[derive(Serialize, Deserialize)]
+pub struct SetTimers {
+    pub delays_ms: Vec<u64>,
+}
+
+/// What a [`Timer`] saw: the index of each wakeup in arrival order, and the real milliseconds
+/// from setting to arrival.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Fired {
+    pub order: Vec<u64>,
+    pub elapsed_ms: Vec<u64>,
+}
+
+/// Sets timers on [`SetTimers`]; `"fired"` replies with [`Fired`]; `"flood"` starts a chain of
+/// zero-delay wakeups that never ends by itself.
+#[derive(Default)]
+pub struct Timer {
+    set_at: Option<Instant>,
+    fired: Vec<u64>,
+    elapsed: Vec<u64>,
+    flooding: bool,
+}
+
+impl Actor for Timer {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        greenroom::dispatch!(msg, {
+            set: SetTimers => {
+                self.set_at = Some(Instant::now());
+                for (i, ms) in set.delays_ms.iter().enumerate() {
+                    ctx.wakeup_after(Duration::from_millis(*ms), &(i as u64))?;
+                }
+                Ok(())
+            },
+            wakeup: greenroom::Wakeup => {
+                if self.flooding {
+                    ctx.wakeup_after(Duration::ZERO, "more")?;
+                } else {
+                    self.fired.push(wakeup.payload.decode()?);
+                    let elapsed = self.set_at.map_or(0, |t| t.elapsed().as_millis() as u64);
+                    self.elapsed.push(elapsed);
+                }
+                Ok(())
+            },
+            word: String => {
+                match word.as_str() {
+                    "fired" => ctx.reply(&Fired {
+                        order: self.fired.clone(),
+                        elapsed_ms: self.elapsed.clone(),
+                    })?,
+                    "flood" => {
+                        self.flooding = true;
+                        ctx.wakeup_after(Duration::ZERO, "more")?;
+                        ctx.reply("flooding")?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            },
+            _ => Ok(()),
+        })
+    }
+}
+
+/// Where a pipeline [`Stage`] passes its messages on, and which tag it adds.
+#[derive(Serialize, Deserialize)]
+pub struct Link {
+    pub next: Address,
+    pub tag: String,
+}
+
+/// An item travelling down a pipeline: its sequence number and the stages it passed.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Item {
+    pub n: u64,
+    pub path: Vec<String>,
+}
+
+/// One stage of a pipeline: after a [`Link`], appends its tag to each [`Item`] and passes it on.
+#[derive(Default)]
+pub struct Stage {
+    link: Option<Link>,
+}
+
+impl Actor for Stage {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        greenroom::dispatch!(msg, {
+            link: Link => {
+                self.link = Some(link);
+                ctx.reply("linked")?;
+                Ok(())
+            },
+            item: Item => {
+                let mut item = item;
+                if let Some(link) = &self.link {
+                    item.path.push(link.tag.clone());
+                    let next = link.next.clone();
+                    ctx.send(&next, &item)?;
+                }
+                Ok(())
+            },
+            _ => Ok(()),
+        })
+    }
+}
+
+/// Creates a global-named actor on `"create NAME"` and replies with its address.
+#[derive(Default)]
+pub struct Namer;
+
+impl Actor for Namer {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(word) = msg.get::<String>()
+            && let Some(name) = word.strip_prefix("create ")
+        {
+            let addr = ctx.create_global("Echo", name)?;
+            ctx.reply(&addr)?;
+        }
+        Ok(())
+    }
+}
+
+/// Register every zoo actor type. First thing in `main` of a binary that runs them.
+pub fn register() {
+    greenroom::actors!(
+        Echo,
+        Inspect,
+        Silent,
+        Sink,
+        Source,
+        Parent,
+        Spawner,
+        Blocker,
+        Crasher,
+        Broken,
+        Flaky,
+        DeadHandler,
+        Timer,
+        Stage,
+        Namer
+    );
 }

@@ -1,0 +1,655 @@
+//! greenroom's scenario suite: each scenario is written once, against the system API, and runs on
+//! whichever base `GREENROOM_BASE` names (`multiproc`, the default, or `simple`).
+//!
+//! ```sh
+//! cargo run --example scenarios -- list
+//! GREENROOM_BASE=simple cargo run --example scenarios -- poison
+//! ```
+//!
+//! The integration tests run every scenario on both bases (`tests/integration/scenarios.rs`).
+
+#[path = "../zoo/actors.rs"]
+mod actors;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use actors::{Fired, Item, Link, SetTimers};
+use greenroom::{
+    ActorSystem, Address, Base, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// How long any wait may take (virtual time on the simple base).
+const PATIENCE: Duration = Duration::from_secs(10);
+
+type Outcome = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!("{} (at line {})", format!($($why)+), line!()));
+        }
+    };
+}
+
+fn err(e: greenroom::Error) -> String {
+    e.to_string()
+}
+
+/// Wait for the next message; it must be a `T` named `type_name`.
+fn expect<T: DeserializeOwned>(sys: &mut ActorSystem, type_name: &str) -> Result<T, String> {
+    let msg = sys
+        .listen(PATIENCE)
+        .map_err(err)?
+        .ok_or_else(|| format!("no {type_name} arrived"))?;
+    ensure!(
+        msg.type_name() == type_name,
+        "expected a {type_name}, got a {}",
+        msg.type_name()
+    );
+    msg.decode().map_err(err)
+}
+
+/// Ask and decode the reply as a `T` named `type_name`.
+fn ask<T: DeserializeOwned, Q: Serialize + ?Sized>(
+    sys: &mut ActorSystem,
+    to: &Address,
+    question: &Q,
+    type_name: &str,
+) -> Result<T, String> {
+    sys.tell(to, question).map_err(err)?;
+    expect(sys, type_name)
+}
+
+/// Wait for the `ChildExited` of `child` (this endpoint must be its parent), skipping other
+/// system messages.
+fn child_exited(sys: &mut ActorSystem, child: &Address) -> Result<ExitReason, String> {
+    loop {
+        let env = sys
+            .listen_any(PATIENCE)
+            .map_err(err)?
+            .ok_or_else(|| format!("no ChildExited for {child}"))?;
+        if let Some(n) = env.msg.get::<ChildExited>()
+            && n.child == *child
+        {
+            return Ok(n.reason);
+        }
+        ensure!(
+            env.msg.is_system(),
+            "unexpected {} while waiting for ChildExited",
+            env.msg.type_name()
+        );
+    }
+}
+
+/// Poll `check` until it holds (immediately on the simple base; within `PATIENCE` on processes).
+fn eventually(what: &str, mut check: impl FnMut() -> Result<bool, String>) -> Outcome {
+    let deadline = Instant::now() + PATIENCE;
+    while !check()? {
+        ensure!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+fn live(sys: &mut ActorSystem) -> Result<usize, String> {
+    Ok(sys.status().map_err(err)?.len())
+}
+
+#[derive(Serialize, Deserialize)]
+struct Spawn {
+    count: u32,
+    kind: String,
+}
+
+fn spawn(
+    sys: &mut ActorSystem,
+    parent: &Address,
+    count: u32,
+    kind: &str,
+) -> Result<Vec<Address>, String> {
+    let spawn = Spawn {
+        count,
+        kind: kind.into(),
+    };
+    ask(sys, parent, &spawn, "Vec<Address>")
+}
+
+// ---- the scenarios ---------------------------------------------------------------------------
+
+fn exit_is_recursive(sys: &mut ActorSystem) -> Outcome {
+    let root = sys.create_actor_by_name("Parent", None).map_err(err)?;
+    for kid in spawn(sys, &root, 2, "Parent")? {
+        spawn(sys, &kid, 2, "Echo")?;
+    }
+    ensure!(live(sys)? == 7, "expected 7 actors");
+    sys.tell_exit(&root).map_err(err)?;
+    ensure!(
+        child_exited(sys, &root)? == ExitReason::Requested,
+        "root's exit reason"
+    );
+    eventually("the whole tree to exit", || Ok(live(sys)? == 0))
+}
+
+fn exit_can_leave_children_running(sys: &mut ActorSystem) -> Outcome {
+    let root = sys.create_actor_by_name("Parent", None).map_err(err)?;
+    let kids = spawn(sys, &root, 2, "Echo")?;
+    sys.tell(&root, &ExitRequest::non_recursive())
+        .map_err(err)?;
+    ensure!(
+        child_exited(sys, &root)? == ExitReason::Requested,
+        "root's exit reason"
+    );
+    for kid in &kids {
+        let n: u32 = ask(sys, kid, &7u32, "u32")?;
+        ensure!(n == 7, "child {kid} no longer answers");
+    }
+    ensure!(live(sys)? == 2, "the children should still run");
+    Ok(())
+}
+
+fn failed_start_returns_messages_as_poison(sys: &mut ActorSystem) -> Outcome {
+    let broken = sys.create_actor_by_name("Broken", None).map_err(err)?;
+    let mut sent = Vec::new();
+    for n in 0..3u32 {
+        match sys.tell(&broken, &n) {
+            Ok(()) => sent.push(n),
+            Err(greenroom::Error::DeadActor(_)) => {}
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let (mut returned, mut reason) = (Vec::new(), None);
+    while returned.len() < sent.len() || reason.is_none() {
+        let env = sys
+            .listen_any(PATIENCE)
+            .map_err(err)?
+            .ok_or_else(|| format!("got back {returned:?} of {sent:?}, reason {reason:?}"))?;
+        if let Some(p) = env.msg.get::<Poison>() {
+            ensure!(
+                p.details.contains("Broken cannot be built"),
+                "details: {}",
+                p.details
+            );
+            returned.push(p.original.decode::<u32>().map_err(err)?);
+        } else if let Some(n) = env.msg.get::<ChildExited>() {
+            reason = Some(n.reason);
+        }
+    }
+    ensure!(returned == sent, "returned {returned:?}, sent {sent:?}");
+    match reason {
+        Some(ExitReason::FailedToStart { error }) => {
+            ensure!(error.contains("Broken cannot be built"), "error: {error}")
+        }
+        other => return Err(format!("expected FailedToStart, got {other:?}")),
+    }
+    Ok(())
+}
+
+fn poison_after_one_retry_and_the_actor_keeps_running(sys: &mut ActorSystem) -> Outcome {
+    let flaky = sys.create_actor_by_name("Flaky", None).map_err(err)?;
+    sys.tell(&flaky, "panic").map_err(err)?;
+    let p: Poison = expect(sys, "Poison")?;
+    ensure!(
+        p.original.get::<String>().as_deref() == Some("panic"),
+        "original"
+    );
+    ensure!(p.details.contains("boom"), "details: {}", p.details);
+    ensure!(
+        ask::<u32, _>(sys, &flaky, "attempts", "u32")? == 2,
+        "one retry"
+    );
+    sys.tell(&flaky, "err").map_err(err)?;
+    let p: Poison = expect(sys, "Poison")?;
+    ensure!(p.details.contains("refused"), "details: {}", p.details);
+    ensure!(
+        ask::<String, _>(sys, &flaky, "flaky", "String")? == "ok",
+        "retry succeeds"
+    );
+    ensure!(
+        ask::<u32, _>(sys, &flaky, "attempts", "u32")? == 6,
+        "attempts"
+    );
+    // Failures on Poison are neither retried nor returned.
+    let poison = Poison {
+        original: Message::new("x").map_err(err)?,
+        details: "test".into(),
+    };
+    sys.tell(&flaky, &poison).map_err(err)?;
+    ensure!(
+        ask::<u32, _>(sys, &flaky, "attempts", "u32")? == 7,
+        "no retry for Poison"
+    );
+    // Nor on ExitRequest: the actor exits all the same.
+    sys.tell_exit(&flaky).map_err(err)?;
+    ensure!(
+        child_exited(sys, &flaky)? == ExitReason::Requested,
+        "exit reason"
+    );
+    Ok(())
+}
+
+fn dead_letters_reach_the_newest_handler(sys: &mut ActorSystem) -> Outcome {
+    let first = sys.create_actor_by_name("DeadHandler", None).map_err(err)?;
+    ensure!(
+        ask::<String, _>(sys, &first, "register", "String")? == "done",
+        "register"
+    );
+    let echo = sys.create_actor_by_name("Echo", None).map_err(err)?;
+    sys.tell_exit(&echo).map_err(err)?;
+    child_exited(sys, &echo)?;
+    let dead = |sys: &mut ActorSystem, what: &str| -> Outcome {
+        match sys.tell(&echo, what) {
+            Err(greenroom::Error::DeadActor(_)) => Ok(()),
+            other => Err(format!("tell to an exited actor gave {other:?}")),
+        }
+    };
+    let report = |sys: &mut ActorSystem, h: &Address| -> Result<Vec<String>, String> {
+        let seen: Vec<DeadEnvelope> = ask(sys, h, "report", "Vec<DeadEnvelope>")?;
+        Ok(seen
+            .iter()
+            .map(|d| {
+                d.message.type_name().to_string()
+                    + ":"
+                    + &d.message.get::<String>().unwrap_or_default()
+            })
+            .collect())
+    };
+    dead(sys, "late")?;
+    eventually("the first dead letter", || {
+        Ok(report(sys, &first)? == ["String:late"])
+    })?;
+
+    let second = sys.create_actor_by_name("DeadHandler", None).map_err(err)?;
+    ensure!(
+        ask::<String, _>(sys, &second, "register", "String")? == "done",
+        "register"
+    );
+    dead(sys, "later")?;
+    eventually("the second dead letter", || {
+        Ok(report(sys, &second)? == ["String:later"])
+    })?;
+    ensure!(
+        report(sys, &first)? == ["String:late"],
+        "the newest handler wins"
+    );
+
+    // A ChildExited for a parent that is gone is not a dead letter.
+    let parent = sys.create_actor_by_name("Parent", None).map_err(err)?;
+    let child = spawn(sys, &parent, 1, "Echo")?.remove(0);
+    sys.tell(&parent, &ExitRequest::non_recursive())
+        .map_err(err)?;
+    child_exited(sys, &parent)?;
+    sys.tell_exit(&child).map_err(err)?;
+    eventually("the orphan to exit", || {
+        Ok(!sys
+            .status()
+            .map_err(err)?
+            .iter()
+            .any(|a| a.address == child))
+    })?;
+    dead(sys, "marker")?;
+    eventually("the marker", || Ok(report(sys, &second)?.len() == 2))?;
+    ensure!(
+        report(sys, &second)? == ["String:later", "String:marker"],
+        "no ChildExited dead letter"
+    );
+
+    // When the handler exits, dead letters are dropped again (not sent to the older one).
+    sys.tell_exit(&second).map_err(err)?;
+    child_exited(sys, &second)?;
+    dead(sys, "lost")?;
+    ensure!(
+        report(sys, &first)? == ["String:late"],
+        "dead letters went to a replaced handler"
+    );
+    Ok(())
+}
+
+fn timers_fire_in_order_once_each_and_never_early(sys: &mut ActorSystem) -> Outcome {
+    let timer = sys.create_actor_by_name("Timer", None).map_err(err)?;
+    let delays = [60u64, 20, 40];
+    sys.tell(
+        &timer,
+        &SetTimers {
+            delays_ms: delays.to_vec(),
+        },
+    )
+    .map_err(err)?;
+    let mut fired = Fired {
+        order: vec![],
+        elapsed_ms: vec![],
+    };
+    let deadline = Instant::now() + PATIENCE;
+    while fired.order.len() < 3 {
+        ensure!(Instant::now() < deadline, "timers did not fire: {fired:?}");
+        // Waiting lets time pass (virtual time on the simple base).
+        let _ = sys.listen(Duration::from_millis(10)).map_err(err)?;
+        fired = ask(sys, &timer, "fired", "Fired")?;
+    }
+    ensure!(fired.order == [1, 2, 0], "order {:?}", fired.order);
+    if sys.base() == Base::Multiproc {
+        for (i, &idx) in fired.order.iter().enumerate() {
+            ensure!(
+                fired.elapsed_ms[i] >= delays[idx as usize],
+                "timer {idx} fired early: {fired:?}"
+            );
+        }
+    }
+    // Each exactly once: more waiting brings no more wakeups.
+    let _ = sys.listen(Duration::from_millis(100)).map_err(err)?;
+    let again: Fired = ask(sys, &timer, "fired", "Fired")?;
+    ensure!(again.order.len() == 3, "a timer fired twice: {again:?}");
+    Ok(())
+}
+
+fn pending_timers_die_with_their_actor_and_wakeups_never_block_exit(
+    sys: &mut ActorSystem,
+) -> Outcome {
+    let handler = sys.create_actor_by_name("DeadHandler", None).map_err(err)?;
+    ensure!(
+        ask::<String, _>(sys, &handler, "register", "String")? == "done",
+        "register"
+    );
+    let timer = sys.create_actor_by_name("Timer", None).map_err(err)?;
+    sys.tell(
+        &timer,
+        &SetTimers {
+            delays_ms: vec![200],
+        },
+    )
+    .map_err(err)?;
+    sys.tell_exit(&timer).map_err(err)?;
+    child_exited(sys, &timer)?;
+    let _ = sys.listen(Duration::from_millis(300)).map_err(err)?;
+    let seen: Vec<DeadEnvelope> = ask(sys, &handler, "report", "Vec<DeadEnvelope>")?;
+    ensure!(
+        seen.is_empty(),
+        "a pending timer outlived its actor: {seen:?}"
+    );
+
+    let flood = sys.create_actor_by_name("Timer", None).map_err(err)?;
+    ensure!(
+        ask::<String, _>(sys, &flood, "flood", "String")? == "flooding",
+        "flood"
+    );
+    sys.tell_exit(&flood).map_err(err)?;
+    ensure!(
+        child_exited(sys, &flood)? == ExitReason::Requested,
+        "flooded actor did not exit"
+    );
+    Ok(())
+}
+
+fn global_names_give_one_actor_until_it_exits(sys: &mut ActorSystem) -> Outcome {
+    let a = sys.create_global("Echo", "svc").map_err(err)?;
+    let b = sys.create_global("Silent", "svc").map_err(err)?;
+    ensure!(a == b, "one name, one actor ({a} vs {b})");
+    let namers: Vec<Address> = (0..2)
+        .map(|_| sys.create_actor_by_name("Namer", None))
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    for n in &namers {
+        sys.tell(n, "create svc").map_err(err)?;
+    }
+    for n in &namers {
+        sys.tell(n, "create other").map_err(err)?;
+    }
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(expect::<Address>(sys, "Address")?);
+    }
+    ensure!(
+        got.iter().filter(|x| **x == a).count() == 2,
+        "namers saw {got:?}, expected {a}"
+    );
+    let others: Vec<_> = got.iter().filter(|x| **x != a).collect();
+    ensure!(
+        others.len() == 2 && others[0] == others[1],
+        "concurrent creates of one name: {others:?}"
+    );
+    sys.tell_exit(&a).map_err(err)?;
+    child_exited(sys, &a)?;
+    let c = sys.create_global("Echo", "svc").map_err(err)?;
+    ensure!(c != a, "the name was not freed");
+    Ok(())
+}
+
+fn type_dispatch_falls_back_and_bad_bodies_are_poison(sys: &mut ActorSystem) -> Outcome {
+    let stage = sys.create_actor_by_name("Stage", None).map_err(err)?;
+    // An unknown type goes to the fallback: no reply, no poison.
+    sys.tell(&stage, &3.5f64).map_err(err)?;
+    // A body that is not a Link, sent as a Link, fails the handler.
+    let bad = Message::with_type("Link", "not a link").map_err(err)?;
+    sys.tell_message(&stage, bad).map_err(err)?;
+    let p: Poison = expect(sys, "Poison")?;
+    ensure!(
+        p.original.type_name() == "Link",
+        "poisoned {}",
+        p.original.type_name()
+    );
+    let me = sys.address().clone();
+    let link = Link {
+        next: me,
+        tag: "s".into(),
+    };
+    ensure!(
+        ask::<String, _>(sys, &stage, &link, "String")? == "linked",
+        "link"
+    );
+    Ok(())
+}
+
+fn addresses_travel_and_work_as_map_keys(sys: &mut ActorSystem) -> Outcome {
+    let parent = sys.create_actor_by_name("Parent", None).map_err(err)?;
+    let kids = spawn(sys, &parent, 3, "Echo")?;
+    let keyed: HashMap<Address, u32> = kids.iter().cloned().zip(0..).collect();
+    ensure!(keyed.len() == 3, "addresses collide as keys");
+    for kid in &kids {
+        let n: u32 = ask(sys, kid, &keyed[kid], "u32")?;
+        ensure!(n == keyed[kid], "reply from {kid}");
+    }
+    let text = kids[0].to_string();
+    ensure!(
+        text.parse::<Address>().map_err(err)? == kids[0],
+        "text form round trip"
+    );
+    Ok(())
+}
+
+fn a_fifty_megabyte_message_and_its_reply_arrive_intact(sys: &mut ActorSystem) -> Outcome {
+    let echo = sys.create_actor_by_name("Echo", None).map_err(err)?;
+    let body: Vec<u8> = (0..50 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let msg = Message::with_type("Blob", &serde_bytes::Bytes::new(&body)).map_err(err)?;
+    sys.tell_message(&echo, msg.clone()).map_err(err)?;
+    let reply = sys
+        .listen(PATIENCE * 3)
+        .map_err(err)?
+        .ok_or("no echo of the big message")?;
+    ensure!(reply == msg, "the 50 MB message came back altered");
+    Ok(())
+}
+
+fn listen_receives_a_second_reply(sys: &mut ActorSystem) -> Outcome {
+    let echo = sys.create_actor_by_name("Echo", None).map_err(err)?;
+    sys.tell(&echo, "first").map_err(err)?;
+    sys.tell(&echo, "second").map_err(err)?;
+    ensure!(expect::<String>(sys, "String")? == "first", "first reply");
+    ensure!(expect::<String>(sys, "String")? == "second", "second reply");
+    ensure!(
+        sys.listen(Duration::from_millis(50))
+            .map_err(err)?
+            .is_none(),
+        "a third reply"
+    );
+    Ok(())
+}
+
+fn many_actors_reply_to_one_endpoint(sys: &mut ActorSystem) -> Outcome {
+    let echoes: Vec<Address> = (0..10)
+        .map(|_| sys.create_actor_by_name("Echo", None))
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    for (i, e) in echoes.iter().enumerate() {
+        sys.tell(e, &(i as u32)).map_err(err)?;
+    }
+    let mut got: Vec<u32> = (0..10)
+        .map(|_| expect(sys, "u32"))
+        .collect::<Result<_, _>>()?;
+    got.sort();
+    ensure!(got == (0..10).collect::<Vec<_>>(), "replies {got:?}");
+    Ok(())
+}
+
+fn sub_actors_create_sub_actors(sys: &mut ActorSystem) -> Outcome {
+    let root = sys.create_actor_by_name("Parent", None).map_err(err)?;
+    let mut level = root.clone();
+    for _ in 0..3 {
+        level = spawn(sys, &level, 1, "Parent")?.remove(0);
+    }
+    let leaf = spawn(sys, &level, 1, "Echo")?.remove(0);
+    ensure!(
+        ask::<String, _>(sys, &leaf, "deep", "String")? == "deep",
+        "leaf reply"
+    );
+    let tree = sys.status().map_err(err)?;
+    ensure!(tree.len() == 5, "tree of {}", tree.len());
+    sys.tell_exit(&root).map_err(err)?;
+    child_exited(sys, &root)?;
+    eventually("the tree to exit", || Ok(live(sys)? == 0))
+}
+
+fn a_hundred_rapid_creates(sys: &mut ActorSystem) -> Outcome {
+    let echoes: Vec<Address> = (0..100)
+        .map(|_| sys.create_actor_by_name("Echo", None))
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    for (i, e) in echoes.iter().enumerate() {
+        sys.tell(e, &(i as u32)).map_err(err)?;
+    }
+    let mut got: Vec<u32> = (0..100)
+        .map(|_| expect(sys, "u32"))
+        .collect::<Result<_, _>>()?;
+    got.sort();
+    ensure!(got == (0..100).collect::<Vec<_>>(), "missing replies");
+    for e in &echoes {
+        sys.tell_exit(e).map_err(err)?;
+    }
+    eventually("all to exit", || Ok(live(sys)? == 0))
+}
+
+fn pipeline(sys: &mut ActorSystem, stages: usize) -> Outcome {
+    let addrs: Vec<Address> = (0..stages)
+        .map(|_| sys.create_actor_by_name("Stage", None))
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    let me = sys.address().clone();
+    for (i, a) in addrs.iter().enumerate() {
+        let next = addrs.get(i + 1).cloned().unwrap_or_else(|| me.clone());
+        let link = Link {
+            next,
+            tag: format!("s{i}"),
+        };
+        ensure!(
+            ask::<String, _>(sys, a, &link, "String")? == "linked",
+            "link {i}"
+        );
+    }
+    for n in 0..50 {
+        sys.tell(&addrs[0], &Item { n, path: vec![] })
+            .map_err(err)?;
+    }
+    let want: Vec<String> = (0..stages).map(|i| format!("s{i}")).collect();
+    for n in 0..50 {
+        let item: Item = expect(sys, "Item")?;
+        ensure!(item.n == n, "item {} arrived as number {n}", item.n);
+        ensure!(item.path == want, "path {:?}", item.path);
+    }
+    ensure!(
+        sys.listen(Duration::from_millis(20))
+            .map_err(err)?
+            .is_none(),
+        "extra items"
+    );
+    Ok(())
+}
+
+fn pipelines_of_2_3_and_5_keep_order_and_count(sys: &mut ActorSystem) -> Outcome {
+    for stages in [2, 3, 5] {
+        pipeline(sys, stages).map_err(|e| format!("{stages} stages: {e}"))?;
+    }
+    Ok(())
+}
+
+/// A scenario: it drives a system through the API and says what went wrong, if anything.
+type Scenario = fn(&mut ActorSystem) -> Outcome;
+
+const SCENARIOS: &[(&str, Scenario)] = &[
+    ("exit_is_recursive", exit_is_recursive),
+    (
+        "exit_can_leave_children_running",
+        exit_can_leave_children_running,
+    ),
+    (
+        "failed_start_returns_messages_as_poison",
+        failed_start_returns_messages_as_poison,
+    ),
+    ("poison", poison_after_one_retry_and_the_actor_keeps_running),
+    ("dead_letters", dead_letters_reach_the_newest_handler),
+    ("timers", timers_fire_in_order_once_each_and_never_early),
+    (
+        "timers_and_exit",
+        pending_timers_die_with_their_actor_and_wakeups_never_block_exit,
+    ),
+    ("global_names", global_names_give_one_actor_until_it_exits),
+    (
+        "type_dispatch",
+        type_dispatch_falls_back_and_bad_bodies_are_poison,
+    ),
+    ("addresses", addresses_travel_and_work_as_map_keys),
+    (
+        "big_message",
+        a_fifty_megabyte_message_and_its_reply_arrive_intact,
+    ),
+    ("second_reply", listen_receives_a_second_reply),
+    ("many_to_one", many_actors_reply_to_one_endpoint),
+    ("sub_actors", sub_actors_create_sub_actors),
+    ("rapid_creates", a_hundred_rapid_creates),
+    ("pipelines", pipelines_of_2_3_and_5_keep_order_and_count),
+];
+
+fn main() {
+    actors::register();
+    let name = std::env::args().nth(1).unwrap_or_default();
+    if name == "list" || name.is_empty() {
+        for (n, _) in SCENARIOS {
+            println!("{n}");
+        }
+        return;
+    }
+    let Some((_, scenario)) = SCENARIOS.iter().find(|(n, _)| *n == name) else {
+        eprintln!("no scenario named '{name}'; `scenarios list` shows them");
+        std::process::exit(2);
+    };
+    let mut sys = match ActorSystem::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("cannot start the system: {e}");
+            std::process::exit(1);
+        }
+    };
+    let outcome = scenario(&mut sys);
+    let shutdown = sys.shutdown();
+    match (outcome, shutdown) {
+        (Ok(()), Ok(())) => println!("{name}: ok"),
+        (Err(e), _) => {
+            eprintln!("{name} failed: {e}");
+            std::process::exit(1);
+        }
+        (Ok(()), Err(e)) => {
+            eprintln!("{name}: shutdown failed: {e}");
+            std::process::exit(1);
+        }
+    }
+}

@@ -1,0 +1,487 @@
+//! The deterministic base: every actor of the system runs inside the calling program, one
+//! handler at a time, on the caller's thread.
+//!
+//! Choose it with `GREENROOM_BASE=simple` or [`Base::Simple`](crate::Base::Simple); the actors,
+//! the system API and the system messages are the same as with processes. What differs is only
+//! *when* handlers run:
+//!
+//! - Messages are handled in the order they were produced (one FIFO queue for the whole system),
+//!   so two runs of the same program handle the same messages in the same order.
+//! - Handlers run only while the program is inside a system call: `tell` runs the system until no
+//!   message is left; `ask` and `listen` also let time pass.
+//! - Time is virtual. When nothing is runnable, the clock jumps to the next timer, so
+//!   `wakeup_after` and `ask` timeouts take no real time.
+//!
+//! Every message is still encoded into a frame and decoded again, with the same size limit, so a
+//! type that would fail between processes fails here too.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::actor::{Actor, ContextOps, invoke, panic_text};
+use crate::address::{ADMIN_ID, Address};
+use crate::conn::EnvelopeRef;
+use crate::error::{Error, Result};
+use crate::message::{ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison, Wakeup};
+use crate::protocol::{ActorInfo, Envelope};
+use crate::registry;
+use crate::runtime::Timers;
+use crate::system::SystemBase;
+use crate::wire;
+
+/// One actor of the deterministic base.
+struct Slot {
+    type_name: String,
+    parent: Address,
+    /// `None` until its Start event has run, and while its handler runs.
+    actor: Option<Box<dyn Actor>>,
+    children: Vec<Address>,
+    timers: Timers<Duration>,
+}
+
+enum Event {
+    /// Build the actor (creation is asynchronous, as between processes).
+    Start(u64),
+    /// An encoded envelope.
+    Deliver(Vec<u8>),
+}
+
+/// The deterministic, in-process system.
+pub(crate) struct SimpleSystem {
+    name: String,
+    dir: PathBuf,
+    me: Address,
+    admin: Address,
+    next_id: u64,
+    actors: BTreeMap<u64, Slot>,
+    queue: VecDeque<Event>,
+    inbox: VecDeque<Envelope>,
+    clock: Duration,
+    names: BTreeMap<String, u64>,
+    dead_letters: Option<u64>,
+    max_frame: usize,
+    closed: bool,
+}
+
+/// The smallest step of the virtual clock, so that zero-delay timers still move time along.
+const TICK: Duration = Duration::from_micros(1);
+
+impl SimpleSystem {
+    pub(crate) fn new(name: &str) -> SimpleSystem {
+        // Addresses need a directory; this one names the system and the program, and is never
+        // created.
+        let dir = PathBuf::from(format!(
+            "/greenroom-simple/{name}/{}-{}",
+            std::process::id(),
+            unique()
+        ));
+        SimpleSystem {
+            name: name.to_string(),
+            me: Address::new(&dir, ADMIN_ID + 1),
+            admin: Address::new(&dir, ADMIN_ID),
+            dir,
+            next_id: ADMIN_ID + 2,
+            actors: BTreeMap::new(),
+            queue: VecDeque::new(),
+            inbox: VecDeque::new(),
+            clock: Duration::ZERO,
+            names: BTreeMap::new(),
+            dead_letters: None,
+            max_frame: wire::max_frame_from_env(),
+            closed: false,
+        }
+    }
+
+    /// Queue `msg` from `from` to `to`, through the real encoding.
+    fn post(&mut self, from: &Address, to: &Address, msg: &Message) -> Result<()> {
+        let frame = wire::encode(&EnvelopeRef { from, to, msg })?;
+        if frame.len() - 4 > self.max_frame {
+            return Err(Error::FrameTooLarge {
+                len: (frame.len() - 4) as u64,
+                limit: self.max_frame,
+            });
+        }
+        self.queue.push_back(Event::Deliver(frame));
+        Ok(())
+    }
+
+    fn create(
+        &mut self,
+        type_name: &str,
+        parent: &Address,
+        global_name: Option<&str>,
+    ) -> Result<Address> {
+        if let Some(&id) = global_name.and_then(|n| self.names.get(n)) {
+            return Ok(Address::new(&self.dir, id));
+        }
+        if registry::constructor(type_name).is_none() {
+            return Err(Error::UnknownType {
+                type_name: type_name.to_string(),
+                known: registry::registered_types(),
+            });
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.actors.insert(
+            id,
+            Slot {
+                type_name: type_name.to_string(),
+                parent: parent.clone(),
+                actor: None,
+                children: Vec::new(),
+                timers: Timers::new(),
+            },
+        );
+        if let Some(name) = global_name {
+            self.names.insert(name.to_string(), id);
+        }
+        self.queue.push_back(Event::Start(id));
+        Ok(Address::new(&self.dir, id))
+    }
+
+    /// Run one queued event. Returns false if the queue was empty.
+    fn step(&mut self) -> bool {
+        match self.queue.pop_front() {
+            None => false,
+            Some(Event::Start(id)) => {
+                self.start(id);
+                true
+            }
+            Some(Event::Deliver(frame)) => {
+                match wire::decode_borrowed::<Envelope>(&frame[4..], "an envelope") {
+                    Ok(env) => self.deliver(env),
+                    Err(e) => log::error!("dropping an undecodable frame: {e}"),
+                }
+                true
+            }
+        }
+    }
+
+    fn start(&mut self, id: u64) {
+        let Some(slot) = self.actors.get(&id) else {
+            return;
+        };
+        let type_name = slot.type_name.clone();
+        let make = registry::constructor(&type_name).expect("checked at create");
+        match std::panic::catch_unwind(make) {
+            Ok(actor) => {
+                if let Some(slot) = self.actors.get_mut(&id) {
+                    slot.actor = Some(actor);
+                }
+            }
+            Err(panic) => {
+                let error = format!(
+                    "constructor of {type_name} panicked: {}",
+                    panic_text(&*panic)
+                );
+                log::error!("{error}");
+                self.fail_start(id, error);
+            }
+        }
+    }
+
+    /// An actor could not be built: messages already sent to it go back to their senders as
+    /// `Poison`, and its parent hears why.
+    fn fail_start(&mut self, id: u64, error: String) {
+        let address = Address::new(&self.dir, id);
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        let mut returned = Vec::new();
+        for event in std::mem::take(&mut self.queue) {
+            if let Event::Deliver(frame) = &event
+                && let Ok(env) = wire::decode_borrowed::<Envelope>(&frame[4..], "an envelope")
+                && env.to == address
+            {
+                returned.push(env);
+                continue;
+            }
+            kept.push_back(event);
+        }
+        self.queue = kept;
+        for env in returned {
+            let poison = Poison {
+                original: env.msg,
+                details: format!("actor failed to start: {error}"),
+            };
+            self.system_send(&address, &env.from, &poison);
+        }
+        self.end(id, ExitReason::FailedToStart { error });
+    }
+
+    /// Send a framework message; failures are logged (they cannot happen for these types).
+    fn system_send<T: serde::Serialize>(&mut self, from: &Address, to: &Address, value: &T) {
+        let sent = Message::new(value).and_then(|m| self.post(from, to, &m));
+        if let Err(e) = sent {
+            log::error!("could not send a system message to {to}: {e}");
+        }
+    }
+
+    fn deliver(&mut self, env: Envelope) {
+        if env.to == self.me {
+            self.inbox.push_back(env);
+            return;
+        }
+        let id = env.to.id();
+        let ready = env.to.system_dir() == self.dir
+            && self.actors.get(&id).is_some_and(|s| s.actor.is_some());
+        if !ready {
+            self.dead_letter(env);
+            return;
+        }
+        let slot = self.actors.get_mut(&id).expect("checked above");
+        let mut actor = slot.actor.take().expect("checked above");
+        if let Some(ce) = env.msg.get::<ChildExited>() {
+            slot.children.retain(|c| *c != ce.child);
+        }
+        let mut ops = SimpleOps {
+            sys: self,
+            me: env.to.clone(),
+        };
+        let failure = invoke(&mut *actor, &mut ops, &env.from, &env.msg);
+        if let Some(slot) = self.actors.get_mut(&id) {
+            slot.actor = Some(actor);
+        }
+        if let Some((details, poison)) = failure {
+            log::warn!(
+                "handler failed on a {} message from {}: {details}",
+                env.msg.type_name(),
+                env.from
+            );
+            if poison {
+                let poison = Poison {
+                    original: env.msg.clone(),
+                    details,
+                };
+                self.system_send(&env.to, &env.from, &poison);
+            }
+        }
+        if let Some(exit) = env.msg.get::<ExitRequest>() {
+            if exit.recursive {
+                let children = self.actors.get(&id).map(|s| s.children.clone());
+                for child in children.unwrap_or_default() {
+                    self.system_send(&env.to, &child, &ExitRequest::default());
+                }
+            }
+            self.end(id, ExitReason::Requested);
+        }
+    }
+
+    /// Remove an actor (its timers go with it), free its name, and tell its parent.
+    fn end(&mut self, id: u64, reason: ExitReason) {
+        let Some(slot) = self.actors.remove(&id) else {
+            return;
+        };
+        self.names.retain(|_, v| *v != id);
+        if self.dead_letters == Some(id) {
+            self.dead_letters = None;
+        }
+        let notice = ChildExited {
+            child: Address::new(&self.dir, id),
+            reason,
+        };
+        let admin = self.admin.clone();
+        self.system_send(&admin, &slot.parent, &notice);
+    }
+
+    fn dead_letter(&mut self, env: Envelope) {
+        match self.dead_letters {
+            Some(handler) if !env.msg.is::<DeadEnvelope>() && !env.msg.is::<ChildExited>() => {
+                let dead = DeadEnvelope {
+                    target: env.to,
+                    sender: env.from,
+                    message: env.msg,
+                };
+                let (admin, to) = (self.admin.clone(), Address::new(&self.dir, handler));
+                self.system_send(&admin, &to, &dead);
+            }
+            _ => log::debug!("dropped a {} message to {}", env.msg.type_name(), env.to),
+        }
+    }
+
+    /// The earliest pending timer of any actor: (due, actor id).
+    fn next_timer(&self) -> Option<(Duration, u64)> {
+        self.actors
+            .iter()
+            .filter_map(|(&id, s)| s.timers.next_due().map(|due| (due, id)))
+            .min()
+    }
+
+    /// Run until nothing is runnable at the current virtual time.
+    fn run_until_idle(&mut self) {
+        while self.step() {}
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// What a handler in the deterministic base reaches through its context.
+struct SimpleOps<'a> {
+    sys: &'a mut SimpleSystem,
+    me: Address,
+}
+
+impl ContextOps for SimpleOps<'_> {
+    fn me(&self) -> &Address {
+        &self.me
+    }
+
+    fn send_message(&mut self, to: &Address, msg: Message) -> Result<()> {
+        self.sys.post(&self.me, to, &msg)
+    }
+
+    fn create(&mut self, type_name: &str, global_name: Option<&str>) -> Result<Address> {
+        let me = self.me.clone();
+        let address = self.sys.create(type_name, &me, global_name)?;
+        if let Some(slot) = self.sys.actors.get_mut(&me.id())
+            && !slot.children.contains(&address)
+        {
+            slot.children.push(address.clone());
+        }
+        Ok(address)
+    }
+
+    fn wakeup_after(&mut self, after: Duration, payload: Message) {
+        let due = self.sys.clock + after.max(TICK);
+        if let Some(slot) = self.sys.actors.get_mut(&self.me.id()) {
+            slot.timers.add(due, payload);
+        }
+    }
+
+    fn handle_dead_letters(&mut self, on: bool) -> Result<()> {
+        let id = self.me.id();
+        if on {
+            self.sys.dead_letters = Some(id);
+        } else if self.sys.dead_letters == Some(id) {
+            self.sys.dead_letters = None;
+        }
+        Ok(())
+    }
+}
+
+impl SystemBase for SimpleSystem {
+    fn address(&self) -> &Address {
+        &self.me
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn load(&mut self, path: &Path) -> Result<Vec<String>> {
+        let own = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.canonicalize().ok());
+        if path.canonicalize().ok() == own {
+            return Ok(registry::registered_types());
+        }
+        Err(Error::NotActorBinary {
+            path: path.to_path_buf(),
+            why: "the simple base runs only the actor types registered in this program".into(),
+        })
+    }
+
+    fn create(
+        &mut self,
+        type_name: &str,
+        _binary: Option<&Path>,
+        global_name: Option<&str>,
+    ) -> Result<Address> {
+        let me = self.me.clone();
+        SimpleSystem::create(self, type_name, &me, global_name)
+    }
+
+    fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {
+        let me = self.me.clone();
+        let live = to.system_dir() == self.dir && self.actors.contains_key(&to.id());
+        self.post(&me, to, &msg)?;
+        self.run_until_idle();
+        if live {
+            Ok(())
+        } else {
+            Err(Error::DeadActor(to.clone()))
+        }
+    }
+
+    fn next_envelope(
+        &mut self,
+        timeout: Duration,
+        wanted: &dyn Fn(&Message) -> bool,
+    ) -> Result<Option<Envelope>> {
+        let deadline = self.clock + timeout;
+        loop {
+            while let Some(env) = self.inbox.pop_front() {
+                if wanted(&env.msg) {
+                    return Ok(Some(env));
+                }
+            }
+            if self.step() {
+                continue;
+            }
+            match self.next_timer() {
+                Some((due, id)) if due <= deadline => {
+                    self.clock = self.clock.max(due);
+                    let now = self.clock;
+                    let slot = self.actors.get_mut(&id).expect("timer of a live actor");
+                    let payload = slot.timers.pop_due(now).expect("due now");
+                    let me = Address::new(&self.dir, id);
+                    self.system_send(&me.clone(), &me, &Wakeup { payload });
+                }
+                _ => {
+                    self.clock = deadline;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    fn status(&mut self) -> Result<Vec<ActorInfo>> {
+        Ok(self
+            .actors
+            .iter()
+            .map(|(&id, s)| ActorInfo {
+                address: Address::new(&self.dir, id),
+                type_name: s.type_name.clone(),
+                pid: std::process::id(),
+                parent: s.parent.clone(),
+            })
+            .collect())
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        // Top-level actors only: the others are asked by their parents.
+        let ids: Vec<u64> = self
+            .actors
+            .iter()
+            .filter(|(_, s)| {
+                s.parent.system_dir() != self.dir || !self.actors.contains_key(&s.parent.id())
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        let admin = self.admin.clone();
+        for id in ids {
+            let to = Address::new(&self.dir, id);
+            self.system_send(&admin, &to, &ExitRequest::default());
+        }
+        self.run_until_idle();
+        self.actors.clear();
+        Ok(())
+    }
+}
+
+impl Drop for SimpleSystem {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
