@@ -5,6 +5,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use greenroom::protocol::{ActorInfo, SystemStatus};
 use greenroom::{ActorSystem, Address, Message, sysdir};
 
 /// Start, inspect and talk to a greenroom actor system.
@@ -44,6 +45,10 @@ enum Cmd {
         /// The binary that provides the type (loaded first if needed).
         #[arg(long)]
         binary: Option<PathBuf>,
+        /// A system-wide name: if an actor already has it, print that actor's address instead
+        /// of creating one. The name is freed when the actor exits.
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Send a message to an actor (one way).
     Tell {
@@ -74,9 +79,12 @@ enum Cmd {
         /// The actor's address.
         address: String,
     },
-    /// List every actor: address, type, pid, parent.
+    /// Show the actor tree, global names, the dead-letter handler, loaded binaries and
+    /// counters; or, given an address, one actor's children, pending timers and messages handled.
     Status {
-        /// Print {"actors": [{"address", "type", "pid", "parent"}, ...]}.
+        /// One actor to ask about (the framework answers, not the actor's handler).
+        address: Option<String>,
+        /// Print JSON: {"actors": [{"address", "type", "pid", "parent"}, ...], "names", ...}.
         #[arg(long)]
         json: bool,
     },
@@ -111,9 +119,13 @@ fn run(cli: Cli) -> CliResult {
             }
             Ok(())
         }
-        Cmd::Create { type_name, binary } => {
+        Cmd::Create {
+            type_name,
+            binary,
+            name: global,
+        } => {
             let mut system = ActorSystem::attach(name)?;
-            let address = system.create_actor_by_name(&type_name, binary.as_deref())?;
+            let address = system.create(&type_name, binary.as_deref(), global.as_deref())?;
             println!("{address}");
             Ok(())
         }
@@ -157,38 +169,112 @@ fn run(cli: Cli) -> CliResult {
             ActorSystem::attach(name)?.tell_exit(&to)?;
             Ok(())
         }
-        Cmd::Status { json } => {
-            let actors = ActorSystem::attach(name)?.status()?;
+        Cmd::Status {
+            address: Some(address),
+            json,
+        } => {
+            let actor = address.parse::<Address>()?;
+            let mut system = ActorSystem::attach(name)?;
+            let status = system
+                .actor_status(&actor, Duration::from_secs(5))?
+                .ok_or_else(|| format!("{actor} did not answer a status request within 5 s"))?;
             if json {
-                println!("{}", serde_json::json!({ "actors": actors }));
-            } else if actors.is_empty() {
-                println!("no actors running in system '{name}'");
+                println!("{}", serde_json::to_string(&status)?);
             } else {
-                let aw = actors
-                    .iter()
-                    .map(|a| a.address.as_str().len())
-                    .max()
-                    .unwrap_or(0);
-                let tw = actors
-                    .iter()
-                    .map(|a| a.type_name.len())
-                    .max()
-                    .unwrap_or(0)
-                    .max(4);
-                println!("{:<aw$}  {:<tw$}  {:>8}  PARENT", "ADDRESS", "TYPE", "PID");
-                for a in actors {
-                    println!(
-                        "{:<aw$}  {:<tw$}  {:>8}  {}",
-                        a.address.as_str(),
-                        a.type_name,
-                        a.pid,
-                        a.parent
-                    );
+                println!(
+                    "actor {} ({}, pid {})",
+                    status.address, status.type_name, status.pid
+                );
+                println!("parent: {}", status.parent);
+                println!("children: {}", status.children.len());
+                for c in &status.children {
+                    println!("  {c}");
                 }
+                println!("pending timers: {}", status.pending_timers);
+                println!("messages handled: {}", status.handled);
+            }
+            Ok(())
+        }
+        Cmd::Status {
+            address: None,
+            json,
+        } => {
+            let status = ActorSystem::attach(name)?.system_status()?;
+            if json {
+                println!("{}", serde_json::to_string(&status)?);
+            } else {
+                print_status(name, &status);
             }
             Ok(())
         }
     }
+}
+
+/// The actor tree (children indented under their parents), then the rest of the status.
+fn print_status(name: &str, status: &SystemStatus) {
+    let actors = &status.actors;
+    if actors.is_empty() {
+        println!("no actors running in system '{name}'");
+    } else {
+        let live: std::collections::HashSet<&Address> = actors.iter().map(|a| &a.address).collect();
+        let mut rows = Vec::new();
+        fn walk<'a>(
+            actors: &'a [ActorInfo],
+            parent: &Address,
+            depth: usize,
+            rows: &mut Vec<(String, &'a ActorInfo)>,
+        ) {
+            for a in actors.iter().filter(|a| a.parent == *parent) {
+                rows.push((format!("{}{}", "  ".repeat(depth), a.address), a));
+                walk(actors, &a.address, depth + 1, rows);
+            }
+        }
+        let mut roots: Vec<&Address> = actors
+            .iter()
+            .map(|a| &a.parent)
+            .filter(|p| !live.contains(p))
+            .collect();
+        roots.sort();
+        roots.dedup();
+        for root in roots {
+            walk(actors, root, 0, &mut rows);
+        }
+        let aw = rows.iter().map(|(t, _)| t.len()).max().unwrap_or(0).max(5);
+        let tw = actors
+            .iter()
+            .map(|a| a.type_name.len())
+            .max()
+            .unwrap_or(0)
+            .max(4);
+        println!("{:<aw$}  {:<tw$}  {:>8}  PARENT", "ACTOR", "TYPE", "PID");
+        for (text, a) in rows {
+            println!(
+                "{text:<aw$}  {:<tw$}  {:>8}  {}",
+                a.type_name, a.pid, a.parent
+            );
+        }
+    }
+    for (n, a) in &status.names {
+        println!("global name {n}: {a}");
+    }
+    match &status.dead_letter_handler {
+        Some(h) => println!("dead-letter handler: {h}"),
+        None => println!("dead-letter handler: none (dead letters are dropped)"),
+    }
+    for (path, types) in &status.binaries {
+        println!("binary {path}: {}", types.join(", "));
+    }
+    let c = &status.counters;
+    println!(
+        "counters: {} created, {} exited ({} killed, {} failed to start), {} from spares, {} dead letters delivered, {} dropped",
+        c.created,
+        c.exited,
+        c.killed,
+        c.failed_starts,
+        c.spares_used,
+        c.dead_letters_delivered,
+        c.dead_letters_dropped
+    );
 }
 
 /// Start `greenroom-admin` in the background and wait until it answers.

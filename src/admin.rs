@@ -27,7 +27,7 @@ use crate::address::{ADMIN_ID, Address};
 use crate::conn::{Conn, Outbox};
 use crate::error::{Error, IoContext, Result};
 use crate::message::{ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message};
-use crate::protocol::{ActorInfo, Request, Response, Role};
+use crate::protocol::{ActorInfo, Counters, Request, Response, Role, SystemStatus};
 use crate::runtime::{ActorArgs, SPARE};
 use crate::spawn::{self, Reaped};
 use crate::sysdir;
@@ -149,6 +149,7 @@ struct Admin {
     names: BTreeMap<String, u64>,
     /// The actor that receives `DeadEnvelope`s.
     dead_letters: Option<u64>,
+    counters: Counters,
     /// Per binary, the id of a started process waiting to be assigned a type.
     spares: HashMap<String, u64>,
     /// Binaries whose spare was used (or that were just loaded): start one after this round of
@@ -187,6 +188,12 @@ impl Admin {
             }
         })?;
         remove_stale_files(&dir);
+        // The pid file is complete before the socket exists: whoever sees the socket can read it.
+        let pid_path = sysdir::pid_file(&dir);
+        let pid_tmp = dir.join("admin.pid.tmp");
+        std::fs::write(&pid_tmp, format!("{}\n", std::process::id()))
+            .and_then(|()| std::fs::rename(&pid_tmp, &pid_path))
+            .ctx(|| "writing the pid file".into())?;
         let sock = sysdir::admin_socket(&dir);
         let std_listener =
             StdUnixListener::bind(&sock).ctx(|| format!("binding {}", sock.display()))?;
@@ -194,8 +201,6 @@ impl Admin {
             .set_nonblocking(true)
             .ctx(|| "setting the listener non-blocking".into())?;
         let mut listener = UnixListener::from_std(std_listener);
-        std::fs::write(sysdir::pid_file(&dir), format!("{}\n", std::process::id()))
-            .ctx(|| "writing the pid file".into())?;
 
         let poll = Poll::new().ctx(|| "creating the event loop".into())?;
         let (sig_read, sig_write) = StdUnixStream::pair().ctx(|| "creating a pipe".into())?;
@@ -245,6 +250,7 @@ impl Admin {
             binaries: BTreeMap::new(),
             names: BTreeMap::new(),
             dead_letters: None,
+            counters: Counters::default(),
             spares: HashMap::new(),
             replenish: Vec::new(),
             next_id: ADMIN_ID + 1,
@@ -483,6 +489,7 @@ impl Admin {
                 }
                 match self.create(&type_name, binary, parent) {
                     Ok(address) => {
+                        self.counters.created += 1;
                         if let Some(name) = name {
                             self.names.insert(name, address.id());
                         }
@@ -510,19 +517,7 @@ impl Admin {
                 self.dead_letter(target, sender, message);
                 return None;
             }
-            Request::Status => Response::Status {
-                actors: self
-                    .actors
-                    .iter()
-                    .filter(|(_, a)| !a.spare)
-                    .map(|(&id, a)| ActorInfo {
-                        address: Address::new(&self.dir, id),
-                        type_name: a.type_name.clone(),
-                        pid: a.pid,
-                        parent: a.parent.clone(),
-                    })
-                    .collect(),
-            },
+            Request::Status => Response::Status(self.status()),
             Request::Shutdown => {
                 let waiter = match source {
                     Source::Client(t) => Some(t),
@@ -540,6 +535,31 @@ impl Admin {
                 return None;
             }
         })
+    }
+
+    fn status(&self) -> SystemStatus {
+        let address = |id: u64| Address::new(&self.dir, id);
+        SystemStatus {
+            actors: self
+                .actors
+                .iter()
+                .filter(|(_, a)| !a.spare)
+                .map(|(&id, a)| ActorInfo {
+                    address: address(id),
+                    type_name: a.type_name.clone(),
+                    pid: a.pid,
+                    parent: a.parent.clone(),
+                })
+                .collect(),
+            names: self
+                .names
+                .iter()
+                .map(|(n, &id)| (n.clone(), address(id)))
+                .collect(),
+            dead_letter_handler: self.dead_letters.map(address),
+            binaries: self.binaries.clone(),
+            counters: self.counters.clone(),
+        }
     }
 
     fn load(&mut self, path: &str, types: Vec<String>) -> Response {
@@ -598,6 +618,7 @@ impl Admin {
             if let Some(id) = self.spares.remove(&binary)
                 && let Some(address) = self.assign(id, type_name, &parent)
             {
+                self.counters.spares_used += 1;
                 return Ok(address);
             }
         }
@@ -736,6 +757,12 @@ impl Admin {
             Reaped::Exited(code) => rec.exiting.take().unwrap_or(ExitReason::Exited { code }),
         };
         log::debug!("{} {address} (pid {pid}) {reason}", rec.type_name);
+        self.counters.exited += 1;
+        match reason {
+            ExitReason::Killed { .. } => self.counters.killed += 1,
+            ExitReason::FailedToStart { .. } => self.counters.failed_starts += 1,
+            _ => {}
+        }
         if rec.parent.id() == ADMIN_ID && rec.parent.system_dir() == self.dir {
             return;
         }
@@ -756,9 +783,11 @@ impl Admin {
             Some(id) if !message.is::<DeadEnvelope>() && !message.is::<ChildExited>() => id,
             _ => {
                 log::debug!("dropped a {} message to {target}", message.type_name());
+                self.counters.dead_letters_dropped += 1;
                 return;
             }
         };
+        self.counters.dead_letters_delivered += 1;
         let envelope = DeadEnvelope {
             target,
             sender,

@@ -87,7 +87,8 @@ pub use actor::{Actor, Context, Handled};
 pub use address::Address;
 pub use error::{Error, Result};
 pub use message::{
-    ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison, Wakeup, type_name_of,
+    ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
+    StatusRequest, Wakeup, type_name_of,
 };
 pub use registry::{LIST_TYPES_MAGIC, registered_types};
 pub use spawn::signal_name;

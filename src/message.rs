@@ -168,6 +168,31 @@ impl ExitRequest {
     }
 }
 
+/// Asks an actor about itself. The framework answers with [`ActorStatus`]; the actor's handler
+/// never sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusRequest {}
+
+/// The framework's answer to [`StatusRequest`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorStatus {
+    /// The actor's address.
+    pub address: Address,
+    /// Its type name.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// Its process id (the program's own on the simple base).
+    pub pid: u32,
+    /// Its parent.
+    pub parent: Address,
+    /// The children it created that have not exited (as far as it has heard).
+    pub children: Vec<Address>,
+    /// Timers set with `wakeup_after` that have not fired.
+    pub pending_timers: usize,
+    /// Messages its handler has been given.
+    pub handled: u64,
+}
+
 /// Delivered to an actor by itself when a timer set with
 /// [`Context::wakeup_after`](crate::Context::wakeup_after) expires.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,6 +7,8 @@
 //!   actor process): the client sends a [`Request`], the admin answers each with one
 //!   [`Response`], in order.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
@@ -108,6 +110,44 @@ pub struct ActorInfo {
     pub parent: Address,
 }
 
+/// What the admin knows about its system.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SystemStatus {
+    /// Every live actor, in creation order.
+    pub actors: Vec<ActorInfo>,
+    /// Global names and the actors that hold them.
+    #[serde(default)]
+    pub names: BTreeMap<String, Address>,
+    /// The actor that receives dead letters, if any.
+    #[serde(default)]
+    pub dead_letter_handler: Option<Address>,
+    /// Loaded binaries and the actor types each provides.
+    #[serde(default)]
+    pub binaries: BTreeMap<String, Vec<String>>,
+    /// Counts since the admin started.
+    #[serde(default)]
+    pub counters: Counters,
+}
+
+/// Counts kept by the admin since it started.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counters {
+    /// Actors created.
+    pub created: u64,
+    /// Actors that have ended (for any reason).
+    pub exited: u64,
+    /// Of those, how many were killed by a signal.
+    pub killed: u64,
+    /// Of those, how many failed to start.
+    pub failed_starts: u64,
+    /// Creates served by a spare process.
+    pub spares_used: u64,
+    /// Dead letters passed to a handler.
+    pub dead_letters_delivered: u64,
+    /// Dead letters dropped (no handler, or about `ChildExited`/`DeadEnvelope`).
+    pub dead_letters_dropped: u64,
+}
+
 /// The admin's answer to a [`Request`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Response {
@@ -130,10 +170,7 @@ pub enum Response {
         address: Address,
     },
     /// Answer to `Status`.
-    Status {
-        /// Every live actor, in creation order.
-        actors: Vec<ActorInfo>,
-    },
+    Status(SystemStatus),
     /// Sent unasked by the admin to a *spare* process (one started ahead of need, with its
     /// address and socket already set up): become an actor of this type.
     Assign {

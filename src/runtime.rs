@@ -23,7 +23,9 @@ use crate::address::Address;
 use crate::conn::{Conn, Outbox};
 use crate::control::ControlClient;
 use crate::error::{Error, Result};
-use crate::message::{ExitReason, ExitRequest, Message, Poison, Wakeup};
+use crate::message::{
+    ActorStatus, ExitReason, ExitRequest, Message, Poison, StatusRequest, Wakeup,
+};
 use crate::protocol::{Envelope, Request, Response};
 use crate::registry;
 use crate::wire::ReadStatus;
@@ -87,6 +89,9 @@ const FLUSH_INTERVAL: Duration = Duration::from_micros(200);
 /// Everything the actor's handler can reach through its [`Context`].
 struct Runtime {
     me: Address,
+    type_name: String,
+    parent: Address,
+    handled: u64,
     exe: Option<String>,
     poll: Poll,
     control: ControlClient,
@@ -120,6 +125,10 @@ impl<T: Ord + Copy> Timers<T> {
     }
 
     /// When the earliest timer is due.
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
     pub(crate) fn next_due(&self) -> Option<T> {
         self.heap.peek().map(|Reverse((due, _))| *due)
     }
@@ -284,7 +293,7 @@ pub(crate) fn run<A: Actor + Default>(args: ActorArgs, mut control: ControlClien
         }
     };
     let socket = args.me.socket_path();
-    let mut rt = match Runtime::new(args.me.clone(), control, args.max_frame) {
+    let mut rt = match Runtime::new(&args, control) {
         Ok(rt) => rt,
         Err(e) => {
             log::error!("cannot start the event loop: {e}");
@@ -427,7 +436,8 @@ fn setup_listener(poll: &Poll, listener: StdUnixListener) -> Result<UnixListener
 }
 
 impl Runtime {
-    fn new(me: Address, control: ControlClient, max_frame: usize) -> Result<Runtime> {
+    fn new(args: &ActorArgs, control: ControlClient) -> Result<Runtime> {
+        let (me, max_frame) = (args.me.clone(), args.max_frame);
         let poll = Poll::new().map_err(|source| Error::Io {
             context: "creating the event loop".into(),
             source,
@@ -445,6 +455,9 @@ impl Runtime {
         })?;
         Ok(Runtime {
             me,
+            type_name: args.type_name.clone(),
+            parent: args.parent.clone(),
+            handled: 0,
             exe: std::env::current_exe()
                 .ok()
                 .map(|p| p.to_string_lossy().into_owned()),
@@ -553,6 +566,24 @@ impl Runtime {
 
     /// Hand one message to the handler. Returns an exit reason if the actor must now exit.
     fn deliver<A: Actor>(&mut self, actor: &mut A, env: Envelope) -> Option<ExitReason> {
+        if env.msg.is::<StatusRequest>() {
+            let status = ActorStatus {
+                address: self.me.clone(),
+                type_name: self.type_name.clone(),
+                pid: std::process::id(),
+                parent: self.parent.clone(),
+                children: self.children.clone(),
+                pending_timers: self.timers.len(),
+                handled: self.handled,
+            };
+            let sent = Message::new(&status).and_then(|m| self.send_message(&env.from, m));
+            if let Err(e) = sent {
+                log::warn!("could not answer a status request from {}: {e}", env.from);
+            }
+            self.end_of_call();
+            return None;
+        }
+        self.handled += 1;
         let exit = env.msg.get::<ExitRequest>();
         if let Some(ce) = env.msg.get::<crate::ChildExited>() {
             self.children.retain(|c| *c != ce.child);

@@ -23,8 +23,11 @@ use crate::actor::{Actor, ContextOps, invoke, panic_text};
 use crate::address::{ADMIN_ID, Address};
 use crate::conn::EnvelopeRef;
 use crate::error::{Error, Result};
-use crate::message::{ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison, Wakeup};
-use crate::protocol::{ActorInfo, Envelope};
+use crate::message::{
+    ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
+    StatusRequest, Wakeup,
+};
+use crate::protocol::{ActorInfo, Counters, Envelope, SystemStatus};
 use crate::registry;
 use crate::runtime::Timers;
 use crate::system::SystemBase;
@@ -38,6 +41,7 @@ struct Slot {
     actor: Option<Box<dyn Actor>>,
     children: Vec<Address>,
     timers: Timers<Duration>,
+    handled: u64,
 }
 
 enum Event {
@@ -60,6 +64,7 @@ pub(crate) struct SimpleSystem {
     clock: Duration,
     names: BTreeMap<String, u64>,
     dead_letters: Option<u64>,
+    counters: Counters,
     max_frame: usize,
     closed: bool,
 }
@@ -88,6 +93,7 @@ impl SimpleSystem {
             clock: Duration::ZERO,
             names: BTreeMap::new(),
             dead_letters: None,
+            counters: Counters::default(),
             max_frame: wire::max_frame_from_env(),
             closed: false,
         }
@@ -131,8 +137,10 @@ impl SimpleSystem {
                 actor: None,
                 children: Vec::new(),
                 timers: Timers::new(),
+                handled: 0,
             },
         );
+        self.counters.created += 1;
         if let Some(name) = global_name {
             self.names.insert(name.to_string(), id);
         }
@@ -229,6 +237,20 @@ impl SimpleSystem {
             return;
         }
         let slot = self.actors.get_mut(&id).expect("checked above");
+        if env.msg.is::<StatusRequest>() {
+            let status = ActorStatus {
+                address: env.to.clone(),
+                type_name: slot.type_name.clone(),
+                pid: std::process::id(),
+                parent: slot.parent.clone(),
+                children: slot.children.clone(),
+                pending_timers: slot.timers.len(),
+                handled: slot.handled,
+            };
+            self.system_send(&env.to, &env.from, &status);
+            return;
+        }
+        slot.handled += 1;
         let mut actor = slot.actor.take().expect("checked above");
         if let Some(ce) = env.msg.get::<ChildExited>() {
             slot.children.retain(|c| *c != ce.child);
@@ -271,6 +293,10 @@ impl SimpleSystem {
         let Some(slot) = self.actors.remove(&id) else {
             return;
         };
+        self.counters.exited += 1;
+        if matches!(reason, ExitReason::FailedToStart { .. }) {
+            self.counters.failed_starts += 1;
+        }
         self.names.retain(|_, v| *v != id);
         if self.dead_letters == Some(id) {
             self.dead_letters = None;
@@ -292,9 +318,13 @@ impl SimpleSystem {
                     message: env.msg,
                 };
                 let (admin, to) = (self.admin.clone(), Address::new(&self.dir, handler));
+                self.counters.dead_letters_delivered += 1;
                 self.system_send(&admin, &to, &dead);
             }
-            _ => log::debug!("dropped a {} message to {}", env.msg.type_name(), env.to),
+            _ => {
+                self.counters.dead_letters_dropped += 1;
+                log::debug!("dropped a {} message to {}", env.msg.type_name(), env.to)
+            }
         }
     }
 
@@ -442,17 +472,31 @@ impl SystemBase for SimpleSystem {
         }
     }
 
-    fn status(&mut self) -> Result<Vec<ActorInfo>> {
-        Ok(self
-            .actors
-            .iter()
-            .map(|(&id, s)| ActorInfo {
-                address: Address::new(&self.dir, id),
-                type_name: s.type_name.clone(),
-                pid: std::process::id(),
-                parent: s.parent.clone(),
-            })
-            .collect())
+    fn status(&mut self) -> Result<SystemStatus> {
+        let address = |id: u64| Address::new(&self.dir, id);
+        let exe = std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(SystemStatus {
+            actors: self
+                .actors
+                .iter()
+                .map(|(&id, s)| ActorInfo {
+                    address: address(id),
+                    type_name: s.type_name.clone(),
+                    pid: std::process::id(),
+                    parent: s.parent.clone(),
+                })
+                .collect(),
+            names: self
+                .names
+                .iter()
+                .map(|(n, &id)| (n.clone(), address(id)))
+                .collect(),
+            dead_letter_handler: self.dead_letters.map(address),
+            binaries: [(exe, registry::registered_types())].into_iter().collect(),
+            counters: self.counters.clone(),
+        })
     }
 
     fn shutdown(&mut self) -> Result<()> {

@@ -22,8 +22,8 @@ use crate::address::{ADMIN_ID, Address};
 use crate::conn::{self, Conn, EnvelopeRef};
 use crate::control::ControlClient;
 use crate::error::{Error, IoContext, Result};
-use crate::message::{ExitRequest, Message, Poison, type_name_of};
-use crate::protocol::{ActorInfo, Envelope, Request, Response, Role};
+use crate::message::{ActorStatus, ExitRequest, Message, Poison, StatusRequest, type_name_of};
+use crate::protocol::{ActorInfo, Envelope, Request, Response, Role, SystemStatus};
 use crate::registry::{self, LIST_TYPES_MAGIC};
 use crate::sysdir;
 use crate::wire::{self, ReadStatus};
@@ -108,7 +108,7 @@ pub(crate) trait SystemBase {
         timeout: Duration,
         wanted: &dyn Fn(&Message) -> bool,
     ) -> Result<Option<Envelope>>;
-    fn status(&mut self) -> Result<Vec<ActorInfo>>;
+    fn status(&mut self) -> Result<SystemStatus>;
     fn shutdown(&mut self) -> Result<()>;
 }
 
@@ -258,7 +258,42 @@ impl ActorSystem {
 
     /// Every live actor: address, type, pid and parent.
     pub fn status(&mut self) -> Result<Vec<ActorInfo>> {
+        Ok(self.inner.status()?.actors)
+    }
+
+    /// What the system knows about itself: actors, global names, the dead-letter handler,
+    /// loaded binaries and counters.
+    pub fn system_status(&mut self) -> Result<SystemStatus> {
         self.inner.status()
+    }
+
+    /// Ask one actor about itself (children, pending timers, messages handled): the framework
+    /// answers, not the actor's handler. Like [`ask`](Self::ask), this takes the next message
+    /// that arrives; `None` if none came in time.
+    pub fn actor_status(
+        &mut self,
+        actor: &Address,
+        timeout: Duration,
+    ) -> Result<Option<ActorStatus>> {
+        match self.ask(actor, &StatusRequest {}, timeout)? {
+            Some(reply) if reply.is::<ActorStatus>() => Ok(Some(reply.decode()?)),
+            Some(other) => Err(Error::Protocol(format!(
+                "expected an ActorStatus from {actor}, got a {} message",
+                other.type_name()
+            ))),
+            None => Ok(None),
+        }
+    }
+
+    /// Create an actor of a type, from a binary, under a global name: the general form of the
+    /// `create_*` methods (`None` leaves each choice to the defaults).
+    pub fn create(
+        &mut self,
+        type_name: &str,
+        binary: Option<&Path>,
+        global_name: Option<&str>,
+    ) -> Result<Address> {
+        self.inner.create(type_name, binary, global_name)
     }
 
     /// Shut the whole system down: every actor is asked to exit (then, for processes, SIGTERM
@@ -610,9 +645,9 @@ impl SystemBase for ProcessSystem {
         }
     }
 
-    fn status(&mut self) -> Result<Vec<ActorInfo>> {
+    fn status(&mut self) -> Result<SystemStatus> {
         match self.control.request(&Request::Status)? {
-            Response::Status { actors } => Ok(actors),
+            Response::Status(status) => Ok(status),
             other => Err(Error::Protocol(format!(
                 "unexpected answer to status: {other:?}"
             ))),

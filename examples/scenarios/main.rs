@@ -585,6 +585,56 @@ fn pipelines_of_2_3_and_5_keep_order_and_count(sys: &mut ActorSystem) -> Outcome
 /// A scenario: it drives a system through the API and says what went wrong, if anything.
 type Scenario = fn(&mut ActorSystem) -> Outcome;
 
+fn status_of_an_actor_and_of_the_system(sys: &mut ActorSystem) -> Outcome {
+    let parent = sys.create_global("Parent", "boss").map_err(err)?;
+    let kids = spawn(sys, &parent, 2, "Echo")?;
+    let timer = sys.create_actor_by_name("Timer", None).map_err(err)?;
+    sys.tell(
+        &timer,
+        &SetTimers {
+            delays_ms: vec![60_000],
+        },
+    )
+    .map_err(err)?;
+    let st = sys
+        .actor_status(&parent, PATIENCE)
+        .map_err(err)?
+        .ok_or("no status from the parent")?;
+    ensure!(st.children == kids, "children {:?}", st.children);
+    ensure!(st.handled == 1 && st.type_name == "Parent", "{st:?}");
+    ensure!(st.parent == *sys.address(), "parent {}", st.parent);
+    let st = sys
+        .actor_status(&timer, PATIENCE)
+        .map_err(err)?
+        .ok_or("no status from the timer")?;
+    ensure!(st.pending_timers == 1 && st.handled == 1, "{st:?}");
+    let system = sys.system_status().map_err(err)?;
+    ensure!(system.actors.len() == 4, "{} actors", system.actors.len());
+    ensure!(
+        system.names.get("boss") == Some(&parent),
+        "names {:?}",
+        system.names
+    );
+    ensure!(
+        system.dead_letter_handler.is_none(),
+        "a dead-letter handler"
+    );
+    ensure!(
+        system
+            .binaries
+            .values()
+            .any(|t| t.iter().any(|t| t == "Timer")),
+        "binaries {:?}",
+        system.binaries
+    );
+    ensure!(
+        system.counters.created >= 4,
+        "counters {:?}",
+        system.counters
+    );
+    Ok(())
+}
+
 const SCENARIOS: &[(&str, Scenario)] = &[
     ("exit_is_recursive", exit_is_recursive),
     (
@@ -617,6 +667,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("sub_actors", sub_actors_create_sub_actors),
     ("rapid_creates", a_hundred_rapid_creates),
     ("pipelines", pipelines_of_2_3_and_5_keep_order_and_count),
+    ("status", status_of_an_actor_and_of_the_system),
 ];
 
 fn main() {

@@ -78,3 +78,53 @@ fn every_command_explains_itself_with_help() {
         assert!(help.contains("--system"), "{cmd} --help lacks --system");
     }
 }
+
+#[test]
+fn status_shows_the_tree_global_names_and_one_actor() {
+    let sys = TestSystem::start();
+    let zoo = example("zoo");
+    sys.cli_ok(&["load", zoo.to_str().unwrap()]);
+    let boss = sys.cli_ok(&["create", "Parent", "--name", "boss"]);
+    assert_eq!(
+        sys.cli_ok(&["create", "Echo", "--name", "boss"]),
+        boss,
+        "one name, one actor"
+    );
+    let kids = sys.cli_ok(&[
+        "ask",
+        &boss,
+        "{\"count\":2,\"kind\":\"Echo\"}",
+        "--type",
+        "Spawn",
+    ]);
+    let kids: Vec<String> = serde_json::from_str(&kids).unwrap();
+    assert_eq!(kids.len(), 2);
+
+    let table = sys.cli_ok(&["status"]);
+    assert!(table.lines().any(|l| l.starts_with(&boss)), "{table}");
+    for kid in &kids {
+        assert!(
+            table.lines().any(|l| l.starts_with(&format!("  {kid}"))),
+            "{kid} not under its parent:\n{table}"
+        );
+    }
+    assert!(
+        table.contains(&format!("global name boss: {boss}")),
+        "{table}"
+    );
+    assert!(table.contains("dead-letter handler: none"), "{table}");
+    assert!(table.contains(zoo.to_str().unwrap()), "{table}");
+    assert!(table.contains("3 created"), "{table}");
+
+    let one = sys.cli_ok(&["status", &boss]);
+    assert!(
+        one.contains("children: 2") && one.contains("messages handled: 1"),
+        "{one}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&sys.cli_ok(&["status", "--json"])).unwrap();
+    assert_eq!(json["names"]["boss"], boss.as_str());
+    assert_eq!(json["actors"].as_array().unwrap().len(), 3);
+    for a in json["actors"].as_array().unwrap() {
+        sys.remember(a["pid"].as_u64().unwrap() as u32);
+    }
+}

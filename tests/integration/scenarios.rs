@@ -71,4 +71,5 @@ on_both_bases!(
     sub_actors,
     rapid_creates,
     pipelines,
+    status,
 );
