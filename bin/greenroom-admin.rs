@@ -35,9 +35,6 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
-        .format_timestamp_millis()
-        .init();
     let mut cfg = AdminConfig::new(&args.system);
     cfg.owned = args.owned;
     cfg.dir = args.dir;

@@ -74,6 +74,13 @@ enum Cmd {
         #[arg(long, default_value_t = 5.0)]
         timeout: f64,
     },
+    /// Print the system's log (DIR/system.log): every line from the admin and the actors,
+    /// tagged with who wrote it. RUST_LOG, set where the admin starts, sets the level.
+    Log {
+        /// Keep printing new lines until the system shuts down (or Ctrl-C).
+        #[arg(long, short)]
+        follow: bool,
+    },
     /// Ask an actor to exit (send it ExitRequest).
     Exit {
         /// The actor's address.
@@ -164,6 +171,7 @@ fn run(cli: Cli) -> CliResult {
                 None => Err(format!("no reply from {to} within {timeout} s").into()),
             }
         }
+        Cmd::Log { follow } => show_log(name, follow),
         Cmd::Exit { address } => {
             let to = address.parse::<Address>()?;
             ActorSystem::attach(name)?.tell_exit(&to)?;
@@ -275,6 +283,38 @@ fn print_status(name: &str, status: &SystemStatus) {
         c.dead_letters_delivered,
         c.dead_letters_dropped
     );
+}
+
+/// Print the system's log; with `follow`, keep printing what is appended until the system's
+/// directory goes away.
+fn show_log(name: &str, follow: bool) -> CliResult {
+    use std::io::{Read, Seek, Write};
+    let dir = sysdir::system_dir(name)?;
+    if !sysdir::admin_socket(&dir).exists() {
+        return Err(greenroom::Error::NoAdmin {
+            system: name.to_string(),
+            socket: sysdir::admin_socket(&dir),
+        }
+        .into());
+    }
+    let path = greenroom::logging::log_path(&dir);
+    let mut offset = 0u64;
+    let mut out = std::io::stdout();
+    loop {
+        if let Ok(mut file) = std::fs::File::open(&path) {
+            file.seek(std::io::SeekFrom::Start(offset))?;
+            let mut new = Vec::new();
+            file.read_to_end(&mut new)?;
+            offset += new.len() as u64;
+            out.write_all(&new)?;
+            out.flush()?;
+        }
+        if !follow || !dir.exists() {
+            return Ok(());
+        }
+        // Following a file has no event to wait for portably; check a few times a second.
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Start `greenroom-admin` in the background and wait until it answers.

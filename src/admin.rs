@@ -81,7 +81,6 @@ pub(crate) fn main_from_args(args: &[String]) -> i32 {
             }
         }
     }
-    crate::logging::init_admin(&cfg.system);
     match run(cfg) {
         Ok(()) => 0,
         Err(e) => {
@@ -179,6 +178,7 @@ impl Admin {
             None => sysdir::system_dir(&cfg.system)?,
         };
         sysdir::create_private_dir(&dir)?;
+        crate::logging::init_admin(&cfg.system, &dir);
         let lock_path = sysdir::lock_file(&dir);
         let file = File::create(&lock_path).ctx(|| format!("opening {}", lock_path.display()))?;
         let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {

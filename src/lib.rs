@@ -72,7 +72,7 @@ pub mod admin;
 mod conn;
 mod control;
 mod error;
-mod logging;
+pub mod logging;
 mod message;
 pub mod protocol;
 mod registry;

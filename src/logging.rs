@@ -1,45 +1,93 @@
-//! Logger set-up for the processes greenroom starts. `RUST_LOG` sets the level (default `warn`);
-//! every line names the process that wrote it, so the admin's and actors' lines can be told apart
-//! in one stream.
+//! Logger set-up for the processes greenroom starts. `RUST_LOG` sets the level (default `warn`).
+//!
+//! Every process of a system appends to the system's log, `DIR/system.log` (`greenroom log`
+//! shows it, `--follow` tails it), and every line names the process that wrote it: the actor's
+//! address and pid, or the admin's system name and pid. The admin also writes to its standard
+//! error, so that an admin run in the foreground shows its own lines.
 
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use crate::address::Address;
 
-fn builder() -> env_logger::Builder {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+/// The system's log file in a system directory.
+pub fn log_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("system.log")
 }
 
-/// Log lines of an actor process carry its address and pid.
+fn open_log(dir: &Path) -> Option<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(log_path(dir))
+        .ok()
+}
+
+/// Buffers each record and writes it with one `write` on an append-only file (so lines from several processes
+/// do not interleave), and to standard error too if asked.
+struct LogSink {
+    file: Option<File>,
+    stderr: bool,
+    line: Vec<u8>,
+}
+
+impl Write for LogSink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if let Some(f) = &mut self.file {
+            let _ = f.write_all(&self.line);
+        }
+        if self.stderr || self.file.is_none() {
+            let _ = io::stderr().write_all(&self.line);
+        }
+        self.line.clear();
+        Ok(())
+    }
+}
+
+fn init(tag: String, dir: &Path, stderr: bool) {
+    let sink = LogSink {
+        file: open_log(dir),
+        stderr,
+        line: Vec::new(),
+    };
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format(move |buf, record| {
+            writeln!(
+                buf,
+                "[{} {} {}] {}",
+                buf.timestamp_millis(),
+                record.level(),
+                tag,
+                record.args()
+            )
+        })
+        .target(env_logger::Target::Pipe(Box::new(sink)))
+        .try_init();
+}
+
+/// Log lines of an actor process carry its address and pid, and go to the system's log.
 pub(crate) fn init_actor(me: &Address) {
-    let tag = format!("actor {me} pid {}", std::process::id());
-    let _ = builder()
-        .format(move |buf, record| {
-            writeln!(
-                buf,
-                "[{} {} {}] {}",
-                buf.timestamp_millis(),
-                record.level(),
-                tag,
-                record.args()
-            )
-        })
-        .try_init();
+    init(
+        format!("actor {me} pid {}", std::process::id()),
+        me.system_dir(),
+        false,
+    );
 }
 
-/// Log lines of the admin carry its system name and pid.
-pub(crate) fn init_admin(system: &str) {
-    let tag = format!("admin {system} pid {}", std::process::id());
-    let _ = builder()
-        .format(move |buf, record| {
-            writeln!(
-                buf,
-                "[{} {} {}] {}",
-                buf.timestamp_millis(),
-                record.level(),
-                tag,
-                record.args()
-            )
-        })
-        .try_init();
+/// Log lines of the admin carry its system name and pid, and go to the system's log and to
+/// standard error.
+pub fn init_admin(system: &str, dir: &Path) {
+    init(
+        format!("admin {system} pid {}", std::process::id()),
+        dir,
+        true,
+    );
 }

@@ -483,6 +483,20 @@ impl Actor for Namer {
     }
 }
 
+/// Logs every string it receives at level `info`, and replies `"logged"`.
+#[derive(Default)]
+pub struct Logger;
+
+impl Actor for Logger {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(text) = msg.get::<String>() {
+            log::info!("{text}");
+            ctx.reply("logged")?;
+        }
+        Ok(())
+    }
+}
+
 /// Register every zoo actor type. First thing in `main` of a binary that runs them.
 pub fn register() {
     greenroom::actors!(
@@ -500,6 +514,7 @@ pub fn register() {
         DeadHandler,
         Timer,
         Stage,
-        Namer
+        Namer,
+        Logger,
     );
 }

@@ -128,3 +128,54 @@ fn status_shows_the_tree_global_names_and_one_actor() {
         sys.remember(a["pid"].as_u64().unwrap() as u32);
     }
 }
+
+#[test]
+fn actor_log_lines_reach_the_system_log_tagged_with_address_and_pid() {
+    use std::io::BufRead;
+    let mut sys = TestSystem::empty();
+    sys.start_admin_with_env(&[], &[("RUST_LOG", "info")]);
+    sys.cli_ok(&["load", example("zoo").to_str().unwrap()]);
+    let logger = sys.cli_ok(&["create", "Logger"]);
+    let status: serde_json::Value =
+        serde_json::from_str(&sys.cli_ok(&["status", "--json"])).unwrap();
+    let pid = status["actors"][0]["pid"].as_u64().unwrap();
+    sys.remember(pid as u32);
+    assert_eq!(sys.cli_ok(&["ask", &logger, "\"first line\""]), "logged");
+    let log = sys.cli_ok(&["log"]);
+    let tag = format!("actor {logger} pid {pid}]");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&tag) && l.ends_with("first line")),
+        "no tagged line in the log:\n{log}"
+    );
+
+    let mut follow = sys
+        .command(&crate::support::bin("greenroom"))
+        .args(["log", "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = follow.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            if tx.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(sys.cli_ok(&["ask", &logger, "\"second line\""]), "logged");
+    let deadline = std::time::Instant::now() + crate::support::PATIENCE;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = rx
+            .recv_timeout(left)
+            .expect("log --follow never showed the second line");
+        if line.contains(&tag) && line.ends_with("second line") {
+            break;
+        }
+    }
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    reader.join().unwrap();
+}

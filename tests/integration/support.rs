@@ -166,10 +166,16 @@ impl TestSystem {
     /// Start `greenroom-admin` in the foreground (as a child of the test) and wait until it
     /// answers.
     pub fn start_admin(&mut self, args: &[&str]) {
+        self.start_admin_with_env(args, &[]);
+    }
+
+    /// Start `greenroom-admin` with extra environment variables (its actors inherit them).
+    pub fn start_admin_with_env(&mut self, args: &[&str], env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.tmp.path().join("admin-output.log")).unwrap();
         let child = Command::new(bin("greenroom-admin"))
             .args(["--system", SYSTEM])
             .args(args)
+            .envs(env.iter().copied())
             .env("GREENROOM_EXIT_GRACE_MS", "2000")
             .env("XDG_RUNTIME_DIR", self.tmp.path())
             .env_remove("GREENROOM_SYSTEM")
