@@ -72,6 +72,7 @@ pub mod admin;
 mod conn;
 mod control;
 mod error;
+mod helpers;
 pub mod logging;
 mod message;
 pub mod protocol;
@@ -86,6 +87,7 @@ pub mod wire;
 pub use actor::{Actor, Context, Handled};
 pub use address::Address;
 pub use error::{Error, Result};
+pub use helpers::{Transient, TransientActor, Troupe, TroupeMember, TroupeWorker};
 pub use message::{
     ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
     StatusRequest, Wakeup, type_name_of,

@@ -635,6 +635,111 @@ fn status_of_an_actor_and_of_the_system(sys: &mut ActorSystem) -> Outcome {
     Ok(())
 }
 
+fn a_troupe_spreads_work_and_retires_idle_members(sys: &mut ActorSystem) -> Outcome {
+    let troupe = sys
+        .create_actor_by_name("Troupe<Work>", None)
+        .map_err(err)?;
+    let fan = sys.create_actor_by_name("Fan", None).map_err(err)?;
+    let me = sys.address().clone();
+    let jobs = actors::FanJobs {
+        to: troupe.clone(),
+        count: 9,
+        reply_to: me,
+    };
+    sys.tell(&fan, &jobs).map_err(err)?;
+    let mut done = Vec::new();
+    let mut members = std::collections::BTreeSet::new();
+    for _ in 0..9 {
+        let (n, member): (u32, Address) = expect(sys, "(u32, Address)")?;
+        done.push(n);
+        members.insert(member);
+    }
+    done.sort();
+    ensure!(done == (0..9).collect::<Vec<_>>(), "jobs done: {done:?}");
+    ensure!(
+        members.len() == 3,
+        "{} members worked; the troupe allows 3",
+        members.len()
+    );
+    // Once the work is done, idle extras are retired: one member stays.
+    eventually("idle members to retire", || {
+        let kinds: Vec<String> = sys
+            .status()
+            .map_err(err)?
+            .into_iter()
+            .map(|a| a.type_name)
+            .collect();
+        Ok(kinds.iter().filter(|k| *k == "TroupeMember<Work>").count() == 1)
+    })
+}
+
+fn transient_actors_exit_after_their_lifetime(sys: &mut ActorSystem) -> Outcome {
+    // Since the last message: alive as long as messages keep coming, then gone.
+    let session = sys
+        .create_actor_by_name("Transient<Session>", None)
+        .map_err(err)?;
+    let mut last = Instant::now();
+    for word in ["a", "b", "c"] {
+        ensure!(
+            ask::<String, _>(sys, &session, word, "String")? == word,
+            "session answers {word}"
+        );
+        last = Instant::now();
+        ensure!(
+            sys.listen(Duration::from_millis(150))
+                .map_err(err)?
+                .is_none(),
+            "stray message"
+        );
+    }
+    ensure!(
+        child_exited(sys, &session)? == ExitReason::Requested,
+        "session's exit"
+    );
+    if sys.base() == Base::Multiproc {
+        // The timer was set when "c" was handled, just before its reply reached us at `last`.
+        let lived = last.elapsed();
+        ensure!(
+            lived >= Duration::from_millis(290),
+            "the session exited {lived:?} after its last message"
+        );
+    }
+    // Since the first message: gone even though messages keep coming.
+    let brief = sys
+        .create_actor_by_name("Transient<Brief>", None)
+        .map_err(err)?;
+    let mut exited = false;
+    for _ in 0..20 {
+        if let Err(greenroom::Error::DeadActor(_)) = sys.tell(&brief, "ping") {
+            exited = true;
+            break;
+        }
+        // Let 100 ms pass, taking the echo (and any ChildExited) on the way.
+        let until = Instant::now() + Duration::from_millis(100);
+        while let Some(env) = sys
+            .listen_any(
+                until
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            )
+            .map_err(err)?
+        {
+            exited |= env
+                .msg
+                .get::<ChildExited>()
+                .is_some_and(|c| c.child == brief);
+        }
+        if exited {
+            break;
+        }
+    }
+    ensure!(
+        exited,
+        "a transient with a lifetime from its first message kept running"
+    );
+    Ok(())
+}
+
 const SCENARIOS: &[(&str, Scenario)] = &[
     ("exit_is_recursive", exit_is_recursive),
     (
@@ -668,6 +773,8 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("rapid_creates", a_hundred_rapid_creates),
     ("pipelines", pipelines_of_2_3_and_5_keep_order_and_count),
     ("status", status_of_an_actor_and_of_the_system),
+    ("troupe", a_troupe_spreads_work_and_retires_idle_members),
+    ("transient", transient_actors_exit_after_their_lifetime),
 ];
 
 fn main() {

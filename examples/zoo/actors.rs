@@ -497,6 +497,90 @@ impl Actor for Logger {
     }
 }
 
+/// A job for a troupe of [`Work`]ers: the worker answers `(n, its own address)` to `reply_to`.
+#[derive(Serialize, Deserialize)]
+pub struct Job {
+    pub n: u32,
+    pub reply_to: Address,
+}
+
+/// A troupe worker (at most 3 at once).
+#[derive(Default)]
+pub struct Work;
+
+impl Actor for Work {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(job) = msg.get::<Job>() {
+            let me = ctx.my_address().clone();
+            ctx.send(&job.reply_to, &(job.n, me))?;
+        }
+        Ok(())
+    }
+}
+
+impl greenroom::TroupeWorker for Work {
+    const MAX_WORKERS: usize = 3;
+}
+
+/// Asks a [`Fan`] to send `count` [`Job`]s to `to`, all from inside one handler.
+#[derive(Serialize, Deserialize)]
+pub struct FanJobs {
+    pub to: Address,
+    pub count: u32,
+    pub reply_to: Address,
+}
+
+/// Sends a burst of jobs.
+#[derive(Default)]
+pub struct Fan;
+
+impl Actor for Fan {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(f) = msg.get::<FanJobs>() {
+            for n in 0..f.count {
+                let job = Job {
+                    n,
+                    reply_to: f.reply_to.clone(),
+                };
+                ctx.send(&f.to, &job)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Echoes strings; as a `Transient<Session>` it exits 300 ms after its last message.
+#[derive(Default)]
+pub struct Session;
+
+impl Actor for Session {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(text) = msg.get::<String>() {
+            ctx.reply(&text)?;
+        }
+        Ok(())
+    }
+}
+
+impl greenroom::TransientActor for Session {
+    const LIFETIME: Duration = Duration::from_millis(300);
+}
+
+/// Echoes strings; as a `Transient<Brief>` it exits 300 ms after its first message.
+#[derive(Default)]
+pub struct Brief;
+
+impl Actor for Brief {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        Session.receive(msg, ctx)
+    }
+}
+
+impl greenroom::TransientActor for Brief {
+    const LIFETIME: Duration = Duration::from_millis(300);
+    const SINCE_LAST: bool = false;
+}
+
 /// Register every zoo actor type. First thing in `main` of a binary that runs them.
 pub fn register() {
     greenroom::actors!(
@@ -516,5 +600,10 @@ pub fn register() {
         Stage,
         Namer,
         Logger,
+        Fan,
+        greenroom::Troupe<Work>,
+        greenroom::TroupeMember<Work>,
+        greenroom::Transient<Session>,
+        greenroom::Transient<Brief>,
     );
 }

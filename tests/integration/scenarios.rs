@@ -72,4 +72,6 @@ on_both_bases!(
     rapid_creates,
     pipelines,
     status,
+    troupe,
+    transient,
 );

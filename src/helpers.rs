@@ -1,0 +1,236 @@
+//! Ready-made actor shapes: a [`Troupe`] of workers behind one address, and a [`Transient`]
+//! actor that exits by itself. Both wrap an actor type of yours and run on either base.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use greenroom::{Actor, Context, Handled, Message, Transient, TransientActor, Troupe,
+//!     TroupeMember, TroupeWorker};
+//!
+//! #[derive(Default)]
+//! struct Resize;
+//!
+//! impl Actor for Resize {
+//!     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+//!         // ctx.sender() is whoever sent the work to the troupe.
+//!         ctx.reply(&format!("resized {}", msg.decode::<String>()?))?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! impl TroupeWorker for Resize {
+//!     const MAX_WORKERS: usize = 8;
+//! }
+//!
+//! #[derive(Default)]
+//! struct Session;
+//!
+//! impl Actor for Session {
+//!     fn receive(&mut self, _msg: &Message, _ctx: &mut Context<'_>) -> Handled {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! impl TransientActor for Session {
+//!     const LIFETIME: Duration = Duration::from_secs(30);
+//! }
+//!
+//! fn main() {
+//!     // The troupe's manager and its members are both actor types to register.
+//!     greenroom::actors!(Troupe<Resize>, TroupeMember<Resize>, Transient<Session>);
+//! }
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::actor::{Actor, Context, Handled, invoke};
+use crate::address::Address;
+use crate::message::{ChildExited, ExitRequest, Message, Poison, Wakeup};
+
+/// An actor type that can work in a [`Troupe`].
+pub trait TroupeWorker: Actor + Default {
+    /// The most workers the troupe runs at once.
+    const MAX_WORKERS: usize = 4;
+}
+
+/// A piece of work handed from a troupe's manager to one of its members.
+#[derive(Serialize, Deserialize)]
+struct TroupeTask {
+    sender: Address,
+    msg: Message,
+}
+
+/// A member tells its manager it is free again.
+#[derive(Serialize, Deserialize)]
+struct TroupeDone {}
+
+/// The manager of a troupe of `W` workers: one address for all of them.
+///
+/// Each message it receives goes to an idle member, created on demand up to
+/// [`TroupeWorker::MAX_WORKERS`]; when all are busy, messages wait in the order they came. The
+/// member's handler sees the original sender, so replies go straight back to it. A member that
+/// finishes while nothing waits is retired if another member is already idle. If a member dies
+/// while working, its message goes back to the sender as [`Poison`]. Register both
+/// `Troupe<W>` and `TroupeMember<W>`.
+pub struct Troupe<W> {
+    idle: Vec<Address>,
+    busy: HashMap<Address, TroupeTask>,
+    waiting: VecDeque<TroupeTask>,
+    _worker: PhantomData<fn() -> W>,
+}
+
+impl<W> Default for Troupe<W> {
+    fn default() -> Self {
+        Troupe {
+            idle: Vec::new(),
+            busy: HashMap::new(),
+            waiting: VecDeque::new(),
+            _worker: PhantomData,
+        }
+    }
+}
+
+impl<W: TroupeWorker> Troupe<W> {
+    fn hand_to(&mut self, member: Address, task: TroupeTask, ctx: &mut Context<'_>) -> Handled {
+        ctx.send(&member, &task)?;
+        self.busy.insert(member, task);
+        Ok(())
+    }
+}
+
+impl<W: TroupeWorker> Actor for Troupe<W> {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if msg.is::<TroupeDone>() {
+            let member = ctx.sender().clone();
+            self.busy.remove(&member);
+            if let Some(task) = self.waiting.pop_front() {
+                return self.hand_to(member, task, ctx);
+            }
+            if self.idle.is_empty() {
+                self.idle.push(member);
+            } else {
+                ctx.send(&member, &ExitRequest::default())?;
+            }
+            return Ok(());
+        }
+        if let Some(exited) = msg.get::<ChildExited>() {
+            self.idle.retain(|m| *m != exited.child);
+            if let Some(task) = self.busy.remove(&exited.child) {
+                let poison = Poison {
+                    original: task.msg,
+                    details: format!("troupe member {} {}", exited.child, exited.reason),
+                };
+                ctx.send(&task.sender, &poison)?;
+            }
+            return Ok(());
+        }
+        if msg.is_system() {
+            return Ok(());
+        }
+        let task = TroupeTask {
+            sender: ctx.sender().clone(),
+            msg: msg.clone(),
+        };
+        if let Some(member) = self.idle.pop() {
+            self.hand_to(member, task, ctx)
+        } else if self.busy.len() < W::MAX_WORKERS.max(1) {
+            let member = ctx.create_actor::<TroupeMember<W>>()?;
+            self.hand_to(member, task, ctx)
+        } else {
+            self.waiting.push_back(task);
+            Ok(())
+        }
+    }
+}
+
+/// A member of a [`Troupe`]: runs a `W` on the work its manager hands it.
+pub struct TroupeMember<W> {
+    inner: W,
+}
+
+impl<W: Default> Default for TroupeMember<W> {
+    fn default() -> Self {
+        TroupeMember {
+            inner: W::default(),
+        }
+    }
+}
+
+impl<W: TroupeWorker> Actor for TroupeMember<W> {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        let Some(task) = msg.get::<TroupeTask>() else {
+            return self.inner.receive(msg, ctx);
+        };
+        // The work is handled as if the original sender had sent it here (with the usual retry),
+        // and a failure goes back to that sender, not to the manager.
+        if let Some((details, true)) =
+            invoke(&mut self.inner, &mut *ctx.ops, &task.sender, &task.msg)
+        {
+            let poison = Poison {
+                original: task.msg,
+                details,
+            };
+            ctx.send(&task.sender, &poison)?;
+        }
+        let manager = ctx.sender().clone();
+        ctx.send(&manager, &TroupeDone {})?;
+        Ok(())
+    }
+}
+
+/// An actor type that can live as a [`Transient`].
+pub trait TransientActor: Actor + Default {
+    /// How long the actor lives.
+    const LIFETIME: Duration;
+    /// Count the lifetime from the last message (`true`, the default) or from the first.
+    const SINCE_LAST: bool = true;
+}
+
+/// The timer a [`Transient`] sets for itself.
+#[derive(Serialize, Deserialize)]
+struct TransientTimeout {
+    generation: u64,
+}
+
+/// An `A` that exits by itself [`TransientActor::LIFETIME`] after its first or its last message
+/// (its parent then receives `ChildExited` with reason `Requested`). System messages do not
+/// count as messages here.
+pub struct Transient<A> {
+    inner: A,
+    generation: u64,
+}
+
+impl<A: Default> Default for Transient<A> {
+    fn default() -> Self {
+        Transient {
+            inner: A::default(),
+            generation: 0,
+        }
+    }
+}
+
+impl<A: TransientActor> Actor for Transient<A> {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(wakeup) = msg.get::<Wakeup>()
+            && wakeup.payload.is::<TransientTimeout>()
+        {
+            let timeout: TransientTimeout = wakeup.payload.decode()?;
+            if timeout.generation == self.generation {
+                let me = ctx.my_address().clone();
+                ctx.send(&me, &ExitRequest::default())?;
+            }
+            return Ok(());
+        }
+        if !msg.is_system() && (A::SINCE_LAST || self.generation == 0) {
+            self.generation += 1;
+            let timeout = TransientTimeout {
+                generation: self.generation,
+            };
+            ctx.wakeup_after(A::LIFETIME, &timeout)?;
+        }
+        self.inner.receive(msg, ctx)
+    }
+}
