@@ -10,7 +10,10 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use greenroom::{ActorSystem, Address, ChildExited, SystemConfig, WhenMissing};
+#[path = "zoo/actors.rs"]
+mod actors;
+
+use greenroom::{ActorSystem, Address, Base, ChildExited, SystemConfig, WhenMissing};
 use serde::{Deserialize, Serialize};
 
 const PING_ROUNDS: usize = 20_000;
@@ -20,8 +23,8 @@ const KILLS: usize = 100;
 const TRIALS: usize = 5;
 
 fn main() {
-    // No actor types of its own: this registers the binary so that it can run its own admin.
-    greenroom::actors!();
+    // The zoo's actors, run by this binary itself on both bases.
+    actors::register();
     match std::env::args().nth(1).as_deref() {
         Some("--noop") => {}
         Some("--raw-pong") => raw_pong(),
@@ -330,6 +333,49 @@ fn memory_kib(pid: u32) -> (u64, u64) {
     )
 }
 
+/// Messages per second handled by the stages of a 5-actor pipeline on the simple base (each
+/// item is one message to each of the 5 stages).
+fn simple_pipeline() -> Vec<f64> {
+    let mut system = ActorSystem::with_config(SystemConfig {
+        name: "bench-simple".into(),
+        base: Some(Base::Simple),
+        ..SystemConfig::default()
+    })
+    .expect("simple system");
+    let me = system.address().clone();
+    let stages: Vec<Address> = (0..5)
+        .map(|_| system.create_actor_by_name("Relay", None).unwrap())
+        .collect();
+    for (i, s) in stages.iter().enumerate() {
+        let next = stages.get(i + 1).cloned().unwrap_or_else(|| me.clone());
+        let link = actors::Link {
+            next,
+            tag: String::new(),
+        };
+        system.ask(s, &link, WAIT).unwrap().expect("linked");
+    }
+    const ITEMS: u64 = 200_000;
+    let rates = (0..TRIALS)
+        .map(|_| {
+            let t = Instant::now();
+            for batch in 0..ITEMS / 1000 {
+                for n in 0..1000 {
+                    system.tell(&stages[0], &(batch * 1000 + n)).unwrap();
+                }
+                for _ in 0..1000 {
+                    system
+                        .listen(WAIT)
+                        .unwrap()
+                        .expect("item through the pipeline");
+                }
+            }
+            (ITEMS * 5) as f64 / t.elapsed().as_secs_f64()
+        })
+        .collect();
+    system.shutdown().unwrap();
+    rates
+}
+
 // ---- reporting -----------------------------------------------------------------------------
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
@@ -441,7 +487,19 @@ fn run() {
         fan50.as_secs_f64() / (spawn50 * 20).as_secs_f64()
     );
 
-    let idle = system.create_actor_by_name("Echo", None).unwrap();
+    let (simple, simple_worst) = median(simple_pipeline());
+    println!(
+        "| simple base: 5-actor pipeline ({} trials of 200,000 items) | {:.0} msg/s | worst trial {:.0} msg/s | — (in one process; every message encoded and decoded) | — | ≥ 2,000,000 msg/s |",
+        TRIALS, simple, simple_worst
+    );
+
+    // Memory is measured on the zoo's binary: a small actor binary, as a user's would be (this
+    // benchmark's own binary carries all of the benchmark's code too).
+    let zoo = std::env::current_exe().unwrap().with_file_name("zoo");
+    // A second actor of the same binary: its code pages are shared, as they are whenever several
+    // actors run from one binary, so USS shows what one more actor costs.
+    let _sibling = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
+    let idle = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
     system.ask(&idle, "hi", WAIT).unwrap().expect("reply");
     let pid = system
         .status()
@@ -452,7 +510,7 @@ fn run() {
         .pid;
     let (rss, uss) = memory_kib(pid);
     println!(
-        "| idle actor process memory | RSS {:.2} MiB | USS {:.2} MiB | — | — | RSS ≤ 4 MiB |",
+        "| idle actor process memory (a zoo Echo beside another) | RSS {:.2} MiB | USS {:.2} MiB | — | — | RSS ≤ 4 MiB |",
         rss as f64 / 1024.0,
         uss as f64 / 1024.0
     );

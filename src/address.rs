@@ -121,9 +121,23 @@ impl FromStr for Address {
         if !dir.starts_with('/') {
             return Err(bad("the part after '@' must be an absolute directory"));
         }
-        // Rebuilt rather than copied, so that `07@/d` and `7@/d` are one address.
+        // `07@/d` and `7@/d` must be one address: keep the text only if it is already in the
+        // form Display writes.
+        if id_text_is_canonical(text.len() - dir.len() - 1, text) {
+            return Ok(Address {
+                text: text.into(),
+                dir_at: text.len() - dir.len(),
+                id,
+            });
+        }
         Ok(Address::new(Path::new(dir), id))
     }
+}
+
+/// True if `text[..len]` is a decimal number as `u64`'s `Display` writes it.
+fn id_text_is_canonical(len: usize, text: &str) -> bool {
+    let digits = &text.as_bytes()[..len];
+    !digits.is_empty() && (digits[0] != b'0' || digits.len() == 1)
 }
 
 impl Serialize for Address {
@@ -161,6 +175,13 @@ mod tests {
             a.socket_path(),
             Path::new("/tmp/greenroom-0/default/7.sock")
         );
+    }
+
+    #[test]
+    fn leading_zeros_give_the_same_address() {
+        let a: Address = "007@/d".parse().unwrap();
+        assert_eq!(a, "7@/d".parse().unwrap());
+        assert_eq!(a.to_string(), "7@/d");
     }
 
     #[test]

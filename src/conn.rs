@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
 use crate::error::{Error, Result};
+use crate::intern::AddressCache;
 use crate::message::Message;
 use crate::protocol::Envelope;
 use crate::wire::{self, FrameReader, ReadStatus};
@@ -27,9 +28,9 @@ pub(crate) struct Conn {
     pub(crate) reader: FrameReader,
     wbuf: Vec<u8>,
     wpos: usize,
-    /// The addresses of the last envelope read: one stream usually carries one sender's
-    /// messages to one receiver, so these are reused instead of parsed per frame.
-    last: Option<(Address, Address)>,
+    /// Addresses seen on this stream (usually one sender and one receiver), so that they are
+    /// not parsed for every frame.
+    addresses: AddressCache,
 }
 
 impl Conn {
@@ -39,15 +40,15 @@ impl Conn {
             reader: FrameReader::new(limit),
             wbuf: Vec::new(),
             wpos: 0,
-            last: None,
+            addresses: AddressCache::default(),
         }
     }
 
     /// Read every envelope available now. Undecodable frames are logged and skipped.
     pub(crate) fn read_envelopes(&mut self, out: &mut VecDeque<Envelope>) -> Result<ReadStatus> {
-        let last = &mut self.last;
+        let addresses = &mut self.addresses;
         self.reader.read_from(&mut self.stream, |frame| {
-            match decode_envelope(frame, last) {
+            match decode_envelope(frame, addresses) {
                 Ok(env) => out.push_back(env),
                 Err(e) => log::error!("dropping an undecodable frame: {e}"),
             }
@@ -156,21 +157,13 @@ struct MessageIn<'a> {
     body: &'a [u8],
 }
 
-/// Decode an envelope, reusing the addresses of the previous one on the same stream.
-fn decode_envelope(frame: &[u8], last: &mut Option<(Address, Address)>) -> Result<Envelope> {
+/// Decode an envelope frame body, taking its addresses from (and adding them to) `addresses`.
+pub(crate) fn decode_envelope(frame: &[u8], addresses: &mut AddressCache) -> Result<Envelope> {
     let raw: EnvelopeIn<'_> = wire::decode_borrowed(frame, "an envelope")?;
-    let (from, to) = match last.as_ref() {
-        Some((f, t)) if f.as_str() == raw.from && t.as_str() == raw.to => (f.clone(), t.clone()),
-        _ => {
-            let pair: (Address, Address) = (raw.from.parse()?, raw.to.parse()?);
-            *last = Some(pair.clone());
-            pair
-        }
-    };
     Ok(Envelope {
-        from,
-        to,
-        msg: Message::from_parts(raw.msg.type_name, raw.msg.body.to_vec()),
+        from: addresses.get(raw.from)?,
+        to: addresses.get(raw.to)?,
+        msg: Message::decoded(raw.msg.type_name, raw.msg.body),
     })
 }
 

@@ -73,6 +73,7 @@ mod conn;
 mod control;
 mod error;
 mod helpers;
+mod intern;
 pub mod logging;
 mod message;
 pub mod protocol;

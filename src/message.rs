@@ -11,14 +11,16 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::BuildHasherDefault;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
 use crate::error::{Error, Result};
+use crate::intern::Fnv;
 
 /// One message: its type name and its MessagePack body.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +52,61 @@ impl Message {
         Message {
             type_name: Cow::Owned(type_name.into()),
             body,
+        }
+    }
+
+    /// Append this message as one frame: `{"type": str, "body": bin}` in MessagePack, the same
+    /// bytes `wire::encode_into` writes, without serde's generic machinery (this runs for every
+    /// message of the simple base).
+    pub(crate) fn encode_frame_into(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.extend_from_slice(&[0; 4]);
+        // Writing to a Vec cannot fail.
+        let _ = rmp::encode::write_map_len(out, 2);
+        let _ = rmp::encode::write_str(out, "type");
+        let _ = rmp::encode::write_str(out, &self.type_name);
+        let _ = rmp::encode::write_str(out, "body");
+        let _ = rmp::encode::write_bin(out, &self.body);
+        let len = (out.len() - start - 4) as u32;
+        out[start..start + 4].copy_from_slice(&len.to_be_bytes());
+    }
+
+    /// Decode a frame body written by [`encode_frame_into`](Self::encode_frame_into) (or by any
+    /// MessagePack writer of the same map; other shapes go through serde).
+    pub(crate) fn decode_frame_body(frame: &[u8]) -> Result<Message> {
+        fn fast(mut rest: &[u8]) -> Option<Message> {
+            let fields = rmp::decode::read_map_len(&mut rest).ok()?;
+            let (mut type_name, mut body) = (None, None);
+            for _ in 0..fields {
+                let (key, after) = rmp::decode::read_str_from_slice(rest).ok()?;
+                rest = after;
+                match key {
+                    "type" => {
+                        let (t, after) = rmp::decode::read_str_from_slice(rest).ok()?;
+                        type_name = Some(t);
+                        rest = after;
+                    }
+                    "body" => {
+                        let len = rmp::decode::read_bin_len(&mut rest).ok()? as usize;
+                        body = Some(rest.get(..len)?);
+                        rest = &rest[len..];
+                    }
+                    _ => return None,
+                }
+            }
+            Some(Message::decoded(type_name?, body?))
+        }
+        match fast(frame) {
+            Some(m) => Ok(m),
+            None => crate::wire::decode(frame, "a message"),
+        }
+    }
+
+    /// A message decoded off the wire.
+    pub(crate) fn decoded(type_name: &str, body: &[u8]) -> Message {
+        Message {
+            type_name: intern_type_name(type_name),
+            body: body.to_vec(),
         }
     }
 
@@ -91,7 +148,10 @@ impl Message {
 
     /// True for the framework's own messages (`ExitRequest`, `ChildExited`, `Poison`).
     pub fn is_system(&self) -> bool {
-        matches!(&*self.type_name, "ExitRequest" | "ChildExited" | "Poison")
+        matches!(
+            &*self.type_name,
+            "ExitRequest" | "ChildExited" | "Poison" | "Wakeup" | "DeadEnvelope" | "StatusRequest"
+        )
     }
 }
 
@@ -107,16 +167,37 @@ impl fmt::Debug for Message {
 /// Each type's name is worked out once per thread and then served from a cache, because this
 /// runs for every message sent and every [`Message::is`] test.
 pub fn type_name_of<T: ?Sized>() -> &'static str {
-    thread_local! {
-        static NAMES: RefCell<HashMap<(usize, usize), &'static str>> = RefCell::new(HashMap::new());
-    }
     let full = std::any::type_name::<T>();
     let key = (full.as_ptr() as usize, full.len());
     NAMES.with(|names| {
-        *names
-            .borrow_mut()
-            .entry(key)
-            .or_insert_with(|| Box::leak(short_type_name(full).into_boxed_str()))
+        let mut names = names.borrow_mut();
+        if let Some(&name) = names.by_type.get(&key) {
+            return name;
+        }
+        let name: &'static str = Box::leak(short_type_name(full).into_boxed_str());
+        names.by_type.insert(key, name);
+        names.known.insert(name);
+        name
+    })
+}
+
+/// Per thread: each Rust type's message name, and every such name (so that a decoded message
+/// whose name is one of them can borrow it instead of allocating).
+#[derive(Default)]
+struct Names {
+    by_type: HashMap<(usize, usize), &'static str, BuildHasherDefault<Fnv>>,
+    known: HashSet<&'static str, BuildHasherDefault<Fnv>>,
+}
+
+thread_local! {
+    static NAMES: RefCell<Names> = RefCell::new(Names::default());
+}
+
+/// A type name read off the wire: borrowed if this thread already knows it, else owned.
+pub(crate) fn intern_type_name(name: &str) -> Cow<'static, str> {
+    NAMES.with(|names| match names.borrow().known.get(name) {
+        Some(&known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_string()),
     })
 }
 
@@ -332,6 +413,66 @@ mod tests {
         assert_eq!(a.type_name(), "String");
         assert!(a.is::<String>());
         assert_eq!(a.get::<String>().as_deref(), Some("hi"));
+    }
+
+    #[test]
+    fn the_hand_written_frame_matches_serde_both_ways() {
+        let m = Message::new(&vec![1u32, 2, 3]).unwrap();
+        let mut fast = Vec::new();
+        m.encode_frame_into(&mut fast);
+        assert_eq!(fast, crate::wire::encode(&m).unwrap());
+        assert_eq!(Message::decode_frame_body(&fast[4..]).unwrap(), m);
+        // Fields in another order, or an extra field, still decode (through serde).
+        #[derive(Serialize)]
+        struct Other<'a> {
+            extra: u8,
+            #[serde(with = "serde_bytes")]
+            body: &'a [u8],
+            #[serde(rename = "type")]
+            type_name: &'a str,
+        }
+        let other = rmp_serde::to_vec_named(&Other {
+            extra: 1,
+            body: m.body(),
+            type_name: m.type_name(),
+        })
+        .unwrap();
+        assert_eq!(Message::decode_frame_body(&other).unwrap(), m);
+        assert!(Message::decode_frame_body(b"\xc1").is_err());
+    }
+
+    #[test]
+    fn every_system_message_is_recognised_as_one() {
+        let payload = Message::new("x").unwrap();
+        let a: Address = "1@/d".parse().unwrap();
+        let system = [
+            Message::new(&ExitRequest::default()).unwrap(),
+            Message::new(&ChildExited {
+                child: a.clone(),
+                reason: ExitReason::Requested,
+            })
+            .unwrap(),
+            Message::new(&Poison {
+                original: payload.clone(),
+                details: String::new(),
+            })
+            .unwrap(),
+            Message::new(&Wakeup {
+                payload: payload.clone(),
+            })
+            .unwrap(),
+            Message::new(&DeadEnvelope {
+                target: a.clone(),
+                sender: a,
+                message: payload.clone(),
+            })
+            .unwrap(),
+            Message::new(&StatusRequest {}).unwrap(),
+        ];
+        for m in &system {
+            assert!(m.is_system(), "{} is not recognised", m.type_name());
+        }
+        assert!(!payload.is_system());
     }
 
     #[test]

@@ -566,7 +566,8 @@ impl Runtime {
 
     /// Hand one message to the handler. Returns an exit reason if the actor must now exit.
     fn deliver<A: Actor>(&mut self, actor: &mut A, env: Envelope) -> Option<ExitReason> {
-        if env.msg.is::<StatusRequest>() {
+        let system = env.msg.is_system();
+        if system && env.msg.is::<StatusRequest>() {
             let status = ActorStatus {
                 address: self.me.clone(),
                 type_name: self.type_name.clone(),
@@ -584,8 +585,12 @@ impl Runtime {
             return None;
         }
         self.handled += 1;
-        let exit = env.msg.get::<ExitRequest>();
-        if let Some(ce) = env.msg.get::<crate::ChildExited>() {
+        let exit = if system {
+            env.msg.get::<ExitRequest>()
+        } else {
+            None
+        };
+        if system && let Some(ce) = env.msg.get::<crate::ChildExited>() {
             self.children.retain(|c| *c != ce.child);
         }
         let failure = invoke(actor, self, &env.from, &env.msg);

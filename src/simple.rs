@@ -13,7 +13,8 @@
 //!   `wakeup_after` and `ask` timeouts take no real time.
 //!
 //! Every message is still encoded into a frame and decoded again, with the same size limit, so a
-//! type that would fail between processes fails here too.
+//! type that would fail between processes fails here too (addresses inside messages included).
+//! Only the envelope's own sender and receiver addresses travel beside the frame.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -21,7 +22,6 @@ use std::time::Duration;
 
 use crate::actor::{Actor, ContextOps, invoke, panic_text};
 use crate::address::{ADMIN_ID, Address};
-use crate::conn::EnvelopeRef;
 use crate::error::{Error, Result};
 use crate::message::{
     ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
@@ -47,8 +47,12 @@ struct Slot {
 enum Event {
     /// Build the actor (creation is asynchronous, as between processes).
     Start(u64),
-    /// An encoded envelope.
-    Deliver(Vec<u8>),
+    /// A message, encoded as a frame; the addresses travel beside it.
+    Deliver {
+        from: Address,
+        to: Address,
+        frame: Vec<u8>,
+    },
 }
 
 /// The deterministic, in-process system.
@@ -65,9 +69,15 @@ pub(crate) struct SimpleSystem {
     names: BTreeMap<String, u64>,
     dead_letters: Option<u64>,
     counters: Counters,
+    /// Frame buffers of delivered messages, reused for the next ones.
+    spare_frames: Vec<Vec<u8>>,
     max_frame: usize,
     closed: bool,
 }
+
+/// Frame buffers kept for reuse, and the largest one kept.
+const SPARE_FRAMES: usize = 64;
+const SPARE_FRAME_BYTES: usize = 4096;
 
 /// The smallest step of the virtual clock, so that zero-delay timers still move time along.
 const TICK: Duration = Duration::from_micros(1);
@@ -94,21 +104,35 @@ impl SimpleSystem {
             names: BTreeMap::new(),
             dead_letters: None,
             counters: Counters::default(),
+            spare_frames: Vec::new(),
             max_frame: wire::max_frame_from_env(),
             closed: false,
         }
     }
 
-    /// Queue `msg` from `from` to `to`, through the real encoding.
+    /// True if `address` belongs to this system (a byte comparison: this runs per message).
+    fn ours(&self, address: &Address) -> bool {
+        address.system_dir().as_os_str() == self.dir.as_os_str()
+    }
+
+    /// Queue `msg` from `from` to `to`. The message is encoded into a frame now and decoded when
+    /// it is delivered, with the frame limit checked, exactly as between processes.
     fn post(&mut self, from: &Address, to: &Address, msg: &Message) -> Result<()> {
-        let frame = wire::encode(&EnvelopeRef { from, to, msg })?;
+        let mut frame = self.spare_frames.pop().unwrap_or_default();
+        frame.clear();
+        frame.reserve(24 + msg.type_name().len() + msg.body().len());
+        msg.encode_frame_into(&mut frame);
         if frame.len() - 4 > self.max_frame {
             return Err(Error::FrameTooLarge {
                 len: (frame.len() - 4) as u64,
                 limit: self.max_frame,
             });
         }
-        self.queue.push_back(Event::Deliver(frame));
+        self.queue.push_back(Event::Deliver {
+            from: from.clone(),
+            to: to.clone(),
+            frame,
+        });
         Ok(())
     }
 
@@ -156,9 +180,13 @@ impl SimpleSystem {
                 self.start(id);
                 true
             }
-            Some(Event::Deliver(frame)) => {
-                match wire::decode_borrowed::<Envelope>(&frame[4..], "an envelope") {
-                    Ok(env) => self.deliver(env),
+            Some(Event::Deliver { from, to, frame }) => {
+                let decoded = Message::decode_frame_body(&frame[4..]);
+                if frame.capacity() <= SPARE_FRAME_BYTES && self.spare_frames.len() < SPARE_FRAMES {
+                    self.spare_frames.push(frame);
+                }
+                match decoded {
+                    Ok(msg) => self.deliver(Envelope { from, to, msg }),
                     Err(e) => log::error!("dropping an undecodable frame: {e}"),
                 }
                 true
@@ -196,11 +224,15 @@ impl SimpleSystem {
         let mut kept = VecDeque::with_capacity(self.queue.len());
         let mut returned = Vec::new();
         for event in std::mem::take(&mut self.queue) {
-            if let Event::Deliver(frame) = &event
-                && let Ok(env) = wire::decode_borrowed::<Envelope>(&frame[4..], "an envelope")
-                && env.to == address
+            if let Event::Deliver { from, to, frame } = &event
+                && *to == address
+                && let Ok(msg) = Message::decode_frame_body(&frame[4..])
             {
-                returned.push(env);
+                returned.push(Envelope {
+                    from: from.clone(),
+                    to: to.clone(),
+                    msg,
+                });
                 continue;
             }
             kept.push_back(event);
@@ -230,14 +262,14 @@ impl SimpleSystem {
             return;
         }
         let id = env.to.id();
-        let ready = env.to.system_dir() == self.dir
-            && self.actors.get(&id).is_some_and(|s| s.actor.is_some());
+        let ready = self.ours(&env.to) && self.actors.get(&id).is_some_and(|s| s.actor.is_some());
         if !ready {
             self.dead_letter(env);
             return;
         }
         let slot = self.actors.get_mut(&id).expect("checked above");
-        if env.msg.is::<StatusRequest>() {
+        let system = env.msg.is_system();
+        if system && env.msg.is::<StatusRequest>() {
             let status = ActorStatus {
                 address: env.to.clone(),
                 type_name: slot.type_name.clone(),
@@ -252,7 +284,7 @@ impl SimpleSystem {
         }
         slot.handled += 1;
         let mut actor = slot.actor.take().expect("checked above");
-        if let Some(ce) = env.msg.get::<ChildExited>() {
+        if system && let Some(ce) = env.msg.get::<ChildExited>() {
             slot.children.retain(|c| *c != ce.child);
         }
         let mut ops = SimpleOps {
@@ -277,7 +309,7 @@ impl SimpleSystem {
                 self.system_send(&env.to, &env.from, &poison);
             }
         }
-        if let Some(exit) = env.msg.get::<ExitRequest>() {
+        if system && let Some(exit) = env.msg.get::<ExitRequest>() {
             if exit.recursive {
                 let children = self.actors.get(&id).map(|s| s.children.clone());
                 for child in children.unwrap_or_default() {
@@ -430,7 +462,7 @@ impl SystemBase for SimpleSystem {
 
     fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {
         let me = self.me.clone();
-        let live = to.system_dir() == self.dir && self.actors.contains_key(&to.id());
+        let live = self.ours(to) && self.actors.contains_key(&to.id());
         self.post(&me, to, &msg)?;
         self.run_until_idle();
         if live {
@@ -508,9 +540,7 @@ impl SystemBase for SimpleSystem {
         let ids: Vec<u64> = self
             .actors
             .iter()
-            .filter(|(_, s)| {
-                s.parent.system_dir() != self.dir || !self.actors.contains_key(&s.parent.id())
-            })
+            .filter(|(_, s)| !self.ours(&s.parent) || !self.actors.contains_key(&s.parent.id()))
             .map(|(&id, _)| id)
             .collect();
         let admin = self.admin.clone();

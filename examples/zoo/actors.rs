@@ -581,6 +581,27 @@ impl greenroom::TransientActor for Brief {
     const SINCE_LAST: bool = false;
 }
 
+/// Passes every `u64` on to the next address, after a [`Link`] (its tag is ignored): the
+/// lightest pipeline stage, for benchmarks.
+#[derive(Default)]
+pub struct Relay {
+    next: Option<Address>,
+}
+
+impl Actor for Relay {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if msg.is::<u64>() {
+            if let Some(next) = &self.next {
+                ctx.send_message(next, msg.clone())?;
+            }
+        } else if let Some(link) = msg.get::<Link>() {
+            self.next = Some(link.next);
+            ctx.reply("linked")?;
+        }
+        Ok(())
+    }
+}
+
 /// Register every zoo actor type. First thing in `main` of a binary that runs them.
 pub fn register() {
     greenroom::actors!(
@@ -601,6 +622,7 @@ pub fn register() {
         Namer,
         Logger,
         Fan,
+        Relay,
         greenroom::Troupe<Work>,
         greenroom::TroupeMember<Work>,
         greenroom::Transient<Session>,
