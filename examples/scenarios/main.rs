@@ -777,9 +777,46 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("transient", transient_actors_exit_after_their_lifetime),
 ];
 
+/// `scenarios trace`: three sources send 30 numbers each to one recorder, from inside their
+/// handlers; print the order the recorder handled them in. On the simple base two runs print
+/// the same; between processes the interleaving is up to the scheduler.
+fn trace() -> Result<Vec<String>, String> {
+    let mut sys = ActorSystem::new().map_err(err)?;
+    let recorder = sys.create_actor_by_name("Recorder", None).map_err(err)?;
+    let sources: Vec<Address> = (0..3)
+        .map(|_| sys.create_actor_by_name("Source", None))
+        .collect::<Result<_, _>>()
+        .map_err(err)?;
+    for s in &sources {
+        let produce = actors::Produce {
+            to: recorder.clone(),
+            count: 30,
+            size: None,
+        };
+        sys.tell(s, &produce).map_err(err)?;
+    }
+    let mut seen = Vec::new();
+    eventually("all 90 numbers", || {
+        seen = ask(&mut sys, &recorder, "trace", "Vec<String>")?;
+        Ok(seen.len() == 90)
+    })?;
+    sys.shutdown().map_err(err)?;
+    Ok(seen)
+}
+
 fn main() {
     actors::register();
     let name = std::env::args().nth(1).unwrap_or_default();
+    if name == "trace" {
+        match trace() {
+            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Err(e) => {
+                eprintln!("trace failed: {e}");
+                std::process::exit(1);
+            }
+        }
+        return;
+    }
     if name == "list" || name.is_empty() {
         for (n, _) in SCENARIOS {
             println!("{n}");

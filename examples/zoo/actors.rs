@@ -110,10 +110,10 @@ impl Actor for Sink {
 /// MessagePack body if `size` is given.
 #[derive(Serialize, Deserialize)]
 pub struct Produce {
-    to: Address,
-    count: u64,
+    pub to: Address,
+    pub count: u64,
     #[serde(default)]
-    size: Option<usize>,
+    pub size: Option<usize>,
 }
 
 /// A numbered message with padding, so that its body has a chosen size.
@@ -279,6 +279,10 @@ impl Actor for Crasher {
         }
         if msg.get::<String>().as_deref() == Some("abort") {
             std::process::abort();
+        }
+        if msg.get::<String>().as_deref() == Some("segv") {
+            // SAFETY: deliberately ends this process the way a wild pointer would.
+            unsafe { libc::raise(libc::SIGSEGV) };
         }
         Ok(())
     }
@@ -602,6 +606,24 @@ impl Actor for Relay {
     }
 }
 
+/// Records `"SENDER-ID:N"` for every `u64` it receives, in the order it handles them; replies
+/// to `"trace"` with the list.
+#[derive(Default)]
+pub struct Recorder {
+    seen: Vec<String>,
+}
+
+impl Actor for Recorder {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(n) = msg.get::<u64>() {
+            self.seen.push(format!("{}:{n}", ctx.sender().id()));
+        } else if msg.get::<String>().as_deref() == Some("trace") {
+            ctx.reply(&self.seen)?;
+        }
+        Ok(())
+    }
+}
+
 /// Register every zoo actor type. First thing in `main` of a binary that runs them.
 pub fn register() {
     greenroom::actors!(
@@ -623,6 +645,7 @@ pub fn register() {
         Logger,
         Fan,
         Relay,
+        Recorder,
         greenroom::Troupe<Work>,
         greenroom::TroupeMember<Work>,
         greenroom::Transient<Session>,

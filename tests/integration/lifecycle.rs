@@ -1,5 +1,9 @@
 //! Exit, death and shutdown: every way an actor can end is reported, and nothing outlives the
 //! system.
+//!
+//! These run on the process base alone: kill -9, segfaults, aborts, exit codes, a dead admin and
+//! stuck handlers are things only real processes can show. The semantics both bases share are in
+//! the scenario suite (`scenarios.rs`).
 
 use std::time::Duration;
 
@@ -98,7 +102,7 @@ fn kill_9_of_a_child_is_reported_to_its_parent_with_the_signal() {
 }
 
 #[test]
-fn exit_codes_aborts_and_failed_starts_are_reported_as_such() {
+fn exit_codes_aborts_segfaults_and_failed_starts_are_reported_as_such() {
     #[derive(Serialize)]
     struct ExitWith {
         exit: i32,
@@ -107,9 +111,10 @@ fn exit_codes_aborts_and_failed_starts_are_reported_as_such() {
     let mut system = sys.connect();
     sys.load_zoo(&mut system);
     let parent = system.create_actor_by_name("Parent", None).unwrap();
-    let crashers = spawn(&mut system, &parent, 2, "Crasher");
+    let crashers = spawn(&mut system, &parent, 3, "Crasher");
     system.tell(&crashers[0], &ExitWith { exit: 7 }).unwrap();
     system.tell(&crashers[1], "abort").unwrap();
+    system.tell(&crashers[2], "segv").unwrap();
     assert_eq!(
         expect_child_exited(&mut system, &parent, &crashers[0]),
         ExitReason::Exited { code: 7 }

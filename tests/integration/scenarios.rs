@@ -75,3 +75,31 @@ on_both_bases!(
     troupe,
     transient,
 );
+
+#[test]
+fn the_simple_base_handles_messages_in_the_same_order_every_run() {
+    let trace = || {
+        let sys = TestSystem::empty();
+        let out = sys
+            .command(&example("scenarios"))
+            .arg("trace")
+            .env("GREENROOM_BASE", "simple")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = trace();
+    assert_eq!(first.lines().count(), 90);
+    for _ in 0..3 {
+        assert_eq!(
+            trace(),
+            first,
+            "two runs handled messages in different orders"
+        );
+    }
+}

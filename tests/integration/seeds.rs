@@ -4,10 +4,15 @@ use crate::support::{TestSystem, example, processes_mentioning};
 
 /// Run an example with no admin running, and check its output and that it cleaned up.
 fn run_alone(name: &str) -> String {
+    run_on(name, "multiproc")
+}
+
+fn run_on(name: &str, base: &str) -> String {
     let sys = TestSystem::empty();
     let out = sys
         .command(&example(name))
         .env_remove("GREENROOM_SYSTEM")
+        .env("GREENROOM_BASE", base)
         .output()
         .unwrap();
     assert!(
@@ -36,6 +41,15 @@ fn hello_prints_hello_world_and_leaves_nothing() {
 #[test]
 fn hello_redux_prints_twice_then_nothing_and_leaves_nothing() {
     assert_eq!(run_alone("hello_redux"), "Hello, World!\nHello, World!\n");
+}
+
+#[test]
+fn the_seed_programs_print_the_same_on_the_simple_base() {
+    assert_eq!(run_on("hello", "simple"), "Hello, World!\n");
+    assert_eq!(
+        run_on("hello_redux", "simple"),
+        "Hello, World!\nHello, World!\n"
+    );
 }
 
 #[test]
