@@ -39,11 +39,18 @@
 //! ## The pieces
 //!
 //! - [`Actor`] — a type with a handler that receives one [`Message`] at a time through a
-//!   [`Context`] (sender, own address, `send`, `reply`, `create_actor`).
+//!   [`Context`] (sender, own address, `send`, `reply`, `create_actor`, `create_global`,
+//!   `wakeup_after`, `handle_dead_letters`). [`dispatch!`] writes one handler per message type.
 //! - [`actors!`] — registers the actor types of a binary; invoke it first thing in `main`.
 //! - [`ActorSystem`] — the API for programs outside the actors: start or attach, create, `tell`,
 //!   `ask`, `listen`, `status`, `shutdown`.
-//! - System messages: [`ExitRequest`], [`ChildExited`] with an [`ExitReason`], [`Poison`].
+//! - System messages: [`ExitRequest`], [`ChildExited`] with an [`ExitReason`], [`Poison`],
+//!   [`Wakeup`], [`DeadEnvelope`], and [`StatusRequest`] (answered by the framework with
+//!   [`ActorStatus`]).
+//! - Helpers: [`Troupe`] (workers behind one address) and [`Transient`] (exits by itself).
+//! - Two [`Base`]s run the same actors: one OS process per actor (the default), or all of them
+//!   deterministically inside the calling program (`GREENROOM_BASE=simple`), for tests and
+//!   debugging.
 //! - The `greenroom-admin` binary runs an admin in the foreground; the `greenroom` CLI starts
 //!   one in the background and talks to actors from a shell.
 //!
