@@ -2,7 +2,7 @@
 //!
 //! Each greenroom figure is printed with p50/p99 and its ratio to a raw baseline measured in the
 //! same run on the same machine: raw Unix-socket ping-pong between two processes, raw one-way
-//! writes (unbatched and batched), fork+exec+wait of this binary, and socket EOF after SIGKILL.
+//! writes (unbatched and batched), fork+exec+wait of the zoo binary, and socket EOF after SIGKILL.
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -136,7 +136,7 @@ fn raw_one_way(batched: bool) -> f64 {
 }
 
 fn raw_spawn() -> Vec<Duration> {
-    let exe = std::env::current_exe().unwrap();
+    let exe = zoo_binary();
     (0..CREATES)
         .map(|_| {
             let t = Instant::now();
@@ -162,6 +162,11 @@ fn raw_kill_eof() -> Vec<Duration> {
 }
 
 // ---- greenroom figures ---------------------------------------------------------------------
+
+/// The zoo's binary, built beside this one by `cargo build --release --examples`.
+fn zoo_binary() -> std::path::PathBuf {
+    std::env::current_exe().unwrap().with_file_name("zoo")
+}
 
 #[derive(Serialize)]
 struct Expect {
@@ -206,8 +211,9 @@ fn ask_round_trips(system: &mut ActorSystem, echo: &Address) -> Vec<Duration> {
 }
 
 fn actor_to_actor(system: &mut ActorSystem) -> Vec<f64> {
-    let sink = system.create_actor_by_name("Sink", None).unwrap();
-    let source = system.create_actor_by_name("Source", None).unwrap();
+    let zoo = zoo_binary();
+    let sink = system.create_actor_by_name("Sink", Some(&zoo)).unwrap();
+    let source = system.create_actor_by_name("Source", Some(&zoo)).unwrap();
     let me = system.address().clone();
     (0..TRIALS)
         .map(|_| {
@@ -248,13 +254,14 @@ fn actor_to_actor(system: &mut ActorSystem) -> Vec<f64> {
 /// Create an Echo and ask it once, `CREATES` times. With `gap`, wait that long (untimed)
 /// between creates, so that the admin's spare process for the binary is ready each time.
 fn create_until_reply(system: &mut ActorSystem, gap: Option<Duration>) -> Vec<Duration> {
+    let zoo = zoo_binary();
     (0..CREATES)
         .map(|_| {
             if let Some(gap) = gap {
                 std::thread::sleep(gap);
             }
             let t = Instant::now();
-            let echo = system.create_actor_by_name("Echo", None).unwrap();
+            let echo = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
             system.ask(&echo, "hi", WAIT).unwrap().expect("reply");
             let d = t.elapsed();
             system.tell_exit(&echo).unwrap();
@@ -264,9 +271,10 @@ fn create_until_reply(system: &mut ActorSystem, gap: Option<Duration>) -> Vec<Du
 }
 
 fn death_notices(system: &mut ActorSystem) -> Vec<Duration> {
+    let zoo = zoo_binary();
     (0..KILLS)
         .map(|_| {
-            let echo = system.create_actor_by_name("Echo", None).unwrap();
+            let echo = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
             system.ask(&echo, "ready?", WAIT).unwrap().expect("reply");
             let pid = system
                 .status()
@@ -296,9 +304,10 @@ fn death_notices(system: &mut ActorSystem) -> Vec<Duration> {
 }
 
 fn fan_out(system: &mut ActorSystem) -> Vec<Duration> {
+    let zoo = zoo_binary();
     (0..TRIALS * 4)
         .map(|_| {
-            let spawner = system.create_actor_by_name("Spawner", None).unwrap();
+            let spawner = system.create_actor_by_name("Spawner", Some(&zoo)).unwrap();
             let t = Instant::now();
             system
                 .tell(
@@ -410,6 +419,12 @@ fn run() {
         base: Some(greenroom::Base::Multiproc),
     })
     .expect("start a system");
+    // Actors are run from the zoo's binary: a small actor binary, as a user's would be (this
+    // benchmark's own binary, which registers the same types, carries all of its code too).
+    let zoo = zoo_binary();
+    system
+        .load(&zoo)
+        .expect("load the zoo (cargo build --release --examples)");
     let zoo = std::env::current_exe().unwrap().with_file_name("zoo");
     system
         .load(&zoo)
@@ -421,7 +436,7 @@ fn run() {
     println!("|---|---|---|---|---|---|");
 
     let (raw50, raw99) = p50_p99(raw_ping_pong());
-    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    let echo = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
     let (ask50, ask99) = p50_p99(ask_round_trips(&mut system, &echo));
     println!(
         "| external ask round trip ({PING_ROUNDS}) | {} | {} | Unix ping-pong p50 {} (p99 {}) | {:.2}× | ≤ 3× |",
@@ -448,7 +463,7 @@ fn run() {
     let (spawn50, spawn99) = p50_p99(raw_spawn());
     let (create50, create99) = p50_p99(create_until_reply(&mut system, None));
     println!(
-        "| create_actor until first reply, back to back ({CREATES}) | {} | {} | fork+exec+wait of this binary p50 {} (p99 {}) | {:.2}× | ≤ 2 ms |",
+        "| create_actor until first reply, back to back ({CREATES}) | {} | {} | fork+exec+wait of the zoo binary p50 {} (p99 {}) | {:.2}× | ≤ 2 ms |",
         ms(create50),
         ms(create99),
         ms(spawn50),
@@ -458,7 +473,7 @@ fn run() {
     let gap = Duration::from_millis(20);
     let (warm50, warm99) = p50_p99(create_until_reply(&mut system, Some(gap)));
     println!(
-        "| create_actor until first reply, {} ms apart: spare ready ({CREATES}) | {} | {} | fork+exec+wait of this binary p50 {} | {:.2}× | ≤ 2 ms |",
+        "| create_actor until first reply, {} ms apart: spare ready ({CREATES}) | {} | {} | fork+exec+wait of the zoo binary p50 {} | {:.2}× | ≤ 2 ms |",
         gap.as_millis(),
         ms(warm50),
         ms(warm99),

@@ -332,6 +332,8 @@ pub(crate) struct ProcessSystem {
     outbound: HashMap<Address, StdUnixStream>,
     inbox: VecDeque<Envelope>,
     admin: Option<Child>,
+    /// Binaries this endpoint has loaded (canonical paths).
+    loaded: std::collections::HashSet<PathBuf>,
     max_frame: usize,
     closed: bool,
 }
@@ -405,6 +407,7 @@ impl ProcessSystem {
             outbound: HashMap::new(),
             inbox: VecDeque::new(),
             admin,
+            loaded: Default::default(),
             max_frame,
             closed: false,
         };
@@ -520,6 +523,7 @@ impl SystemBase for ProcessSystem {
     fn load(&mut self, path: &Path) -> Result<Vec<String>> {
         let types = list_types(path)?;
         let path = std::fs::canonicalize(path).ctx(|| format!("resolving {}", path.display()))?;
+        self.loaded.insert(path.clone());
         match self.control.request(&Request::Load {
             path: path.to_string_lossy().into_owned(),
             types,
@@ -550,8 +554,10 @@ impl SystemBase for ProcessSystem {
             ),
             None => None,
         };
+        // A binary is checked and announced to the admin once per endpoint.
         if let Some(b) = &binary
             && !(registry::provides(type_name) && std::env::current_exe().ok().as_ref() == Some(b))
+            && !self.loaded.contains(b)
         {
             self.load(b)?;
         }

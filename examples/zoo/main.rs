@@ -7,9 +7,11 @@ use actors::Echo;
 
 fn main() {
     actors::register();
-    if std::env::args().nth(1).as_deref() == Some("hold") {
-        hold();
-        return;
+    match std::env::args().nth(1).as_deref() {
+        Some("hold") => return hold(),
+        // For the benchmark's fork+exec+wait baseline: start, and end at once.
+        Some("--noop") => return,
+        _ => {}
     }
     eprintln!(
         "zoo: greenroom's test actors ({}). Load it with `greenroom load PATH`.",
