@@ -287,25 +287,51 @@ impl TestSystem {
         }
     }
 
-    /// `greenroom shutdown`, then wait for the admin and check that nothing is left.
+    /// `greenroom shutdown`, then wait for the admin and check that nothing is left. If the
+    /// admin does not go, it is killed before the test fails, so that nothing outlives the test.
     pub fn shutdown(&mut self) {
         if let Some(mut child) = self.admin.take() {
             let out = self.cli(&["shutdown"]);
-            assert!(
-                out.status.success(),
-                "shutdown failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
             let deadline = Instant::now() + PATIENCE;
-            while child.try_wait().unwrap().is_none() {
-                assert!(
-                    Instant::now() < deadline,
-                    "admin did not exit after shutdown"
-                );
+            let mut exited = false;
+            while Instant::now() < deadline {
+                if child.try_wait().unwrap().is_some() {
+                    exited = true;
+                    break;
+                }
                 std::thread::sleep(Duration::from_millis(2));
+            }
+            if !out.status.success() || !exited {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "shutdown failed (admin exited: {exited}): {}\nadmin log:\n{}",
+                    String::from_utf8_lossy(&out.stderr),
+                    self.admin_log()
+                );
             }
         }
         self.assert_nothing_left();
+    }
+
+    /// After a failure: kill this system's admin, wherever it came from (a foreground child, or
+    /// one started in the background whose pid is in the system directory). Its actors die with
+    /// it (parent-death signal).
+    fn kill_everything(&mut self) {
+        if let Some(mut child) = self.admin.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("admin.pid"))
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            // SAFETY: plain kill of the admin this test's own directory names.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let deadline = Instant::now() + PATIENCE;
+            while !reap(pid as u32) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
     }
 
     /// No process, zombie or socket of this system remains.
@@ -340,10 +366,7 @@ impl TestSystem {
 impl Drop for TestSystem {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            if let Some(mut child) = self.admin.take() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
+            self.kill_everything();
             eprintln!("admin log:\n{}", self.admin_log());
             return;
         }
