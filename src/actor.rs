@@ -109,14 +109,14 @@ impl Context<'_> {
 }
 
 /// Call the handler for one message: a failure (panic or `Err`) is retried once, except for
-/// `Poison` and `ExitRequest`. Returns the last failure's text if the message could not be
-/// handled, and whether its sender should get it back as `Poison`.
+/// `Poison` and `ExitRequest`. If it still fails, the failure is logged, and the `Poison` that the
+/// sender must get back is returned (none for failures on `Poison` and `ExitRequest`).
 pub(crate) fn invoke(
     actor: &mut dyn Actor,
     ops: &mut dyn ContextOps,
     sender: &Address,
     msg: &Message,
-) -> Option<(String, bool)> {
+) -> Option<crate::Poison> {
     let retry_allowed = !matches!(msg.type_name(), "ExitRequest" | "Poison");
     let mut failure = None;
     for _attempt in 0..2 {
@@ -136,7 +136,15 @@ pub(crate) fn invoke(
             break;
         }
     }
-    failure.map(|f| (f, retry_allowed))
+    let details = failure?;
+    log::warn!(
+        "handler failed on a {} message from {sender}: {details}",
+        msg.type_name()
+    );
+    retry_allowed.then(|| crate::Poison {
+        original: msg.clone(),
+        details,
+    })
 }
 
 /// The text of a panic payload.

@@ -166,13 +166,7 @@ impl<W: TroupeWorker> Actor for TroupeMember<W> {
         };
         // The work is handled as if the original sender had sent it here (with the usual retry),
         // and a failure goes back to that sender, not to the manager.
-        if let Some((details, true)) =
-            invoke(&mut self.inner, &mut *ctx.ops, &task.sender, &task.msg)
-        {
-            let poison = Poison {
-                original: task.msg,
-                details,
-            };
+        if let Some(poison) = invoke(&mut self.inner, &mut *ctx.ops, &task.sender, &task.msg) {
             ctx.send(&task.sender, &poison)?;
         }
         let manager = ctx.sender().clone();

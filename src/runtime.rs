@@ -593,23 +593,12 @@ impl Runtime {
         if system && let Some(ce) = env.msg.get::<crate::ChildExited>() {
             self.children.retain(|c| *c != ce.child);
         }
-        let failure = invoke(actor, self, &env.from, &env.msg);
+        let poison = invoke(actor, self, &env.from, &env.msg);
         self.end_of_call();
-        if let Some((details, poison)) = failure {
-            log::warn!(
-                "handler failed on a {} message from {}: {details}",
-                env.msg.type_name(),
-                env.from
-            );
-            if poison {
-                let poison = Poison {
-                    original: env.msg,
-                    details,
-                };
-                let sent = Message::new(&poison).and_then(|m| self.send_message(&env.from, m));
-                if let Err(e) = sent {
-                    log::warn!("could not return poison to {}: {e}", env.from);
-                }
+        if let Some(poison) = poison {
+            let sent = Message::new(&poison).and_then(|m| self.send_message(&env.from, m));
+            if let Err(e) = sent {
+                log::warn!("could not return poison to {}: {e}", env.from);
             }
         }
         let exit = exit?;

@@ -291,23 +291,12 @@ impl SimpleSystem {
             sys: self,
             me: env.to.clone(),
         };
-        let failure = invoke(&mut *actor, &mut ops, &env.from, &env.msg);
+        let poison = invoke(&mut *actor, &mut ops, &env.from, &env.msg);
         if let Some(slot) = self.actors.get_mut(&id) {
             slot.actor = Some(actor);
         }
-        if let Some((details, poison)) = failure {
-            log::warn!(
-                "handler failed on a {} message from {}: {details}",
-                env.msg.type_name(),
-                env.from
-            );
-            if poison {
-                let poison = Poison {
-                    original: env.msg.clone(),
-                    details,
-                };
-                self.system_send(&env.to, &env.from, &poison);
-            }
+        if let Some(poison) = poison {
+            self.system_send(&env.to, &env.from, &poison);
         }
         if system && let Some(exit) = env.msg.get::<ExitRequest>() {
             if exit.recursive {
