@@ -164,6 +164,14 @@ fn run(cli: Cli) -> CliResult {
             let mut system = ActorSystem::attach(name)?;
             system.tell_message(&to, msg)?;
             match system.listen(Duration::from_secs_f64(timeout))? {
+                Some(reply) if reply.is::<greenroom::Poison>() => {
+                    let poison: greenroom::Poison = reply.decode()?;
+                    Err(format!(
+                        "{to} could not handle the message ({}); see `greenroom log` for its side",
+                        poison.details
+                    )
+                    .into())
+                }
                 Some(reply) => {
                     println!("{}", render(&reply));
                     Ok(())

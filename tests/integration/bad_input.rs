@@ -232,3 +232,17 @@ fn garbage_sent_to_an_external_endpoint_does_not_disturb_its_replies() {
         assert_eq!(reply.decode::<u32>().unwrap(), n);
     }
 }
+
+#[test]
+fn an_ask_the_actor_fails_on_says_so_and_exits_1() {
+    let sys = TestSystem::start();
+    sys.cli_ok(&["load", crate::support::example("zoo").to_str().unwrap()]);
+    let flaky = sys.cli_ok(&["create", "Flaky"]);
+    let err = sys.cli_err(&["ask", &flaky, "\"panic\""]);
+    assert!(
+        err.contains("could not handle the message") && err.contains("boom"),
+        "{err}"
+    );
+    // The actor is still there.
+    assert_eq!(sys.cli_ok(&["ask", &flaky, "\"attempts\""]), "2");
+}
