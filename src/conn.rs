@@ -312,3 +312,79 @@ impl Outbox {
         }
     }
 }
+
+/// The connections a process accepts on its message socket: each sender's stream, read into
+/// envelopes in arrival order. A stream that ends, or whose sender misbehaves (oversized or
+/// undecodable frames), is closed without disturbing the others.
+pub(crate) struct Inbound {
+    conns: HashMap<Token, Conn>,
+    next: usize,
+    limit: usize,
+}
+
+impl Inbound {
+    /// An empty set whose streams get tokens from `first_token` up (below [`OUTBOX_TOKENS`]).
+    pub(crate) fn new(first_token: usize, limit: usize) -> Inbound {
+        Inbound {
+            conns: HashMap::new(),
+            next: first_token,
+            limit,
+        }
+    }
+
+    /// Accept every waiting sender and watch its stream for reading.
+    pub(crate) fn accept_all(&mut self, listener: &mio::net::UnixListener, registry: &Registry) {
+        loop {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    let token = Token(self.next);
+                    self.next += 1;
+                    match registry.register(&mut stream, token, Interest::READABLE) {
+                        Ok(()) => {
+                            self.conns.insert(token, Conn::new(stream, self.limit));
+                        }
+                        Err(e) => log::warn!("cannot watch a new sender: {e}"),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Read what the stream of `token` has into `out`. Returns false if the token is not one of
+    /// this set's.
+    pub(crate) fn on_event(
+        &mut self,
+        token: Token,
+        registry: &Registry,
+        out: &mut VecDeque<Envelope>,
+    ) -> bool {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return false;
+        };
+        let close = match conn.read_envelopes(out) {
+            Ok(ReadStatus::Drained) => false,
+            Ok(ReadStatus::Eof) => true,
+            Err(e) => {
+                log::error!("closing a connection from a misbehaving sender: {e}");
+                true
+            }
+        };
+        if close && let Some(mut conn) = self.conns.remove(&token) {
+            let _ = registry.deregister(&mut conn.stream);
+        }
+        true
+    }
+
+    /// Read every stream once, whatever its readiness (for a last sweep before exiting).
+    pub(crate) fn read_all(&mut self, out: &mut VecDeque<Envelope>) {
+        for conn in self.conns.values_mut() {
+            let _ = conn.read_envelopes(out);
+        }
+    }
+}

@@ -20,7 +20,7 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::actor::{Actor, ContextOps, invoke, panic_text};
 use crate::address::Address;
-use crate::conn::{Conn, Outbox};
+use crate::conn::{Inbound, Outbox};
 use crate::control::ControlClient;
 use crate::error::{Error, Result};
 use crate::message::{
@@ -28,7 +28,6 @@ use crate::message::{
 };
 use crate::protocol::{Envelope, Request, Response};
 use crate::registry;
-use crate::wire::ReadStatus;
 
 const LISTENER: Token = Token(0);
 const CONTROL: Token = Token(1);
@@ -370,23 +369,12 @@ fn return_waiting_as_poison(listener: StdUnixListener, me: &Address, error: &str
         return;
     }
     let deadline = Instant::now() + FAILED_START_GRACE;
-    let mut conns: Vec<Conn> = Vec::new();
+    let mut inbound = Inbound::new(FIRST_INBOUND, limit);
     let mut events = Events::with_capacity(64);
     let mut waiting = VecDeque::new();
     loop {
-        while let Ok((mut stream, _)) = listener.accept() {
-            let token = Token(FIRST_INBOUND + conns.len());
-            if poll
-                .registry()
-                .register(&mut stream, token, Interest::READABLE)
-                .is_ok()
-            {
-                conns.push(Conn::new(stream, limit));
-            }
-        }
-        for conn in &mut conns {
-            let _ = conn.read_envelopes(&mut waiting);
-        }
+        inbound.accept_all(&listener, poll.registry());
+        inbound.read_all(&mut waiting);
         for env in waiting.drain(..) {
             let poison = Poison {
                 original: env.msg,
@@ -479,8 +467,7 @@ impl Runtime {
         max_frame: usize,
     ) -> Option<ExitReason> {
         let mut events = Events::with_capacity(256);
-        let mut inbound: HashMap<Token, Conn> = HashMap::new();
-        let mut next_token = FIRST_INBOUND;
+        let mut inbound = Inbound::new(FIRST_INBOUND, max_frame);
         let mut queue: VecDeque<Envelope> = VecDeque::new();
         loop {
             let timeout = self
@@ -496,28 +483,7 @@ impl Runtime {
             }
             for event in events.iter() {
                 match event.token() {
-                    LISTENER => loop {
-                        match listener.accept() {
-                            Ok((mut stream, _)) => {
-                                let token = Token(next_token);
-                                next_token += 1;
-                                if self
-                                    .poll
-                                    .registry()
-                                    .register(&mut stream, token, Interest::READABLE)
-                                    .is_ok()
-                                {
-                                    inbound.insert(token, Conn::new(stream, max_frame));
-                                }
-                            }
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                            Err(e) => {
-                                log::warn!("accept failed: {e}");
-                                break;
-                            }
-                        }
-                    },
+                    LISTENER => inbound.accept_all(&listener, self.poll.registry()),
                     CONTROL => {
                         if admin_gone(&self.control.stream) {
                             log::debug!("admin is gone; exiting");
@@ -525,23 +491,8 @@ impl Runtime {
                         }
                     }
                     token => {
-                        if lock(&self.outbox).on_event(event) {
-                            continue;
-                        }
-                        let Some(conn) = inbound.get_mut(&token) else {
-                            continue;
-                        };
-                        let result = conn.read_envelopes(&mut queue);
-                        let close = match result {
-                            Ok(ReadStatus::Drained) => false,
-                            Ok(ReadStatus::Eof) => true,
-                            Err(e) => {
-                                log::error!("closing a connection from a misbehaving sender: {e}");
-                                true
-                            }
-                        };
-                        if close && let Some(mut conn) = inbound.remove(&token) {
-                            let _ = self.poll.registry().deregister(&mut conn.stream);
+                        if !lock(&self.outbox).on_event(event) {
+                            inbound.on_event(token, self.poll.registry(), &mut queue);
                         }
                     }
                 }

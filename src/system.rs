@@ -19,14 +19,14 @@ use serde::Serialize;
 
 use crate::actor::Actor;
 use crate::address::{ADMIN_ID, Address};
-use crate::conn::{self, Conn, EnvelopeRef};
+use crate::conn::{self, EnvelopeRef, Inbound};
 use crate::control::ControlClient;
 use crate::error::{Error, IoContext, Result};
 use crate::message::{ActorStatus, ExitRequest, Message, Poison, StatusRequest, type_name_of};
 use crate::protocol::{ActorInfo, Envelope, Request, Response, Role, SystemStatus};
 use crate::registry::{self, LIST_TYPES_MAGIC};
 use crate::sysdir;
-use crate::wire::{self, ReadStatus};
+use crate::wire;
 
 /// What to do when no admin runs for the system.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -327,8 +327,7 @@ pub(crate) struct ProcessSystem {
     me: Address,
     poll: Poll,
     listener: UnixListener,
-    inbound: HashMap<Token, Conn>,
-    next_token: usize,
+    inbound: Inbound,
     outbound: HashMap<Address, StdUnixStream>,
     inbox: VecDeque<Envelope>,
     admin: Option<Child>,
@@ -402,8 +401,7 @@ impl ProcessSystem {
             me,
             poll,
             listener,
-            inbound: HashMap::new(),
-            next_token: 1,
+            inbound: Inbound::new(1, max_frame),
             outbound: HashMap::new(),
             inbox: VecDeque::new(),
             admin,
@@ -442,39 +440,11 @@ impl ProcessSystem {
         let before = self.inbox.len();
         for event in events.iter() {
             if event.token() == LISTENER {
-                loop {
-                    match self.listener.accept() {
-                        Ok((mut stream, _)) => {
-                            let token = Token(self.next_token);
-                            self.next_token += 1;
-                            self.poll
-                                .registry()
-                                .register(&mut stream, token, Interest::READABLE)
-                                .ctx(|| "registering a socket".into())?;
-                            self.inbound
-                                .insert(token, Conn::new(stream, self.max_frame));
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(e).ctx(|| "accepting a connection".into()),
-                    }
-                }
-                continue;
-            }
-            let Some(conn) = self.inbound.get_mut(&event.token()) else {
-                continue;
-            };
-            let status = conn.read_envelopes(&mut self.inbox);
-            let close = match status {
-                Ok(ReadStatus::Drained) => false,
-                Ok(ReadStatus::Eof) => true,
-                Err(e) => {
-                    log::error!("closing a connection from a misbehaving sender: {e}");
-                    true
-                }
-            };
-            if close && let Some(mut conn) = self.inbound.remove(&event.token()) {
-                let _ = self.poll.registry().deregister(&mut conn.stream);
+                self.inbound
+                    .accept_all(&self.listener, self.poll.registry());
+            } else {
+                self.inbound
+                    .on_event(event.token(), self.poll.registry(), &mut self.inbox);
             }
         }
         Ok(self.inbox.len() > before)
