@@ -5,6 +5,7 @@
 //! write buffer and writes at once: it leaves while the handler is still running. Only bytes the
 //! kernel cannot take yet stay buffered, and they are flushed when the socket becomes writable.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
@@ -215,26 +216,28 @@ impl Outbox {
         msg: &Message,
         batch: bool,
     ) -> Result<()> {
-        if !self.conns.contains_key(to) {
-            let std = connect(to)?;
-            std.set_nonblocking(true).map_err(|e| Error::Io {
-                context: "setting a socket non-blocking".into(),
-                source: e,
-            })?;
-            let mut stream = UnixStream::from_std(std);
-            let token = Token(self.next);
-            self.next += 1;
-            self.registry
-                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
-                .map_err(|e| Error::Io {
-                    context: "registering a socket".into(),
+        // One hash lookup per send: this is the hot path.
+        let (_, conn) = match self.conns.entry(to.clone()) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(slot) => {
+                let std = connect(to)?;
+                std.set_nonblocking(true).map_err(|e| Error::Io {
+                    context: "setting a socket non-blocking".into(),
                     source: e,
                 })?;
-            self.by_token.insert(token, to.clone());
-            self.conns
-                .insert(to.clone(), (token, Conn::new(stream, self.limit)));
-        }
-        let (_, conn) = self.conns.get_mut(to).expect("inserted above");
+                let mut stream = UnixStream::from_std(std);
+                let token = Token(self.next);
+                self.next += 1;
+                self.registry
+                    .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                    .map_err(|e| Error::Io {
+                        context: "registering a socket".into(),
+                        source: e,
+                    })?;
+                self.by_token.insert(token, to.clone());
+                slot.insert((token, Conn::new(stream, self.limit)))
+            }
+        };
         let was_buffered = !conn.wbuf.is_empty();
         wire::encode_into(&mut conn.wbuf, &EnvelopeRef { from, to, msg })?;
         let result = if batch && conn.wbuf.len() < BATCH_BYTES {

@@ -333,6 +333,8 @@ pub(crate) struct ProcessSystem {
     admin: Option<Child>,
     /// Binaries this endpoint has loaded (canonical paths).
     loaded: std::collections::HashSet<PathBuf>,
+    /// This program's own path, if it registers actor types (canonical).
+    own_exe: Option<PathBuf>,
     max_frame: usize,
     closed: bool,
 }
@@ -406,16 +408,21 @@ impl ProcessSystem {
             inbox: VecDeque::new(),
             admin,
             loaded: Default::default(),
+            own_exe: None,
             max_frame,
             closed: false,
         };
         let types = registry::registered_types();
         if !types.is_empty() {
-            let exe = std::env::current_exe().ctx(|| "finding this program's path".into())?;
+            let exe = std::env::current_exe()
+                .and_then(std::fs::canonicalize)
+                .ctx(|| "finding this program's path".into())?;
             system.control.request(&Request::Load {
                 path: exe.to_string_lossy().into_owned(),
                 types,
             })?;
+            system.loaded.insert(exe.clone());
+            system.own_exe = Some(exe);
         }
         Ok(system)
     }
@@ -511,22 +518,17 @@ impl SystemBase for ProcessSystem {
         binary: Option<&Path>,
         global_name: Option<&str>,
     ) -> Result<Address> {
-        let own = registry::provides(type_name)
-            .then(std::env::current_exe)
-            .transpose()
-            .ctx(|| "finding this program's path".into())?;
-        let binary = match binary.map(Path::to_path_buf).or(own) {
-            Some(b) => Some(
-                std::fs::canonicalize(&b).map_err(|e| Error::NotActorBinary {
-                    path: b.clone(),
-                    why: e.to_string(),
-                })?,
-            ),
+        let binary = match binary {
+            Some(b) => Some(std::fs::canonicalize(b).map_err(|e| Error::NotActorBinary {
+                path: b.to_path_buf(),
+                why: e.to_string(),
+            })?),
+            None if registry::provides(type_name) => self.own_exe.clone(),
             None => None,
         };
-        // A binary is checked and announced to the admin once per endpoint.
+        // A binary is checked and announced to the admin once per endpoint (this program's own
+        // was announced when the endpoint opened).
         if let Some(b) = &binary
-            && !(registry::provides(type_name) && std::env::current_exe().ok().as_ref() == Some(b))
             && !self.loaded.contains(b)
         {
             self.load(b)?;
