@@ -69,10 +69,17 @@ impl ControlClient {
                 limit: self.limit,
             });
         }
-        let mut body = vec![0; len];
-        self.stream
-            .read_exact(&mut body)
+        // Grow with what arrives, not with what the header claims.
+        let mut body = Vec::new();
+        (&mut self.stream)
+            .take(len as u64)
+            .read_to_end(&mut body)
             .ctx(|| "reading from the admin".into())?;
+        if body.len() < len {
+            return Err(Error::Protocol(
+                "the admin closed the connection in the middle of a response".into(),
+            ));
+        }
         wire::decode(&body, "the admin's response")
     }
 }

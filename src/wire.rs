@@ -142,8 +142,10 @@ impl FrameReader {
         }
     }
 
-    /// Ensure free space after `end`: move buffered bytes to the front, and grow to fit the frame
-    /// being assembled (its length was checked against the limit already).
+    /// Ensure free space after `end`. The buffer grows with the bytes actually received, never
+    /// with the length a header announces: a frame in progress gets at most as much new room as
+    /// it already holds (or one chunk), so a peer that sends a 4-byte header promising 64 MiB
+    /// costs one chunk, and a real 64 MiB frame is assembled in a logarithmic number of steps.
     fn make_room(&mut self) {
         if self.start == self.end {
             self.start = 0;
@@ -153,17 +155,22 @@ impl FrameReader {
                 self.buf = Vec::new();
             }
         }
-        let needed = match self.header() {
-            Some(len) if len <= self.limit => (4 + len).max(READ_CHUNK),
-            _ => READ_CHUNK,
+        let held = self.end - self.start;
+        let rest_of_frame = match self.header() {
+            Some(len) if len <= self.limit => (4 + len).saturating_sub(held),
+            _ => 0,
         };
-        if self.buf.len() - self.start < needed || self.end == self.buf.len() {
+        let wanted = READ_CHUNK.max(rest_of_frame.min(held));
+        if self.buf.len() - self.end >= wanted {
+            return;
+        }
+        if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
+            self.end = held;
             self.start = 0;
         }
-        if self.buf.len() < needed || self.end == self.buf.len() {
-            self.buf.resize(needed.max(self.end + READ_CHUNK / 4), 0);
+        if self.buf.len() - self.end < wanted {
+            self.buf.resize(self.end + wanted, 0);
         }
     }
 
@@ -245,5 +252,40 @@ mod tests {
             "{err}"
         );
         assert!(r.buf.capacity() < 1 << 20);
+    }
+
+    #[test]
+    fn a_header_alone_costs_one_chunk_not_the_length_it_announces() {
+        // 64 MiB - 1 announced, within the limit, and nothing else sent.
+        let mut r = FrameReader::new(DEFAULT_MAX_FRAME);
+        let mut src: &[u8] = &[0x03, 0xff, 0xff, 0xff];
+        let status = r.read_from(&mut src, |_| panic!("no frame")).unwrap();
+        assert_eq!(status, ReadStatus::Eof);
+        assert!(r.buf.len() <= 2 * READ_CHUNK, "buffer grew to {}", r.buf.len());
+        assert!(r.has_partial());
+    }
+
+    #[test]
+    fn a_big_frame_grows_the_buffer_with_what_arrives() {
+        let body = vec![7u8; 5 << 20];
+        let mut bytes = Vec::new();
+        encode_into(&mut bytes, &serde_bytes::Bytes::new(&body)).unwrap();
+        // Half of it: the buffer holds at most about twice what arrived.
+        let half = bytes.len() / 2;
+        let mut r = FrameReader::new(DEFAULT_MAX_FRAME);
+        let mut src: &[u8] = &bytes[..half];
+        r.read_from(&mut src, |_| panic!("not complete yet")).unwrap();
+        assert!(r.buf.len() <= 2 * half + READ_CHUNK, "{} for {half}", r.buf.len());
+        // All of it: one frame, intact.
+        let mut r = FrameReader::new(DEFAULT_MAX_FRAME);
+        let mut got = 0;
+        let mut src: &[u8] = &bytes;
+        r.read_from(&mut src, |f| {
+            let back: serde_bytes::ByteBuf = decode(f, "test").unwrap();
+            assert_eq!(back.as_ref(), &body[..]);
+            got += 1;
+        })
+        .unwrap();
+        assert_eq!(got, 1);
     }
 }
