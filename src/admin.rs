@@ -27,10 +27,13 @@ use crate::address::{ADMIN_ID, Address};
 use crate::conn::{Conn, Outbox};
 use crate::error::{Error, IoContext, Result};
 use crate::message::{ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message};
-use crate::protocol::{ActorInfo, Counters, Request, Response, Role, SystemStatus};
+use crate::protocol::{
+    ActorInfo, Counters, PROTOCOL_VERSION, Request, Response, Role, SystemStatus,
+};
 use crate::runtime::{ActorArgs, SPARE};
 use crate::spawn::{self, Reaped};
 use crate::sysdir;
+use crate::wire::strict::{self, Fault};
 use crate::wire::{self, ReadStatus};
 
 /// How an admin is set up.
@@ -103,6 +106,55 @@ const SPARE_IDLE: Duration = Duration::from_millis(3);
 struct Client {
     conn: Conn,
     endpoint: Option<u64>,
+    /// Whether it has said `Hello` (the first request on every control connection).
+    greeted: bool,
+}
+
+/// A client whose answers wait unread beyond this many bytes is not read from until they drain.
+const CLIENT_BACKLOG_LOW: usize = 1 << 20;
+
+/// A client whose unread answers pass this many bytes is disconnected.
+const CLIENT_BACKLOG_CAP: usize = 16 << 20;
+
+/// A control frame, decoded strictly.
+enum Incoming {
+    Request(Request),
+    /// Not a request greenroom accepts: answer it (if the request expects an answer) with this
+    /// message, and close the connection if the frame's shape was wrong.
+    Refused {
+        message: String,
+        answer: bool,
+        close: bool,
+    },
+}
+
+impl Incoming {
+    fn decode(frame: &[u8]) -> Incoming {
+        match strict::from_slice::<Request>(frame) {
+            Ok(req) => Incoming::Request(req),
+            Err(e) => {
+                // A well-formed request with a value its type refuses (an address that does not
+                // parse, say) is refused; the connection stays. Requests that are never
+                // answered must not be answered when refused either.
+                let variant = request_variant(frame);
+                Incoming::Refused {
+                    message: format!("could not decode a control request: {e}"),
+                    answer: e.fault == Fault::Shape
+                        || !matches!(variant, Some("DeadLetter" | "Exiting")),
+                    close: e.fault == Fault::Shape,
+                }
+            }
+        }
+    }
+}
+
+/// The variant a control frame names (its one map key), if it has that shape.
+fn request_variant(frame: &[u8]) -> Option<&str> {
+    let mut rest = frame;
+    if rmp::decode::read_map_len(&mut rest).ok()? != 1 {
+        return None;
+    }
+    rmp::decode::read_str_from_slice(rest).ok().map(|(s, _)| s)
 }
 
 struct ActorRec {
@@ -233,7 +285,7 @@ impl Admin {
                 poll.registry()
                     .try_clone()
                     .ctx(|| "cloning the event registry".into())?,
-                cfg.max_frame,
+                cfg.max_frame + wire::WRAP_SLACK,
             ),
             cfg,
             dir,
@@ -317,12 +369,13 @@ impl Admin {
                         log::warn!("cannot watch a new client: {e}");
                         continue;
                     }
-                    let conn = Conn::new(stream, self.cfg.max_frame);
+                    let conn = Conn::new(stream, self.cfg.max_frame + wire::WRAP_SLACK);
                     self.clients.insert(
                         token,
                         Client {
                             conn,
                             endpoint: None,
+                            greeted: false,
                         },
                     );
                 }
@@ -348,25 +401,60 @@ impl Admin {
         }
     }
 
-    /// Read every request a client has sent; answer each in order.
+    /// Read every request a client has sent; answer each in order. A client whose answers pile
+    /// up unread is not read from until they drain, and is disconnected past a cap.
     fn on_client(&mut self, token: Token) {
         let client = self.clients.get_mut(&token).expect("checked by caller");
-        let _ = client.conn.flush();
-        let mut requests = Vec::new();
+        if client.conn.flush().is_err() {
+            return self.drop_client(token);
+        }
+        if client.conn.pending_bytes() > CLIENT_BACKLOG_LOW {
+            return;
+        }
+        let mut incoming = Vec::new();
         let status = client.conn.read(|frame| {
-            requests.push(wire::decode::<Request>(frame, "a control request"));
+            let item = Incoming::decode(frame);
+            let stop = matches!(item, Incoming::Refused { close: true, .. });
+            incoming.push(item);
+            if stop {
+                return Err(Error::Protocol("a malformed control frame".into()));
+            }
+            Ok(())
         });
         let mut close = false;
-        for req in requests {
-            let resp = match req {
-                Ok(req) => self.handle(Source::Client(token), req),
-                Err(e) => {
+        for item in incoming {
+            let greeted = self.clients.get(&token).is_some_and(|c| c.greeted);
+            let resp = match item {
+                Incoming::Request(req @ Request::Hello { .. }) if !greeted => {
+                    self.handle(Source::Client(token), req)
+                }
+                Incoming::Request(_) if !greeted => {
                     close = true;
-                    Some(error_response("BadRequest", &e))
+                    Some(bad_request(&format!(
+                        "the first request on a connection must be Hello naming protocol version {PROTOCOL_VERSION}"
+                    )))
+                }
+                Incoming::Request(req) => self.handle(Source::Client(token), req),
+                Incoming::Refused {
+                    message,
+                    answer,
+                    close: fatal,
+                } => {
+                    crate::logging::bad_input(format_args!("a client sent {message}"));
+                    close |= fatal;
+                    answer.then(|| bad_request(&message))
                 }
             };
             if let Some(resp) = resp {
                 self.respond(token, &resp);
+            }
+            let backlog = self
+                .clients
+                .get(&token)
+                .map_or(0, |c| c.conn.pending_bytes());
+            if backlog > CLIENT_BACKLOG_CAP {
+                log::warn!("disconnecting a client that left {backlog} bytes of answers unread");
+                close = true;
             }
             if close {
                 break;
@@ -375,9 +463,16 @@ impl Admin {
         match status {
             Ok(ReadStatus::Drained) => {}
             Ok(ReadStatus::Eof) => close = true,
-            Err(e) => {
-                log::warn!("closing a client connection: {e}");
+            Err(Error::FrameTooLarge { len, limit }) => {
+                let e = Error::FrameTooLarge { len, limit };
+                crate::logging::bad_input(format_args!("closing a client connection: {e}"));
                 self.respond(token, &error_response("BadRequest", &e));
+                close = true;
+            }
+            // A malformed frame has been answered above.
+            Err(Error::Protocol(_)) => close = true,
+            Err(e) => {
+                log::debug!("closing a client connection: {e}");
                 close = true;
             }
         }
@@ -398,10 +493,8 @@ impl Admin {
         let Some(mut client) = self.clients.remove(&token) else {
             return;
         };
-        // Give a misbehaving client its error message before closing.
-        let _ = client
-            .conn
-            .flush_until(Instant::now() + Duration::from_millis(100));
+        // Give a misbehaving client its error message if its socket takes it now; never wait.
+        let _ = client.conn.flush();
         let _ = self.poll.registry().deregister(&mut client.conn.stream);
         if let Some(id) = client.endpoint {
             let _ = std::fs::remove_file(Address::new(&self.dir, id).socket_path());
@@ -416,8 +509,23 @@ impl Admin {
     fn on_actor_control(&mut self, token: Token) {
         let id = self.control_tokens[&token];
         let requests = self.read_actor_control(id);
-        for req in requests {
-            if let Some(resp) = self.handle(Source::Actor(id), req)
+        self.handle_actor_requests(id, requests);
+    }
+
+    /// Carry out what an actor asked on its control connection, answering where the request
+    /// expects an answer.
+    fn handle_actor_requests(&mut self, id: u64, requests: Vec<Incoming>) {
+        for item in requests {
+            let resp = match item {
+                Incoming::Request(req) => self.handle(Source::Actor(id), req),
+                Incoming::Refused {
+                    message, answer, ..
+                } => {
+                    crate::logging::bad_input(format_args!("actor {id} sent {message}"));
+                    answer.then(|| bad_request(&message))
+                }
+            };
+            if let Some(resp) = resp
                 && let Some((_, conn)) = self.actors.get_mut(&id).and_then(|a| a.control.as_mut())
                 && let Err(e) = conn.send(&resp)
             {
@@ -426,8 +534,20 @@ impl Admin {
         }
     }
 
-    /// Read what an actor said on its control connection; close it at EOF.
-    fn read_actor_control(&mut self, id: u64) -> Vec<Request> {
+    /// Stop listening to an actor's control connection and close it: the actor exits, as it does
+    /// when the admin goes, and is reported when it is reaped.
+    fn close_actor_control(&mut self, id: u64) {
+        if let Some(rec) = self.actors.get_mut(&id)
+            && let Some((token, mut conn)) = rec.control.take()
+        {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.control_tokens.remove(&token);
+        }
+    }
+
+    /// Read what an actor said on its control connection; close it at EOF or on a malformed
+    /// frame (the actor then exits, as it does when the admin goes).
+    fn read_actor_control(&mut self, id: u64) -> Vec<Incoming> {
         let Some(rec) = self.actors.get_mut(&id) else {
             return Vec::new();
         };
@@ -435,13 +555,19 @@ impl Admin {
             return Vec::new();
         };
         let mut requests = Vec::new();
-        let status = conn.read(
-            |frame| match wire::decode::<Request>(frame, "a control request") {
-                Ok(r) => requests.push(r),
-                Err(e) => log::warn!("actor {id} sent an undecodable control frame: {e}"),
-            },
-        );
+        let status = conn.read(|frame| {
+            let item = Incoming::decode(frame);
+            let stop = matches!(item, Incoming::Refused { close: true, .. });
+            requests.push(item);
+            if stop {
+                return Err(Error::Protocol("a malformed control frame".into()));
+            }
+            Ok(())
+        });
         if !matches!(status, Ok(ReadStatus::Drained)) {
+            if let Err(e @ Error::FrameTooLarge { .. }) = &status {
+                crate::logging::bad_input(format_args!("actor {id}: {e}"));
+            }
             let token = *token;
             let (_, mut conn) = rec.control.take().expect("checked above");
             let _ = self.poll.registry().deregister(&mut conn.stream);
@@ -452,12 +578,41 @@ impl Admin {
 
     fn handle(&mut self, source: Source, req: Request) -> Option<Response> {
         Some(match req {
+            Request::Hello { version, .. } if version != PROTOCOL_VERSION => {
+                let message = format!(
+                    "this admin speaks greenroom protocol version {PROTOCOL_VERSION}, not {version}; use a greenroom built from the same version"
+                );
+                if let Source::Actor(id) = source {
+                    log::error!("actor {id}: {message}");
+                    self.close_actor_control(id);
+                    return None;
+                }
+                return Some(Response::Error {
+                    kind: "BadVersion".into(),
+                    message,
+                });
+            }
+            Request::Hello {
+                role: Role::Actor { .. },
+                ..
+            } => {
+                return match source {
+                    Source::Actor(_) => None,
+                    Source::Client(_) => Some(bad_request(
+                        "Hello with role Actor is for actor processes, on the socket the admin handed them",
+                    )),
+                };
+            }
             Request::Hello {
                 role: Role::Client { pid, owner },
+                ..
             } => {
                 let Source::Client(token) = source else {
-                    return Some(bad_request("Hello is for clients on admin.sock"));
+                    return Some(bad_request("Hello with role Client is for admin.sock"));
                 };
+                if self.clients.get(&token).is_some_and(|c| c.greeted) {
+                    return Some(bad_request("Hello was already said on this connection"));
+                }
                 if self.shutdown.is_some() {
                     return Some(error_response("ShuttingDown", &Error::ShuttingDown));
                 }
@@ -465,6 +620,7 @@ impl Admin {
                 self.next_id += 1;
                 if let Some(c) = self.clients.get_mut(&token) {
                     c.endpoint = Some(id);
+                    c.greeted = true;
                 }
                 if owner && self.cfg.owned && self.owner.is_none() {
                     self.owner = Some(token);
@@ -713,7 +869,10 @@ impl Admin {
                 spare: false,
                 pid,
                 parent: parent.clone(),
-                control: Some((token, Conn::new(stream, self.cfg.max_frame))),
+                control: Some((
+                    token,
+                    Conn::new(stream, self.cfg.max_frame + wire::WRAP_SLACK),
+                )),
                 exiting: None,
             },
         );
@@ -726,8 +885,10 @@ impl Admin {
         let Some(id) = self.pids.remove(&pid) else {
             return;
         };
-        // The actor may have said why just before it exited; read that first.
-        let _ = self.read_actor_control(id);
+        // The actor may have said why just before it exited (and asked for other things): read
+        // and carry that out first, whether its control socket or its exit status came first.
+        let last_words = self.read_actor_control(id);
+        self.handle_actor_requests(id, last_words);
         let Some(mut rec) = self.actors.remove(&id) else {
             return;
         };

@@ -14,14 +14,13 @@ use std::time::Instant;
 
 use mio::net::UnixStream;
 use mio::{Interest, Registry, Token};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::address::Address;
 use crate::error::{Error, Result};
-use crate::intern::AddressCache;
 use crate::message::Message;
-use crate::protocol::Envelope;
-use crate::wire::{self, FrameReader, ReadStatus};
+use crate::protocol::{Envelope, PROTOCOL_VERSION, SenderHello};
+use crate::wire::{self, FrameReader, ReadStatus, strict};
 
 /// A non-blocking framed stream with a read reassembler and a write buffer.
 pub(crate) struct Conn {
@@ -29,9 +28,8 @@ pub(crate) struct Conn {
     pub(crate) reader: FrameReader,
     wbuf: Vec<u8>,
     wpos: usize,
-    /// Addresses seen on this stream (usually one sender and one receiver), so that they are
-    /// not parsed for every frame.
-    addresses: AddressCache,
+    /// On an accepted message stream: the sender, once its [`SenderHello`] has been read.
+    peer: Option<Address>,
 }
 
 impl Conn {
@@ -41,23 +39,36 @@ impl Conn {
             reader: FrameReader::new(limit),
             wbuf: Vec::new(),
             wpos: 0,
-            addresses: AddressCache::default(),
+            peer: None,
         }
     }
 
-    /// Read every envelope available now. Undecodable frames are logged and skipped.
-    pub(crate) fn read_envelopes(&mut self, out: &mut VecDeque<Envelope>) -> Result<ReadStatus> {
-        let addresses = &mut self.addresses;
-        self.reader.read_from(&mut self.stream, |frame| {
-            match decode_envelope(frame, addresses) {
-                Ok(env) => out.push_back(env),
-                Err(e) => log::error!("dropping an undecodable frame: {e}"),
+    /// Read every envelope available now: first the sender's hello, then one message per frame.
+    /// A frame of any other shape is an error, and the connection is to be closed.
+    pub(crate) fn read_envelopes(
+        &mut self,
+        me: &Address,
+        out: &mut VecDeque<Envelope>,
+    ) -> Result<ReadStatus> {
+        let peer = &mut self.peer;
+        self.reader.read_from(&mut self.stream, |frame| match peer {
+            None => {
+                *peer = Some(read_sender_hello(frame)?);
+                Ok(())
+            }
+            Some(from) => {
+                out.push_back(Envelope {
+                    from: from.clone(),
+                    to: me.clone(),
+                    msg: Message::decode_frame_body(frame)?,
+                });
+                Ok(())
             }
         })
     }
 
     /// Read every frame available now.
-    pub(crate) fn read(&mut self, on_frame: impl FnMut(&[u8])) -> Result<ReadStatus> {
+    pub(crate) fn read(&mut self, on_frame: impl FnMut(&[u8]) -> Result<()>) -> Result<ReadStatus> {
         self.reader.read_from(&mut self.stream, on_frame)
     }
 
@@ -70,6 +81,11 @@ impl Conn {
     /// True if bytes wait for the socket to become writable.
     pub(crate) fn pending(&self) -> bool {
         self.wpos < self.wbuf.len()
+    }
+
+    /// How many bytes wait for the socket to become writable.
+    pub(crate) fn pending_bytes(&self) -> usize {
+        self.wbuf.len() - self.wpos
     }
 
     /// Write buffered bytes until done or the socket would block.
@@ -140,40 +156,55 @@ pub(crate) fn connect(to: &Address) -> Result<StdUnixStream> {
     }
 }
 
-#[derive(Deserialize)]
-struct EnvelopeIn<'a> {
-    #[serde(borrow)]
-    from: &'a str,
-    #[serde(borrow)]
-    to: &'a str,
-    #[serde(borrow)]
-    msg: MessageIn<'a>,
+/// Check the first frame of a message stream and return the sender it names.
+pub(crate) fn read_sender_hello(frame: &[u8]) -> Result<Address> {
+    let hello: SenderHello = strict::from_slice(frame).map_err(|e| Error::Decode {
+        what: "the sender's hello (the first frame on a message socket)".into(),
+        why: e.message,
+    })?;
+    if hello.version != PROTOCOL_VERSION {
+        return Err(Error::Protocol(format!(
+            "the sender {} speaks protocol version {}, this process version {PROTOCOL_VERSION}; run binaries built with the same greenroom",
+            hello.from, hello.version
+        )));
+    }
+    Ok(hello.from)
 }
 
-#[derive(Deserialize)]
-struct MessageIn<'a> {
-    #[serde(rename = "type", borrow)]
-    type_name: &'a str,
-    #[serde(with = "serde_bytes", borrow)]
-    body: &'a [u8],
+/// Append the hello that opens a message stream from `from`.
+pub(crate) fn encode_sender_hello(out: &mut Vec<u8>, from: &Address) -> Result<()> {
+    wire::encode_into(
+        out,
+        &SenderHello {
+            version: PROTOCOL_VERSION,
+            from: from.clone(),
+            conn: connection_number(),
+        },
+    )
 }
 
-/// Decode an envelope frame body, taking its addresses from (and adding them to) `addresses`.
-pub(crate) fn decode_envelope(frame: &[u8], addresses: &mut AddressCache) -> Result<Envelope> {
-    let raw: EnvelopeIn<'_> = wire::decode_borrowed(frame, "an envelope")?;
-    Ok(Envelope {
-        from: addresses.get(raw.from)?,
-        to: addresses.get(raw.to)?,
-        msg: Message::decoded(raw.msg.type_name, raw.msg.body),
-    })
+/// A number for a new connection, unique within this process and unlikely to repeat elsewhere.
+fn connection_number() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
+    h.finish().max(1)
 }
 
-/// The wire form of an envelope, borrowed so that a send copies nothing before encoding.
-#[derive(Serialize)]
-pub(crate) struct EnvelopeRef<'a> {
-    pub(crate) from: &'a Address,
-    pub(crate) to: &'a Address,
-    pub(crate) msg: &'a Message,
+/// Append `msg` as one message frame, unless its frame would be longer than `limit`.
+pub(crate) fn encode_message(out: &mut Vec<u8>, msg: &Message, limit: usize) -> Result<()> {
+    let len = msg.frame_len();
+    if len > limit {
+        return Err(Error::FrameTooLarge {
+            len: len as u64,
+            limit,
+        });
+    }
+    msg.encode_frame_into(out);
+    Ok(())
 }
 
 /// First token the outbox hands out; callers keep their own tokens below it.
@@ -208,7 +239,8 @@ impl Outbox {
 
     /// Send `msg` from `from` to `to`. With `batch` false the frame is written now; with `batch`
     /// true it may stay buffered (up to [`BATCH_BYTES`]) until [`flush_dirty`](Self::flush_dirty).
-    /// An error means the receiver is gone or unreachable; the message was not sent.
+    /// An error means the message is over the frame limit, or the receiver is gone or
+    /// unreachable; the message was not sent.
     pub(crate) fn send(
         &mut self,
         from: &Address,
@@ -216,6 +248,14 @@ impl Outbox {
         msg: &Message,
         batch: bool,
     ) -> Result<()> {
+        // Refused before anything is connected or buffered: nothing of it is sent.
+        let len = msg.frame_len();
+        if len > self.limit {
+            return Err(Error::FrameTooLarge {
+                len: len as u64,
+                limit: self.limit,
+            });
+        }
         // One hash lookup per send: this is the hot path.
         let (_, conn) = match self.conns.entry(to.clone()) {
             Entry::Occupied(e) => e.into_mut(),
@@ -235,11 +275,13 @@ impl Outbox {
                         source: e,
                     })?;
                 self.by_token.insert(token, to.clone());
-                slot.insert((token, Conn::new(stream, self.limit)))
+                let mut conn = Conn::new(stream, self.limit);
+                encode_sender_hello(&mut conn.wbuf, from)?;
+                slot.insert((token, conn))
             }
         };
         let was_buffered = !conn.wbuf.is_empty();
-        wire::encode_into(&mut conn.wbuf, &EnvelopeRef { from, to, msg })?;
+        msg.encode_frame_into(&mut conn.wbuf);
         let result = if batch && conn.wbuf.len() < BATCH_BYTES {
             if !was_buffered {
                 self.dirty.push(to.clone());
@@ -320,15 +362,18 @@ impl Outbox {
 /// envelopes in arrival order. A stream that ends, or whose sender misbehaves (oversized or
 /// undecodable frames), is closed without disturbing the others.
 pub(crate) struct Inbound {
+    me: Address,
     conns: HashMap<Token, Conn>,
     next: usize,
     limit: usize,
 }
 
 impl Inbound {
-    /// An empty set whose streams get tokens from `first_token` up (below [`OUTBOX_TOKENS`]).
-    pub(crate) fn new(first_token: usize, limit: usize) -> Inbound {
+    /// An empty set for the process at `me`, whose streams get tokens from `first_token` up
+    /// (below [`OUTBOX_TOKENS`]).
+    pub(crate) fn new(me: Address, first_token: usize, limit: usize) -> Inbound {
         Inbound {
+            me,
             conns: HashMap::new(),
             next: first_token,
             limit,
@@ -370,11 +415,13 @@ impl Inbound {
         let Some(conn) = self.conns.get_mut(&token) else {
             return false;
         };
-        let close = match conn.read_envelopes(out) {
+        let close = match conn.read_envelopes(&self.me, out) {
             Ok(ReadStatus::Drained) => false,
             Ok(ReadStatus::Eof) => true,
             Err(e) => {
-                log::error!("closing a connection from a misbehaving sender: {e}");
+                crate::logging::bad_input(format_args!(
+                    "closing a connection from a misbehaving sender: {e}"
+                ));
                 true
             }
         };
@@ -387,7 +434,7 @@ impl Inbound {
     /// Read every stream once, whatever its readiness (for a last sweep before exiting).
     pub(crate) fn read_all(&mut self, out: &mut VecDeque<Envelope>) {
         for conn in self.conns.values_mut() {
-            let _ = conn.read_envelopes(out);
+            let _ = conn.read_envelopes(&self.me, out);
         }
     }
 }

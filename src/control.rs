@@ -80,7 +80,10 @@ impl ControlClient {
                 "the admin closed the connection in the middle of a response".into(),
             ));
         }
-        wire::decode(&body, "the admin's response")
+        wire::strict::from_slice(&body).map_err(|e| Error::Decode {
+            what: "the admin's response".into(),
+            why: e.message,
+        })
     }
 }
 

@@ -1,14 +1,9 @@
-//! A cache of addresses by their text form, so that decoding an envelope does not parse and
-//! allocate the same two addresses for every message.
+//! A fast hasher for the short keys of greenroom's hot-path tables (message type names).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
-use crate::address::Address;
-use crate::error::Result;
-
-/// An FNV-style hash, a word at a time: fast for the short keys of this cache (a peer can only
-/// make it slower by colliding, and the cache is bounded).
+/// An FNV-style hash, a word at a time: fast for short keys. Only names this process itself
+/// produced are looked up in tables keyed by it, so a peer cannot steer collisions.
 #[derive(Default)]
 pub(crate) struct Fnv(u64);
 
@@ -33,29 +28,5 @@ impl Hasher for Fnv {
             h = (h.rotate_left(5) ^ b as u64).wrapping_mul(0x0100_0000_01b3);
         }
         self.0 = h;
-    }
-}
-
-/// The most addresses kept before the cache starts over (a peer cannot grow it without bound).
-const CAPACITY: usize = 4096;
-
-/// Addresses by text.
-#[derive(Default)]
-pub(crate) struct AddressCache {
-    map: HashMap<Box<str>, Address, BuildHasherDefault<Fnv>>,
-}
-
-impl AddressCache {
-    /// The address written `text`, parsed only the first time.
-    pub(crate) fn get(&mut self, text: &str) -> Result<Address> {
-        if let Some(a) = self.map.get(text) {
-            return Ok(a.clone());
-        }
-        let address: Address = text.parse()?;
-        if self.map.len() >= CAPACITY {
-            self.map.clear();
-        }
-        self.map.insert(text.into(), address.clone());
-        Ok(address)
     }
 }

@@ -91,3 +91,32 @@ pub fn init_admin(system: &str, dir: &Path) {
         true,
     );
 }
+
+/// Log a line about bad input from a peer, at most a few times a second: a peer that sends
+/// garbage in a loop must not fill the disk. The first line after a quiet spell says how many
+/// were held back.
+pub(crate) fn bad_input(what: std::fmt::Arguments<'_>) {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    /// Lines allowed per window, and the window.
+    const BURST: u32 = 5;
+    const WINDOW: Duration = Duration::from_secs(1);
+    static STATE: Mutex<Option<(Instant, u32, u64)>> = Mutex::new(None);
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    let (since, count, held) = state.get_or_insert((now, 0, 0));
+    if now.duration_since(*since) >= WINDOW {
+        if *held > 0 {
+            log::warn!("{held} more lines about bad input were held back");
+        }
+        *since = now;
+        *count = 0;
+        *held = 0;
+    }
+    if *count < BURST {
+        *count += 1;
+        log::warn!("{what}");
+    } else {
+        *held += 1;
+    }
+}

@@ -71,35 +71,37 @@ impl Message {
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     }
 
-    /// Decode a frame body written by [`encode_frame_into`](Self::encode_frame_into) (or by any
-    /// MessagePack writer of the same map; other shapes go through serde).
-    pub(crate) fn decode_frame_body(frame: &[u8]) -> Result<Message> {
-        fn fast(mut rest: &[u8]) -> Option<Message> {
-            let fields = rmp::decode::read_map_len(&mut rest).ok()?;
-            let (mut type_name, mut body) = (None, None);
-            for _ in 0..fields {
-                let (key, after) = rmp::decode::read_str_from_slice(rest).ok()?;
-                rest = after;
-                match key {
-                    "type" => {
-                        let (t, after) = rmp::decode::read_str_from_slice(rest).ok()?;
-                        type_name = Some(t);
-                        rest = after;
-                    }
-                    "body" => {
-                        let len = rmp::decode::read_bin_len(&mut rest).ok()? as usize;
-                        body = Some(rest.get(..len)?);
-                        rest = &rest[len..];
-                    }
-                    _ => return None,
-                }
+    /// The length of this message's frame body, as [`encode_frame_into`](Self::encode_frame_into)
+    /// writes it (without the 4-byte length prefix).
+    pub(crate) fn frame_len(&self) -> usize {
+        fn str_head(n: usize) -> usize {
+            match n {
+                0..32 => 1,
+                32..256 => 2,
+                256..65536 => 3,
+                _ => 5,
             }
-            Some(Message::decoded(type_name?, body?))
         }
-        match fast(frame) {
-            Some(m) => Ok(m),
-            None => crate::wire::decode(frame, "a message"),
+        fn bin_head(n: usize) -> usize {
+            match n {
+                0..256 => 2,
+                256..65536 => 3,
+                _ => 5,
+            }
         }
+        let (t, b) = (self.type_name.len(), self.body.len());
+        1 + 5 + str_head(t) + t + 5 + bin_head(b) + b
+    }
+
+    /// Decode a message frame body strictly: a map with the string keys `type` (a string) and
+    /// `body` (bytes), each once; other keys are skipped (a newer sender may add fields), and
+    /// nothing may follow the map. Any other shape is refused.
+    pub(crate) fn decode_frame_body(frame: &[u8]) -> Result<Message> {
+        let (type_name, body) = read_message_map(frame).map_err(|why| Error::Decode {
+            what: "a message frame".into(),
+            why,
+        })?;
+        Ok(Message::decoded(type_name, body))
     }
 
     /// A message decoded off the wire.
@@ -158,6 +160,43 @@ impl Message {
 impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Message({}, {} bytes)", self.type_name, self.body.len())
+    }
+}
+
+/// The `type` and `body` of a message frame, read without copying; the error says what is wrong.
+fn read_message_map(frame: &[u8]) -> std::result::Result<(&str, &[u8]), String> {
+    let mut rest = frame;
+    let fields = rmp::decode::read_map_len(&mut rest)
+        .map_err(|_| "expected a map with the keys \"type\" and \"body\"".to_string())?;
+    let (mut type_name, mut body) = (None, None);
+    for _ in 0..fields {
+        let (key, after) = rmp::decode::read_str_from_slice(rest)
+            .map_err(|_| "map keys must be strings".to_string())?;
+        rest = after;
+        match key {
+            "type" if type_name.is_none() => {
+                let (t, after) = rmp::decode::read_str_from_slice(rest)
+                    .map_err(|_| "\"type\" must be a string".to_string())?;
+                type_name = Some(t);
+                rest = after;
+            }
+            "body" if body.is_none() => {
+                let len = rmp::decode::read_bin_len(&mut rest)
+                    .map_err(|_| "\"body\" must be bytes (bin)".to_string())?
+                    as usize;
+                body = Some(rest.get(..len).ok_or("the frame ends inside \"body\"")?);
+                rest = &rest[len..];
+            }
+            "type" | "body" => return Err(format!("\"{key}\" appears twice")),
+            _ => crate::wire::strict::skip(&mut rest).map_err(|e| e.message)?,
+        }
+    }
+    if !rest.is_empty() {
+        return Err(format!("{} bytes follow the message", rest.len()));
+    }
+    match (type_name, body) {
+        (Some(t), Some(b)) => Ok((t, b)),
+        _ => Err("a message needs both \"type\" and \"body\"".into()),
     }
 }
 
@@ -420,9 +459,20 @@ mod tests {
         let m = Message::new(&vec![1u32, 2, 3]).unwrap();
         let mut fast = Vec::new();
         m.encode_frame_into(&mut fast);
+        assert_eq!(fast.len() - 4, m.frame_len());
+        for (t, n) in [
+            ("x".repeat(40), 300),
+            ("y".repeat(300), 70_000),
+            (String::new(), 0),
+        ] {
+            let big = Message::from_parts(t, vec![1; n]);
+            let mut out = Vec::new();
+            big.encode_frame_into(&mut out);
+            assert_eq!(out.len() - 4, big.frame_len());
+        }
         assert_eq!(fast, crate::wire::encode(&m).unwrap());
         assert_eq!(Message::decode_frame_body(&fast[4..]).unwrap(), m);
-        // Fields in another order, or an extra field, still decode (through serde).
+        // Fields in another order, or an extra field, still decode.
         #[derive(Serialize)]
         struct Other<'a> {
             extra: u8,
@@ -439,6 +489,32 @@ mod tests {
         .unwrap();
         assert_eq!(Message::decode_frame_body(&other).unwrap(), m);
         assert!(Message::decode_frame_body(b"\xc1").is_err());
+    }
+
+    #[test]
+    fn message_frames_of_any_other_shape_are_refused() {
+        let m = Message::new("hi").unwrap();
+        let mut good = Vec::new();
+        m.encode_frame_into(&mut good);
+        let good = &good[4..];
+        let mut trailing = good.to_vec();
+        trailing.push(0);
+        let as_array = rmp_serde::to_vec(&m).unwrap();
+        let body_as_str = rmp_serde::to_vec_named(&std::collections::BTreeMap::from([
+            ("type", "String"),
+            ("body", "hi"),
+        ]))
+        .unwrap();
+        let twice = [&[0x83u8][..], &good[1..], b"\xa4type\xa1x"].concat();
+        for bad in [
+            trailing,
+            as_array,
+            body_as_str,
+            twice,
+            b"\x81\xa4type\xa1x".to_vec(),
+        ] {
+            assert!(Message::decode_frame_body(&bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The messages exchanged on greenroom's sockets. `docs/PROTOCOL.md` describes them for
 //! implementers in other languages; this module is the source of truth.
 //!
-//! Two kinds of connection exist:
-//! - **message sockets** (`DIR/ID.sock`): every frame is an [`Envelope`], one way, no reply.
+//! Two kinds of connection exist, and on both the first frame names the protocol version:
+//! - **message sockets** (`DIR/ID.sock`): a [`SenderHello`], then one frame per message (the
+//!   [`Message`] map); one way, no reply.
 //! - **control connections** (`DIR/admin.sock`, and a socket pair between the admin and each
-//!   actor process): the client sends a [`Request`], the admin answers each with one
-//!   [`Response`], in order.
+//!   actor process): the client says [`Request::Hello`], then sends requests; the admin answers
+//!   each client request with one [`Response`], in order.
 
 use std::collections::BTreeMap;
 
@@ -14,7 +15,24 @@ use serde::{Deserialize, Serialize};
 use crate::address::Address;
 use crate::message::{ExitReason, Message};
 
-/// A message in flight: who sent it, to whom, and the message.
+/// The version of the wire protocol this build speaks. A peer that names another version in its
+/// first frame is refused.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The first frame on a message socket: which protocol, who is sending, and which connection of
+/// theirs this is.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SenderHello {
+    /// Must be [`PROTOCOL_VERSION`].
+    pub version: u32,
+    /// The sender; every message on this connection is from it.
+    pub from: Address,
+    /// A number the sender picks to tell its connections apart (not zero).
+    pub conn: u64,
+}
+
+/// A message as received: who sent it, to whom, and the message. On the wire only the message
+/// travels; the sender is named once per connection, by its [`SenderHello`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Envelope {
     /// The sender, to which replies go.
@@ -36,13 +54,21 @@ pub enum Role {
         /// program started for itself).
         owner: bool,
     },
+    /// An actor process, on the control socket the admin handed it. Not answered.
+    Actor {
+        /// The actor process's pid.
+        pid: u32,
+    },
 }
 
 /// A request on a control connection.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Request {
-    /// First request of a client on `admin.sock`; answered with [`Response::Welcome`].
+    /// The first request on every control connection. A client on `admin.sock` is answered
+    /// with [`Response::Welcome`]; an actor is not answered.
     Hello {
+        /// Must be [`PROTOCOL_VERSION`].
+        version: u32,
         /// Who is connecting.
         role: Role,
     },

@@ -26,8 +26,9 @@ use crate::error::{Error, Result};
 use crate::message::{
     ActorStatus, ExitReason, ExitRequest, Message, Poison, StatusRequest, Wakeup,
 };
-use crate::protocol::{Envelope, Request, Response};
+use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role};
 use crate::registry;
+use crate::wire;
 
 const LISTENER: Token = Token(0);
 const CONTROL: Token = Token(1);
@@ -99,6 +100,8 @@ struct Runtime {
     sends_this_call: u32,
     children: Vec<Address>,
     timers: Timers<Instant>,
+    /// The largest frame a handler may send.
+    max_frame: usize,
 }
 
 /// Pending timers, earliest first; ties keep the order they were set in.
@@ -196,25 +199,14 @@ impl ContextOps for Runtime {
     }
 
     fn send_message(&mut self, to: &Address, msg: Message) -> Result<()> {
-        self.sends_this_call += 1;
-        let batch = self.sends_this_call > IMMEDIATE_SENDS;
-        if self.sends_this_call == IMMEDIATE_SENDS + 1 {
-            self.flusher
-                .get_or_insert_with(|| Flusher::start(self.outbox.clone()))
-                .set(true);
+        let len = msg.frame_len();
+        if len > self.max_frame {
+            return Err(Error::FrameTooLarge {
+                len: len as u64,
+                limit: self.max_frame,
+            });
         }
-        let sent = lock(&self.outbox).send(&self.me, to, &msg, batch);
-        match sent {
-            Err(Error::DeadActor(_)) => {
-                // Not the sender's failure: the admin hands it to the dead-letter handler.
-                self.control.post(&Request::DeadLetter {
-                    target: to.clone(),
-                    sender: self.me.clone(),
-                    message: msg,
-                })
-            }
-            other => other,
-        }
+        self.post(to, msg)
     }
 
     fn create(&mut self, type_name: &str, global_name: Option<&str>) -> Result<Address> {
@@ -253,6 +245,32 @@ impl ContextOps for Runtime {
     }
 }
 
+impl Runtime {
+    /// Send a message the framework or the handler produced (the handler's own are checked
+    /// against the frame limit first); a receiver that is gone gets it as a dead letter.
+    fn post(&mut self, to: &Address, msg: Message) -> Result<()> {
+        self.sends_this_call += 1;
+        let batch = self.sends_this_call > IMMEDIATE_SENDS;
+        if self.sends_this_call == IMMEDIATE_SENDS + 1 {
+            self.flusher
+                .get_or_insert_with(|| Flusher::start(self.outbox.clone()))
+                .set(true);
+        }
+        let sent = lock(&self.outbox).send(&self.me, to, &msg, batch);
+        match sent {
+            Err(Error::DeadActor(_)) => {
+                // Not the sender's failure: the admin hands it to the dead-letter handler.
+                self.control.post(&Request::DeadLetter {
+                    target: to.clone(),
+                    sender: self.me.clone(),
+                    message: msg,
+                })
+            }
+            other => other,
+        }
+    }
+}
+
 /// Take the control socket the admin handed over, and if this is a spare, wait until the admin
 /// assigns it a type (exit quietly if the admin closes the socket first).
 pub(crate) fn control_and_assignment(args: &mut ActorArgs) -> ControlClient {
@@ -264,7 +282,16 @@ pub(crate) fn control_and_assignment(args: &mut ActorArgs) -> ControlClient {
         // SAFETY: fcntl on descriptors this process owns.
         unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
-    let mut control = ControlClient::new(control, args.max_frame);
+    let mut control = ControlClient::new(control, args.max_frame + wire::WRAP_SLACK);
+    let hello = Request::Hello {
+        version: PROTOCOL_VERSION,
+        role: Role::Actor {
+            pid: std::process::id(),
+        },
+    };
+    if control.post(&hello).is_err() {
+        std::process::exit(0);
+    }
     if args.type_name == SPARE {
         match control.read_response(None) {
             Ok(Response::Assign { type_name, parent }) => {
@@ -369,7 +396,7 @@ fn return_waiting_as_poison(listener: StdUnixListener, me: &Address, error: &str
         return;
     }
     let deadline = Instant::now() + FAILED_START_GRACE;
-    let mut inbound = Inbound::new(FIRST_INBOUND, limit);
+    let mut inbound = Inbound::new(me.clone(), FIRST_INBOUND, limit + wire::WRAP_SLACK);
     let mut events = Events::with_capacity(64);
     let mut waiting = VecDeque::new();
     loop {
@@ -381,11 +408,9 @@ fn return_waiting_as_poison(listener: StdUnixListener, me: &Address, error: &str
                 details: format!("actor failed to start: {error}"),
             };
             let sent = Message::new(&poison).and_then(|msg| {
-                let frame = crate::wire::encode(&crate::conn::EnvelopeRef {
-                    from: me,
-                    to: &env.from,
-                    msg: &msg,
-                })?;
+                let mut frame = Vec::new();
+                crate::conn::encode_sender_hello(&mut frame, me)?;
+                crate::conn::encode_message(&mut frame, &msg, limit + wire::WRAP_SLACK)?;
                 let mut s = crate::conn::connect(&env.from)?;
                 std::io::Write::write_all(&mut s, &frame).map_err(|e| Error::Io {
                     context: format!("returning a message to {}", env.from),
@@ -451,7 +476,11 @@ impl Runtime {
                 .map(|p| p.to_string_lossy().into_owned()),
             poll,
             control,
-            outbox: Arc::new(Mutex::new(Outbox::new(registry, max_frame))),
+            outbox: Arc::new(Mutex::new(Outbox::new(
+                registry,
+                max_frame + wire::WRAP_SLACK,
+            ))),
+            max_frame,
             flusher: None,
             sends_this_call: 0,
             children: Vec::new(),
@@ -467,7 +496,8 @@ impl Runtime {
         max_frame: usize,
     ) -> Option<ExitReason> {
         let mut events = Events::with_capacity(256);
-        let mut inbound = Inbound::new(FIRST_INBOUND, max_frame);
+        let mut inbound =
+            Inbound::new(self.me.clone(), FIRST_INBOUND, max_frame + wire::WRAP_SLACK);
         let mut queue: VecDeque<Envelope> = VecDeque::new();
         loop {
             let timeout = self
@@ -528,7 +558,7 @@ impl Runtime {
                 pending_timers: self.timers.len(),
                 handled: self.handled,
             };
-            let sent = Message::new(&status).and_then(|m| self.send_message(&env.from, m));
+            let sent = Message::new(&status).and_then(|m| self.post(&env.from, m));
             if let Err(e) = sent {
                 log::warn!("could not answer a status request from {}: {e}", env.from);
             }
@@ -547,7 +577,7 @@ impl Runtime {
         let poison = invoke(actor, self, &env.from, &env.msg);
         self.end_of_call();
         if let Some(poison) = poison {
-            let sent = Message::new(&poison).and_then(|m| self.send_message(&env.from, m));
+            let sent = Message::new(&poison).and_then(|m| self.post(&env.from, m));
             if let Err(e) = sent {
                 log::warn!("could not return poison to {}: {e}", env.from);
             }
@@ -557,7 +587,7 @@ impl Runtime {
         if exit.recursive {
             let request = Message::new(&ExitRequest::default()).expect("ExitRequest encodes");
             for child in children {
-                let _ = self.send_message(&child, request.clone());
+                let _ = self.post(&child, request.clone());
             }
         }
         Some(ExitReason::Requested)

@@ -19,11 +19,13 @@ use serde::Serialize;
 
 use crate::actor::Actor;
 use crate::address::{ADMIN_ID, Address};
-use crate::conn::{self, EnvelopeRef, Inbound};
+use crate::conn::{self, Inbound};
 use crate::control::ControlClient;
 use crate::error::{Error, IoContext, Result};
 use crate::message::{ActorStatus, ExitRequest, Message, Poison, StatusRequest, type_name_of};
-use crate::protocol::{ActorInfo, Envelope, Request, Response, Role, SystemStatus};
+use crate::protocol::{
+    ActorInfo, Envelope, PROTOCOL_VERSION, Request, Response, Role, SystemStatus,
+};
 use crate::registry::{self, LIST_TYPES_MAGIC};
 use crate::sysdir;
 use crate::wire;
@@ -365,6 +367,7 @@ impl ProcessSystem {
         let max_frame = wire::max_frame_from_env();
         let mut control = ControlClient::new(stream, max_frame);
         let hello = Request::Hello {
+            version: PROTOCOL_VERSION,
             role: Role::Client {
                 pid: std::process::id(),
                 owner: admin.is_some(),
@@ -400,10 +403,10 @@ impl ProcessSystem {
             name: config.name,
             dir,
             control,
-            me,
             poll,
             listener,
-            inbound: Inbound::new(1, max_frame),
+            inbound: Inbound::new(me.clone(), 1, max_frame + wire::WRAP_SLACK),
+            me,
             outbound: HashMap::new(),
             inbox: VecDeque::new(),
             admin,
@@ -548,19 +551,11 @@ impl SystemBase for ProcessSystem {
     }
 
     fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {
-        let frame = wire::encode(&EnvelopeRef {
-            from: &self.me,
-            to,
-            msg: &msg,
-        })?;
-        if frame.len() - 4 > self.max_frame {
-            return Err(Error::FrameTooLarge {
-                len: (frame.len() - 4) as u64,
-                limit: self.max_frame,
-            });
-        }
+        let mut frame = Vec::new();
+        conn::encode_message(&mut frame, &msg, self.max_frame)?;
         for attempt in 0..2 {
-            if !self.outbound.contains_key(to) {
+            let fresh = !self.outbound.contains_key(to);
+            if fresh {
                 let stream = match conn::connect(to) {
                     Ok(s) => s,
                     Err(e @ Error::DeadActor(_)) => {
@@ -575,7 +570,15 @@ impl SystemBase for ProcessSystem {
                 self.outbound.insert(to.clone(), stream);
             }
             let stream = self.outbound.get_mut(to).expect("inserted above");
-            match stream.write_all(&frame) {
+            let written = if fresh {
+                let mut first = Vec::with_capacity(64 + frame.len());
+                conn::encode_sender_hello(&mut first, &self.me)?;
+                first.extend_from_slice(&frame);
+                stream.write_all(&first)
+            } else {
+                stream.write_all(&frame)
+            };
+            match written {
                 Ok(()) => return Ok(()),
                 Err(e) => {
                     self.outbound.remove(to);

@@ -12,8 +12,15 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
+pub(crate) mod strict;
+
 /// The default largest frame a process accepts: 64 MiB.
 pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
+
+/// Room a receiver allows beyond the frame limit, so that the framework can wrap any message a
+/// sender was allowed to send in a `Poison`, `DeadEnvelope` or `Wakeup` (or a `DeadLetter`
+/// request) and still deliver it.
+pub const WRAP_SLACK: usize = 16 * 1024;
 
 /// The environment variable that sets the largest accepted frame, in bytes.
 pub const MAX_FRAME_ENV: &str = "GREENROOM_MAX_FRAME";
@@ -62,17 +69,6 @@ pub fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     })
 }
 
-/// Decode a frame body into a type that borrows from it.
-pub(crate) fn decode_borrowed<'a, T: serde::Deserialize<'a>>(
-    body: &'a [u8],
-    what: &str,
-) -> Result<T> {
-    rmp_serde::from_slice(body).map_err(|e| Error::Decode {
-        what: what.to_string(),
-        why: e.to_string(),
-    })
-}
-
 /// What one read from a connection produced.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ReadStatus {
@@ -108,11 +104,12 @@ impl FrameReader {
     }
 
     /// Read from `src` until it would block or ends, handing each complete frame body to
-    /// `on_frame`. Edge-triggered sources must be drained this way.
+    /// `on_frame`. Edge-triggered sources must be drained this way. An error from `on_frame`
+    /// stops the reading and is returned: the connection is to be closed.
     pub fn read_from<R: Read>(
         &mut self,
         src: &mut R,
-        mut on_frame: impl FnMut(&[u8]),
+        mut on_frame: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<ReadStatus> {
         loop {
             self.make_room();
@@ -184,7 +181,7 @@ impl FrameReader {
     }
 
     /// Hand out every complete frame in the buffer.
-    fn frames(&mut self, on_frame: &mut impl FnMut(&[u8])) -> Result<()> {
+    fn frames(&mut self, on_frame: &mut impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
         while let Some(len) = self.header() {
             if len > self.limit {
                 return Err(Error::FrameTooLarge {
@@ -195,8 +192,9 @@ impl FrameReader {
             if self.end - self.start < 4 + len {
                 break;
             }
-            on_frame(&self.buf[self.start + 4..self.start + 4 + len]);
+            let frame = self.start + 4..self.start + 4 + len;
             self.start += 4 + len;
+            on_frame(&self.buf[frame])?;
         }
         Ok(())
     }
@@ -233,7 +231,8 @@ mod tests {
         let mut got = Vec::new();
         let status = r
             .read_from(&mut Trickle(&bytes), |f| {
-                got.push(decode::<String>(f, "test").unwrap())
+                got.push(decode::<String>(f, "test").unwrap());
+                Ok(())
             })
             .unwrap();
         assert_eq!(status, ReadStatus::Eof);
@@ -261,7 +260,11 @@ mod tests {
         let mut src: &[u8] = &[0x03, 0xff, 0xff, 0xff];
         let status = r.read_from(&mut src, |_| panic!("no frame")).unwrap();
         assert_eq!(status, ReadStatus::Eof);
-        assert!(r.buf.len() <= 2 * READ_CHUNK, "buffer grew to {}", r.buf.len());
+        assert!(
+            r.buf.len() <= 2 * READ_CHUNK,
+            "buffer grew to {}",
+            r.buf.len()
+        );
         assert!(r.has_partial());
     }
 
@@ -274,8 +277,13 @@ mod tests {
         let half = bytes.len() / 2;
         let mut r = FrameReader::new(DEFAULT_MAX_FRAME);
         let mut src: &[u8] = &bytes[..half];
-        r.read_from(&mut src, |_| panic!("not complete yet")).unwrap();
-        assert!(r.buf.len() <= 2 * half + READ_CHUNK, "{} for {half}", r.buf.len());
+        r.read_from(&mut src, |_| panic!("not complete yet"))
+            .unwrap();
+        assert!(
+            r.buf.len() <= 2 * half + READ_CHUNK,
+            "{} for {half}",
+            r.buf.len()
+        );
         // All of it: one frame, intact.
         let mut r = FrameReader::new(DEFAULT_MAX_FRAME);
         let mut got = 0;
@@ -284,6 +292,7 @@ mod tests {
             let back: serde_bytes::ByteBuf = decode(f, "test").unwrap();
             assert_eq!(back.as_ref(), &body[..]);
             got += 1;
+            Ok(())
         })
         .unwrap();
         assert_eq!(got, 1);

@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod lifecycle;
 mod messaging;
+mod regressions;
 mod scenarios;
 mod seeds;
 mod support;

@@ -1,0 +1,767 @@
+//! Strict decoding of greenroom's own frames (requests, responses, hellos).
+//!
+//! `rmp_serde` is lenient in ways a hostile peer can use: it accepts an enum variant by its
+//! integer index (the two bytes `06 ff` decode as the seventh request variant), a struct written
+//! as an array, and ignores bytes after the value. This deserializer accepts only the documented
+//! named form:
+//!
+//! - an enum is the string of a unit variant's name, or a one-entry map from a variant's name to
+//!   its data; never an integer;
+//! - a struct is a map keyed by field *names* (strings); fields it does not know are skipped, so
+//!   a newer sender may add fields;
+//! - bytes are `bin`, text is `str` (valid UTF-8), and no `ext` type is accepted;
+//! - nesting is limited to [`MAX_DEPTH`], and nothing may follow the value.
+//!
+//! Errors say whether the *shape* of the frame was wrong ([`Fault::Shape`]: the frame is not a
+//! greenroom frame at all) or a *value* inside a well-formed frame was refused
+//! ([`Fault::Value`]: an address that does not parse, say), so that a caller can close the
+//! connection for the first and only refuse the request for the second.
+
+use std::fmt;
+
+use rmp::Marker;
+use serde::de::{self, DeserializeSeed, Visitor};
+
+/// How deeply arrays and maps may nest.
+pub const MAX_DEPTH: usize = 32;
+
+/// What was wrong with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The bytes are not the documented form of the type (wrong MessagePack type, integer enum
+    /// index, unknown variant, missing field, trailing bytes, too deep...).
+    Shape,
+    /// The form is right but a value was refused by its type (an address that does not parse).
+    Value,
+}
+
+/// A strict decoding error.
+#[derive(Clone, Debug)]
+pub struct StrictError {
+    /// Shape or value.
+    pub fault: Fault,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl StrictError {
+    fn shape(message: impl fmt::Display) -> StrictError {
+        StrictError {
+            fault: Fault::Shape,
+            message: message.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for StrictError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StrictError {}
+
+impl de::Error for StrictError {
+    /// Called by a type's own `Deserialize` when it refuses a value it was given.
+    fn custom<T: fmt::Display>(msg: T) -> StrictError {
+        StrictError {
+            fault: Fault::Value,
+            message: msg.to_string(),
+        }
+    }
+
+    fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> StrictError {
+        StrictError::shape(format_args!("invalid type: {unexp}, expected {exp}"))
+    }
+
+    fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> StrictError {
+        StrictError::shape(format_args!("invalid value: {unexp}, expected {exp}"))
+    }
+
+    fn invalid_length(len: usize, exp: &dyn de::Expected) -> StrictError {
+        StrictError::shape(format_args!("invalid length {len}, expected {exp}"))
+    }
+
+    fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> StrictError {
+        StrictError::shape(format_args!(
+            "unknown variant `{variant}`, expected one of {}",
+            expected.join(", ")
+        ))
+    }
+
+    fn unknown_field(field: &str, expected: &'static [&'static str]) -> StrictError {
+        StrictError::shape(format_args!(
+            "unknown field `{field}`, expected one of {}",
+            expected.join(", ")
+        ))
+    }
+
+    fn missing_field(field: &'static str) -> StrictError {
+        StrictError::shape(format_args!("missing field `{field}`"))
+    }
+
+    fn duplicate_field(field: &'static str) -> StrictError {
+        StrictError::shape(format_args!("duplicate field `{field}`"))
+    }
+}
+
+type Result<T> = std::result::Result<T, StrictError>;
+
+/// Decode exactly one `T` from `bytes`, strictly; nothing may follow it.
+pub fn from_slice<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
+    let mut de = Deserializer {
+        input: bytes,
+        depth: 0,
+    };
+    let value = T::deserialize(&mut de)?;
+    if !de.input.is_empty() {
+        return Err(StrictError::shape(format_args!(
+            "{} bytes follow the value",
+            de.input.len()
+        )));
+    }
+    Ok(value)
+}
+
+/// Skip one whole MessagePack item at the front of `input` (an unknown field's value), with the
+/// same limits as [`from_slice`].
+pub fn skip(input: &mut &[u8]) -> Result<()> {
+    let mut de = Deserializer { input, depth: 0 };
+    de.skip()?;
+    *input = de.input;
+    Ok(())
+}
+
+/// One MessagePack item's head: a scalar, or the length of a container whose items follow.
+enum Head<'de> {
+    Nil,
+    Bool(bool),
+    Unsigned(u64),
+    Signed(i64),
+    F32(f32),
+    F64(f64),
+    Str(&'de str),
+    Bin(&'de [u8]),
+    Array(usize),
+    Map(usize),
+}
+
+impl Head<'_> {
+    fn describe(&self) -> &'static str {
+        match self {
+            Head::Nil => "nil",
+            Head::Bool(_) => "a boolean",
+            Head::Unsigned(_) | Head::Signed(_) => "an integer",
+            Head::F32(_) | Head::F64(_) => "a float",
+            Head::Str(_) => "a string",
+            Head::Bin(_) => "bytes",
+            Head::Array(_) => "an array",
+            Head::Map(_) => "a map",
+        }
+    }
+}
+
+struct Deserializer<'de> {
+    input: &'de [u8],
+    depth: usize,
+}
+
+impl<'de> Deserializer<'de> {
+    fn take(&mut self, n: usize) -> Result<&'de [u8]> {
+        if self.input.len() < n {
+            return Err(StrictError::shape("the frame ends inside a value"));
+        }
+        let (head, rest) = self.input.split_at(n);
+        self.input = rest;
+        Ok(head)
+    }
+
+    fn be(&mut self, n: usize) -> Result<u64> {
+        Ok(self
+            .take(n)?
+            .iter()
+            .fold(0u64, |acc, &b| (acc << 8) | b as u64))
+    }
+
+    fn peek_nil(&self) -> bool {
+        self.input.first() == Some(&0xc0)
+    }
+
+    /// Read the next item's head. Strings and bytes are consumed whole; a container's items are
+    /// left for the caller.
+    fn head(&mut self) -> Result<Head<'de>> {
+        let marker = Marker::from_u8(self.take(1)?[0]);
+        Ok(match marker {
+            Marker::Null => Head::Nil,
+            Marker::True => Head::Bool(true),
+            Marker::False => Head::Bool(false),
+            Marker::FixPos(n) => Head::Unsigned(n as u64),
+            Marker::FixNeg(n) => Head::Signed(n as i64),
+            Marker::U8 => Head::Unsigned(self.be(1)?),
+            Marker::U16 => Head::Unsigned(self.be(2)?),
+            Marker::U32 => Head::Unsigned(self.be(4)?),
+            Marker::U64 => Head::Unsigned(self.be(8)?),
+            Marker::I8 => Head::Signed(self.be(1)? as u8 as i8 as i64),
+            Marker::I16 => Head::Signed(self.be(2)? as u16 as i16 as i64),
+            Marker::I32 => Head::Signed(self.be(4)? as u32 as i32 as i64),
+            Marker::I64 => Head::Signed(self.be(8)? as i64),
+            Marker::F32 => Head::F32(f32::from_bits(self.be(4)? as u32)),
+            Marker::F64 => Head::F64(f64::from_bits(self.be(8)?)),
+            Marker::FixStr(n) => self.str(n as usize)?,
+            Marker::Str8 => self.len_then(1, Self::str)?,
+            Marker::Str16 => self.len_then(2, Self::str)?,
+            Marker::Str32 => self.len_then(4, Self::str)?,
+            Marker::Bin8 => self.len_then(1, Self::bin)?,
+            Marker::Bin16 => self.len_then(2, Self::bin)?,
+            Marker::Bin32 => self.len_then(4, Self::bin)?,
+            Marker::FixArray(n) => Head::Array(n as usize),
+            Marker::Array16 => Head::Array(self.be(2)? as usize),
+            Marker::Array32 => Head::Array(self.be(4)? as usize),
+            Marker::FixMap(n) => Head::Map(n as usize),
+            Marker::Map16 => Head::Map(self.be(2)? as usize),
+            Marker::Map32 => Head::Map(self.be(4)? as usize),
+            Marker::Reserved => return Err(StrictError::shape("the reserved byte 0xc1")),
+            _ => return Err(StrictError::shape("a MessagePack ext value")),
+        })
+    }
+
+    fn len_then(
+        &mut self,
+        width: usize,
+        then: fn(&mut Self, usize) -> Result<Head<'de>>,
+    ) -> Result<Head<'de>> {
+        let len = self.be(width)? as usize;
+        then(self, len)
+    }
+
+    fn str(&mut self, len: usize) -> Result<Head<'de>> {
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes)
+            .map(Head::Str)
+            .map_err(|_| StrictError::shape("a string that is not UTF-8"))
+    }
+
+    fn bin(&mut self, len: usize) -> Result<Head<'de>> {
+        self.take(len).map(Head::Bin)
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(StrictError::shape(format_args!(
+                "values nested more than {MAX_DEPTH} deep"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Skip one whole item.
+    fn skip(&mut self) -> Result<()> {
+        match self.head()? {
+            Head::Array(n) => {
+                self.enter()?;
+                for _ in 0..n {
+                    self.skip()?;
+                }
+                self.depth -= 1;
+            }
+            Head::Map(n) => {
+                self.enter()?;
+                for _ in 0..n.saturating_mul(2) {
+                    self.skip()?;
+                }
+                self.depth -= 1;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn seq<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value> {
+        self.enter()?;
+        let mut access = Items {
+            de: &mut *self,
+            left: len,
+        };
+        let value = visitor.visit_seq(&mut access)?;
+        let left = access.left;
+        if left != 0 {
+            return Err(StrictError::shape(format_args!(
+                "{left} array items unused"
+            )));
+        }
+        self.depth -= 1;
+        Ok(value)
+    }
+
+    fn map<V: Visitor<'de>>(&mut self, len: usize, visitor: V) -> Result<V::Value> {
+        self.enter()?;
+        let mut access = Items {
+            de: &mut *self,
+            left: len,
+        };
+        let value = visitor.visit_map(&mut access)?;
+        let left = access.left;
+        if left != 0 {
+            return Err(StrictError::shape(format_args!(
+                "{left} map entries unused"
+            )));
+        }
+        self.depth -= 1;
+        Ok(value)
+    }
+}
+
+fn wrong(head: &Head<'_>, wanted: &str) -> StrictError {
+    StrictError::shape(format_args!("expected {wanted}, found {}", head.describe()))
+}
+
+macro_rules! integers {
+    ($($method:ident)*) => {
+        $(
+            fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+                match self.head()? {
+                    Head::Unsigned(n) => visitor.visit_u64(n),
+                    Head::Signed(n) => visitor.visit_i64(n),
+                    other => Err(wrong(&other, "an integer")),
+                }
+            }
+        )*
+    };
+}
+
+impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
+    type Error = StrictError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Nil => visitor.visit_unit(),
+            Head::Bool(b) => visitor.visit_bool(b),
+            Head::Unsigned(n) => visitor.visit_u64(n),
+            Head::Signed(n) => visitor.visit_i64(n),
+            Head::F32(x) => visitor.visit_f32(x),
+            Head::F64(x) => visitor.visit_f64(x),
+            Head::Str(s) => visitor.visit_borrowed_str(s),
+            Head::Bin(b) => visitor.visit_borrowed_bytes(b),
+            Head::Array(n) => self.seq(n, visitor),
+            Head::Map(n) => self.map(n, visitor),
+        }
+    }
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Bool(b) => visitor.visit_bool(b),
+            other => Err(wrong(&other, "a boolean")),
+        }
+    }
+
+    integers!(
+        deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+    );
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_f64(visitor)
+    }
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::F32(x) => visitor.visit_f32(x),
+            Head::F64(x) => visitor.visit_f64(x),
+            other => Err(wrong(&other, "a float")),
+        }
+    }
+
+    fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Str(s) => visitor.visit_borrowed_str(s),
+            other => Err(wrong(&other, "a string")),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_bytes<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Bin(b) => visitor.visit_borrowed_bytes(b),
+            other => Err(wrong(&other, "bytes (bin)")),
+        }
+    }
+
+    fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.deserialize_bytes(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        if self.peek_nil() {
+            self.input = &self.input[1..];
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Nil => visitor.visit_unit(),
+            other => Err(wrong(&other, "nil")),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Array(n) => self.seq(n, visitor),
+            other => Err(wrong(&other, "an array")),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Array(n) if n == len => self.seq(n, visitor),
+            Head::Array(n) => Err(StrictError::shape(format_args!(
+                "expected an array of {len}, found one of {n}"
+            ))),
+            other => Err(wrong(&other, "an array")),
+        }
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.deserialize_tuple(len, visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Map(n) => self.map(n, visitor),
+            other => Err(wrong(&other, "a map")),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        match self.head()? {
+            Head::Map(n) => self.map(n, visitor),
+            other => Err(wrong(&other, &format!("a map of {name}'s fields by name"))),
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        match self.head()? {
+            Head::Str(variant) => visitor.visit_enum(Variant {
+                de: self,
+                name: variant,
+                data: false,
+            }),
+            Head::Map(1) => {
+                self.enter()?;
+                let variant = match self.head()? {
+                    Head::Str(s) => s,
+                    other => return Err(wrong(&other, &format!("the name of a {name} variant"))),
+                };
+                let value = visitor.visit_enum(Variant {
+                    de: &mut *self,
+                    name: variant,
+                    data: true,
+                })?;
+                self.depth -= 1;
+                Ok(value)
+            }
+            other => Err(wrong(
+                &other,
+                &format!("a {name}: a variant name, or a map of one variant name to its data"),
+            )),
+        }
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.head()? {
+            Head::Str(s) => visitor.visit_borrowed_str(s),
+            other => Err(wrong(&other, "a name (string)")),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        self.skip()?;
+        visitor.visit_unit()
+    }
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+}
+
+/// The items of an array, or the entries of a map.
+struct Items<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    left: usize,
+}
+
+impl<'de> de::SeqAccess<'de> for Items<'_, 'de> {
+    type Error = StrictError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        // Each item takes at least a byte: a lying length cannot make the caller preallocate.
+        Some(self.left.min(self.de.input.len()))
+    }
+}
+
+impl<'de> de::MapAccess<'de> for Items<'_, 'de> {
+    type Error = StrictError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        if self.left == 0 {
+            return Ok(None);
+        }
+        self.left -= 1;
+        seed.deserialize(&mut *self.de).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        seed.deserialize(&mut *self.de)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.left.min(self.de.input.len() / 2))
+    }
+}
+
+/// An enum variant: by name alone (`data: false`), or with its data following.
+struct Variant<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    name: &'de str,
+    data: bool,
+}
+
+impl<'a, 'de> de::EnumAccess<'de> for Variant<'a, 'de> {
+    type Error = StrictError;
+    type Variant = Self;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self)> {
+        let name = de::value::BorrowedStrDeserializer::<StrictError>::new(self.name);
+        let value = seed.deserialize(name)?;
+        Ok((value, self))
+    }
+}
+
+impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
+    type Error = StrictError;
+
+    fn unit_variant(self) -> Result<()> {
+        if self.data {
+            return Err(StrictError::shape(format_args!(
+                "variant `{}` has no data; send it as a plain string",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
+        self.needs_data()?;
+        seed.deserialize(&mut *self.de)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value> {
+        self.needs_data()?;
+        de::Deserializer::deserialize_tuple(&mut *self.de, len, visitor)
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        self.needs_data()?;
+        de::Deserializer::deserialize_struct(&mut *self.de, "variant", fields, visitor)
+    }
+}
+
+impl Variant<'_, '_> {
+    fn needs_data(&self) -> Result<()> {
+        if self.data {
+            Ok(())
+        } else {
+            Err(StrictError::shape(format_args!(
+                "variant `{}` needs data: send it as a map of its name to its data",
+                self.name
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+    use std::collections::BTreeMap;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    enum Req {
+        Ping,
+        Echo { text: String, n: u32 },
+        Wrap(Inner),
+        Opt { maybe: Option<u8> },
+    }
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Inner {
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        names: BTreeMap<String, i64>,
+    }
+
+    fn named<T: Serialize>(v: &T) -> Vec<u8> {
+        rmp_serde::to_vec_named(v).unwrap()
+    }
+
+    #[test]
+    fn the_named_form_round_trips() {
+        let values = [
+            Req::Ping,
+            Req::Echo {
+                text: "hé".into(),
+                n: 70000,
+            },
+            Req::Wrap(Inner {
+                data: vec![1, 2, 3],
+                names: [("a".to_string(), -5)].into_iter().collect(),
+            }),
+            Req::Opt { maybe: None },
+            Req::Opt { maybe: Some(3) },
+        ];
+        for v in values {
+            assert_eq!(from_slice::<Req>(&named(&v)).unwrap(), v);
+        }
+    }
+
+    #[test]
+    fn integer_variant_indices_are_refused() {
+        // What rmp_serde accepts as the variant with index 0 and 1.
+        for bytes in [
+            &b"\x00"[..],
+            b"\x06\xff",
+            b"\x81\x01\x82\xa4text\xa1x\xa1n\x01",
+        ] {
+            let e = from_slice::<Req>(bytes).unwrap_err();
+            assert_eq!(e.fault, Fault::Shape, "{bytes:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn structs_as_arrays_trailing_bytes_and_unknown_variants_are_refused() {
+        let as_array = rmp_serde::to_vec(&Req::Echo {
+            text: "x".into(),
+            n: 1,
+        })
+        .unwrap();
+        let mut trailing = named(&Req::Ping);
+        trailing.push(0xc0);
+        for bad in [
+            as_array,
+            trailing,
+            b"\xa4Nope".to_vec(),
+            b"\x81\xa4Ping\xc0".to_vec(),
+        ] {
+            let e = from_slice::<Req>(&bad).unwrap_err();
+            assert_eq!(e.fault, Fault::Shape, "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_skipped_for_newer_senders() {
+        #[derive(Serialize)]
+        struct Newer {
+            text: String,
+            n: u32,
+            added: Vec<Vec<u8>>,
+        }
+        #[derive(Serialize)]
+        enum R {
+            Echo(Newer),
+        }
+        let bytes = named(&R::Echo(Newer {
+            text: "t".into(),
+            n: 2,
+            added: vec![vec![1]],
+        }));
+        assert_eq!(
+            from_slice::<Req>(&bytes).unwrap(),
+            Req::Echo {
+                text: "t".into(),
+                n: 2
+            }
+        );
+    }
+
+    #[test]
+    fn lying_lengths_deep_nesting_and_bad_utf8_fail_cleanly() {
+        // A map claiming 2^32-1 entries, an array claiming 2^32-1 items.
+        for bytes in [
+            &b"\xdf\xff\xff\xff\xff"[..],
+            b"\x81\xa4Wrap\xdd\xff\xff\xff\xff",
+        ] {
+            assert!(from_slice::<Req>(bytes).is_err());
+        }
+        let deep = [vec![0x91u8; 10_000], vec![0xc0]].concat();
+        let e = from_slice::<serde::de::IgnoredAny>(&deep).unwrap_err();
+        assert!(e.message.contains("nested"), "{e}");
+        assert!(from_slice::<String>(b"\xa2\xff\xfe").is_err());
+    }
+
+    #[test]
+    fn a_refused_value_is_told_apart_from_a_wrong_shape() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Holds {
+            at: crate::Address,
+        }
+        let bytes = named(&BTreeMap::from([("at", "not an address")]));
+        let e = from_slice::<Holds>(&bytes).unwrap_err();
+        assert_eq!(e.fault, Fault::Value, "{e}");
+        let bytes = named(&BTreeMap::from([("at", 5)]));
+        assert_eq!(from_slice::<Holds>(&bytes).unwrap_err().fault, Fault::Shape);
+    }
+}

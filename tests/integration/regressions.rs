@@ -1,0 +1,204 @@
+//! Regression tests for the breaks found by trying greenroom as a hostile or unlucky user
+//! would (issue 6, measured at commit 8d6d349). Each test is named after what it guards and
+//! fails on that commit.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+use greenroom::protocol::{PROTOCOL_VERSION, Request, Response, Role};
+
+use crate::support::{PATIENCE, TestSystem, rss_kib};
+
+/// A raw control connection to `admin.sock`, as a program in another language would open it.
+pub struct RawClient {
+    pub stream: UnixStream,
+}
+
+impl RawClient {
+    pub fn connect(sys: &TestSystem) -> RawClient {
+        let stream = UnixStream::connect(sys.dir.join("admin.sock")).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        RawClient { stream }
+    }
+
+    /// Connect and say Hello; returns the client and the endpoint address it was given.
+    pub fn greeted(sys: &TestSystem) -> (RawClient, String) {
+        let mut c = RawClient::connect(sys);
+        c.send(&Request::Hello {
+            version: PROTOCOL_VERSION,
+            role: Role::Client {
+                pid: std::process::id(),
+                owner: false,
+            },
+        });
+        match c.response() {
+            Some(Response::Welcome { endpoint, .. }) => (c, endpoint.to_string()),
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+
+    pub fn send(&mut self, req: &Request) {
+        self.stream
+            .write_all(&greenroom::wire::encode(req).unwrap())
+            .unwrap();
+    }
+
+    pub fn send_frame(&mut self, body: &[u8]) {
+        let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+        frame.extend_from_slice(body);
+        self.stream.write_all(&frame).unwrap();
+    }
+
+    /// The next response, or `None` if the admin closed the connection.
+    pub fn response(&mut self) -> Option<Response> {
+        let mut len = [0u8; 4];
+        match self.stream.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
+            Err(e) => panic!("reading a response: {e}"),
+        }
+        let mut body = vec![0; u32::from_be_bytes(len) as usize];
+        self.stream.read_exact(&mut body).unwrap();
+        Some(greenroom::wire::decode(&body, "response").unwrap())
+    }
+
+    /// The next response must be an error of `kind`; returns its message.
+    pub fn expect_error(&mut self, kind: &str) -> String {
+        match self.response() {
+            Some(Response::Error { kind: k, message }) if k == kind => message,
+            other => panic!("expected a {kind} error, got {other:?}"),
+        }
+    }
+
+    pub fn expect_closed(&mut self) {
+        assert!(self.response().is_none(), "the connection is still open");
+    }
+}
+
+#[test]
+fn a_garbage_frame_that_looks_like_a_variant_index_does_not_shut_the_system_down() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    // `06 ff`: rmp_serde reads the integer 6 as the index of `Shutdown` and ignores the `ff`.
+    // Sent first, and again after a proper Hello.
+    for greet in [false, true] {
+        let mut raw = if greet {
+            RawClient::greeted(&sys).0
+        } else {
+            RawClient::connect(&sys)
+        };
+        raw.send_frame(&[0x06, 0xff]);
+        let message = raw.expect_error("BadRequest");
+        assert!(message.contains("could not decode"), "{message}");
+        raw.expect_closed();
+    }
+    // Every other kind of loose encoding is refused the same way, and changes nothing.
+    let loose: Vec<Vec<u8>> = vec![
+        vec![0x00], // index 0: Hello
+        vec![0x05], // index 5: Status
+        [
+            rmp_serde::to_vec_named(&Request::Status).unwrap(),
+            vec![0xc0],
+        ]
+        .concat(), // trailing byte
+        rmp_serde::to_vec_named(&"Reboot").unwrap(), // unknown variant
+        b"\x81\xa6Create\x94\xa4Echo\xc0\xa4junk\xc0".to_vec(), // struct as an array
+    ];
+    for body in &loose {
+        let (mut raw, _) = RawClient::greeted(&sys);
+        raw.send_frame(body);
+        raw.expect_error("BadRequest");
+        raw.expect_closed();
+    }
+    assert!(sys.dir.exists(), "the system directory was removed");
+    assert_eq!(sys.status(&mut system).len(), 1, "actors were stopped");
+    let reply = system.ask(&echo, "still here?", PATIENCE).unwrap();
+    assert!(reply.is_some(), "the actor no longer answers");
+}
+
+#[test]
+fn a_request_before_hello_is_refused_and_the_connection_closed() {
+    let sys = TestSystem::start();
+    let mut raw = RawClient::connect(&sys);
+    raw.send(&Request::Status);
+    let message = raw.expect_error("BadRequest");
+    assert!(message.contains("must be Hello"), "{message}");
+    raw.expect_closed();
+    let mut raw = RawClient::connect(&sys);
+    raw.send(&Request::Hello {
+        version: PROTOCOL_VERSION + 1,
+        role: Role::Client {
+            pid: 1,
+            owner: false,
+        },
+    });
+    let message = raw.expect_error("BadVersion");
+    assert!(message.contains("protocol version"), "{message}");
+}
+
+#[test]
+fn a_well_formed_create_with_a_bad_value_is_refused_and_the_client_keeps_its_connection() {
+    let sys = TestSystem::start();
+    let (mut raw, endpoint) = RawClient::greeted(&sys);
+    let id = endpoint.split('@').next().unwrap();
+    let socket = sys.dir.join(format!("{id}.sock"));
+    let _bound = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    // The right shape, but the parent is not an address.
+    raw.send_frame(
+        &rmp_serde::to_vec_named(&std::collections::BTreeMap::from([(
+            "Create",
+            std::collections::BTreeMap::from([("type_name", "Echo"), ("parent", "not an address")]),
+        )]))
+        .unwrap(),
+    );
+    let message = raw.expect_error("BadRequest");
+    assert!(message.contains("not a greenroom address"), "{message}");
+    // Still connected, still served, and its endpoint socket is still there.
+    raw.send(&Request::Status);
+    assert!(matches!(raw.response(), Some(Response::Status(_))));
+    assert!(socket.exists(), "the client's endpoint socket was deleted");
+}
+
+#[test]
+fn headers_that_promise_64_mib_cost_nothing_until_the_bytes_arrive() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    let actor_pid = sys.pid_of(&mut system, &echo);
+    assert!(system.ask(&echo, "warm up", PATIENCE).unwrap().is_some());
+    let before = (rss_kib(sys.admin_pid), rss_kib(actor_pid));
+    let header = [0x03, 0xff, 0xff, 0xff];
+    let mut held = Vec::new();
+    for socket in [
+        sys.dir.join("admin.sock"),
+        sys.dir.join(format!("{}.sock", echo.id())),
+    ] {
+        for _ in 0..16 {
+            let mut s = UnixStream::connect(&socket).unwrap();
+            s.write_all(&header).unwrap();
+            held.push(s);
+        }
+    }
+    // Each process accepts the connections in one round of its event loop and reads the
+    // headers in the next at the latest: after two more answers from each, both have.
+    for _ in 0..2 {
+        assert!(system.status().is_ok());
+        assert!(system.ask(&echo, "after", PATIENCE).unwrap().is_some());
+    }
+    let after = (rss_kib(sys.admin_pid), rss_kib(actor_pid));
+    let grew = |b: u64, a: u64| a.saturating_sub(b) / 1024;
+    assert!(
+        grew(before.0, after.0) < 32,
+        "the admin grew by {} MiB",
+        grew(before.0, after.0)
+    );
+    assert!(
+        grew(before.1, after.1) < 32,
+        "the actor grew by {} MiB",
+        grew(before.1, after.1)
+    );
+}
