@@ -333,12 +333,8 @@ fn start(name: &str) -> CliResult {
         eprintln!("system '{name}' is already running in {}", dir.display());
         return Ok(());
     }
-    sysdir::create_private_dir(&dir)?;
     let log_path = sysdir::log_file(&dir);
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)?;
+    let log = sysdir::open_admin_log(&dir)?;
     let admin = greenroom_admin_path();
     let mut child = Command::new(&admin)
         .arg("--system")

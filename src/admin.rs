@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -32,7 +32,7 @@ use crate::protocol::{
 };
 use crate::runtime::{ActorArgs, SPARE};
 use crate::spawn::{self, Reaped};
-use crate::sysdir;
+use crate::sysdir::{self, FileHow, PrivateDir};
 use crate::wire::strict::{self, Fault};
 use crate::wire::{self, ReadStatus};
 
@@ -211,6 +211,8 @@ struct Admin {
     next_token: usize,
     shutdown: Option<Shutdown>,
     _lock: Flock<File>,
+    /// The system directory, opened safely; removed (contents first) when the admin finishes.
+    private: Option<PrivateDir>,
 }
 
 /// Run an admin in this process until it is shut down. The process must be single-threaded:
@@ -229,23 +231,22 @@ impl Admin {
             Some(d) => d.clone(),
             None => sysdir::system_dir(&cfg.system)?,
         };
-        sysdir::create_private_dir(&dir)?;
+        let private = sysdir::create_private_dir(&dir)?;
         crate::logging::init_admin(&cfg.system, &dir);
-        let lock_path = sysdir::lock_file(&dir);
-        let file = File::create(&lock_path).ctx(|| format!("opening {}", lock_path.display()))?;
+        let file = private.file("admin.lock", FileHow::ReadWrite)?;
         let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
             Error::AlreadyRunning {
                 system: cfg.system.clone(),
                 pidfile: sysdir::pid_file(&dir),
             }
         })?;
-        remove_stale_files(&dir);
+        private.remove_files(is_stale);
         // The pid file is complete before the socket exists: whoever sees the socket can read it.
-        let pid_path = sysdir::pid_file(&dir);
-        let pid_tmp = dir.join("admin.pid.tmp");
-        std::fs::write(&pid_tmp, format!("{}\n", std::process::id()))
-            .and_then(|()| std::fs::rename(&pid_tmp, &pid_path))
-            .ctx(|| "writing the pid file".into())?;
+        std::io::Write::write_all(
+            &mut private.file("admin.pid", FileHow::Truncate)?,
+            format!("{}\n", std::process::id()).as_bytes(),
+        )
+        .ctx(|| "writing the pid file".into())?;
         let sock = sysdir::admin_socket(&dir);
         let std_listener =
             StdUnixListener::bind(&sock).ctx(|| format!("binding {}", sock.display()))?;
@@ -309,6 +310,7 @@ impl Admin {
             next_token: 2,
             shutdown: None,
             _lock: lock,
+            private: Some(private),
         })
     }
 
@@ -1032,7 +1034,9 @@ impl Admin {
     /// Remove the system directory and answer whoever asked for the shutdown.
     fn finish(&mut self) {
         let waiters = self.shutdown.take().map(|s| s.waiters).unwrap_or_default();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(private) = self.private.take() {
+            private.remove();
+        }
         for token in waiters {
             if let Some(client) = self.clients.get_mut(&token) {
                 let _ = client.conn.send(&Response::Ok);
@@ -1073,16 +1077,7 @@ fn bad_request(message: &str) -> Response {
     }
 }
 
-/// Remove sockets and pid files left by an admin that died without cleaning up.
-fn remove_stale_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.ends_with(".sock") || name == "admin.pid" {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
+/// Files an admin that died without cleaning up leaves behind, which a new admin removes.
+fn is_stale(name: &str) -> bool {
+    name.ends_with(".sock") || name == "admin.pid"
 }

@@ -67,6 +67,17 @@ pub enum Error {
         /// What is wrong with it.
         why: String,
     },
+    /// A directory greenroom would create or use is not safely its own: a symbolic link, a
+    /// directory of another user, or one others may write to.
+    #[error(
+        "refusing to use {path}: {why}; remove it, or choose another place with XDG_RUNTIME_DIR or --dir"
+    )]
+    UnsafeDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
     /// A system name is not usable as a directory name.
     #[error(
         "'{0}' is not a valid system name; use letters, digits, '-', '_' and '.', not starting with '.'"

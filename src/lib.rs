@@ -88,6 +88,7 @@ mod registry;
 mod runtime;
 mod simple;
 mod spawn;
+mod sys;
 pub mod sysdir;
 mod system;
 pub mod wire;

@@ -22,6 +22,8 @@ fn open_log(dir: &Path) -> Option<File> {
         .create(true)
         .append(true)
         .mode(0o600)
+        // The directory is the system's own; a link planted in it is not followed.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(log_path(dir))
         .ok()
 }

@@ -2,11 +2,10 @@
 //! `XDG_RUNTIME_DIR` is unset (as it is for root in CI). Both the base and the system directory
 //! are created with mode 0700, so only the owner can reach the sockets inside.
 
-use std::fs;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
+pub(crate) use crate::sys::{FileHow, PrivateDir};
 
 /// The environment variable naming the system when `--system` is not given.
 pub const SYSTEM_ENV: &str = "GREENROOM_SYSTEM";
@@ -50,27 +49,11 @@ fn base_dir() -> PathBuf {
     }
 }
 
-/// Create `dir` (and its parent) with mode 0700, refusing a directory owned by someone else.
-pub fn create_private_dir(dir: &Path) -> Result<()> {
-    for d in [dir.parent(), Some(dir)].into_iter().flatten() {
-        match fs::DirBuilder::new().mode(0o700).create(d) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e).ctx(|| format!("creating {}", d.display())),
-        }
-        let meta = fs::metadata(d).ctx(|| format!("checking {}", d.display()))?;
-        if meta.uid() != nix::unistd::getuid().as_raw() {
-            return Err(Error::Io {
-                context: format!("{} belongs to another user", d.display()),
-                source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
-            });
-        }
-        if meta.permissions().mode() & 0o077 != 0 {
-            fs::set_permissions(d, fs::Permissions::from_mode(0o700))
-                .ctx(|| format!("making {} private", d.display()))?;
-        }
-    }
-    Ok(())
+/// Create `dir` (and its parent) with mode 0700, or open them if they exist, without following
+/// symbolic links; refuse a directory that is not safely this user's own (see
+/// [`Error::UnsafeDirectory`]).
+pub(crate) fn create_private_dir(dir: &Path) -> Result<PrivateDir> {
+    PrivateDir::open(dir)
 }
 
 /// The admin's control socket in a system directory.
@@ -91,4 +74,10 @@ pub fn lock_file(dir: &Path) -> PathBuf {
 /// The log file of an admin started in the background.
 pub fn log_file(dir: &Path) -> PathBuf {
     dir.join("admin.log")
+}
+
+/// Create the system directory `dir` safely if needed (see [`Error::UnsafeDirectory`]), and open
+/// its `admin.log` for appending: where an admin started in the background writes.
+pub fn open_admin_log(dir: &Path) -> Result<std::fs::File> {
+    create_private_dir(dir)?.file("admin.log", FileHow::Append)
 }

@@ -202,3 +202,35 @@ fn headers_that_promise_64_mib_cost_nothing_until_the_bytes_arrive() {
         grew(before.1, after.1)
     );
 }
+
+#[test]
+fn a_planted_symlink_is_refused_and_nothing_outside_the_system_directory_is_touched() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let sys = TestSystem::empty();
+    let victim = sys.tmp.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(victim.join("precious.sock"), b"keep").unwrap();
+    std::fs::create_dir(sys.tmp.path().join("greenroom")).unwrap();
+    // The system directory is a link to someone else's directory.
+    symlink(&victim, &sys.dir).unwrap();
+    let admin = sys
+        .command(&crate::support::bin("greenroom-admin"))
+        .output()
+        .unwrap();
+    assert_eq!(admin.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&admin.stderr);
+    assert!(
+        err.contains("refusing to use") && err.contains("symbolic link"),
+        "{err}"
+    );
+    let err = sys.cli_err(&["start"]);
+    assert!(err.contains("symbolic link"), "{err}");
+    let mode = std::fs::metadata(&victim).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o777, "the link's target was chmodded");
+    assert!(
+        victim.join("precious.sock").exists(),
+        "a file outside was removed"
+    );
+    std::fs::remove_file(&sys.dir).unwrap();
+}
