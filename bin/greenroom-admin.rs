@@ -25,12 +25,15 @@ struct Args {
     /// start their own admin).
     #[arg(long)]
     owned: bool,
-    /// How long shutdown waits for actors to honour ExitRequest before SIGTERM, in ms.
-    #[arg(long, env = "GREENROOM_EXIT_GRACE_MS", default_value_t = 3000)]
+    /// How long shutdown waits for actors to honour ExitRequest before SIGTERM, in ms (at most
+    /// an hour).
+    #[arg(long, env = "GREENROOM_EXIT_GRACE_MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
     exit_grace_ms: u64,
-    /// The largest frame any process of the system accepts, in bytes.
-    #[arg(long, env = "GREENROOM_MAX_FRAME", default_value_t = greenroom::wire::DEFAULT_MAX_FRAME)]
-    max_frame_bytes: usize,
+    /// The largest message frame any process of the system accepts, in bytes (1 KiB to 1 GiB).
+    #[arg(long, env = "GREENROOM_MAX_FRAME", default_value_t = greenroom::wire::DEFAULT_MAX_FRAME as u64,
+          value_parser = clap::value_parser!(u64).range(1024..=(1 << 30)))]
+    max_frame_bytes: u64,
 }
 
 fn main() -> ExitCode {
@@ -39,7 +42,7 @@ fn main() -> ExitCode {
     cfg.owned = args.owned;
     cfg.dir = args.dir;
     cfg.exit_grace = Duration::from_millis(args.exit_grace_ms);
-    cfg.max_frame = args.max_frame_bytes;
+    cfg.max_frame = args.max_frame_bytes as usize;
     match admin::run(cfg) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -111,6 +111,9 @@ fn main() -> ExitCode {
 
 type CliResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The longest `--timeout` accepted: a year.
+const MAX_TIMEOUT_S: f64 = 365.0 * 24.0 * 3600.0;
+
 fn run(cli: Cli) -> CliResult {
     let name = cli.system.as_str();
     match cli.command {
@@ -158,12 +161,20 @@ fn run(cli: Cli) -> CliResult {
                 address.parse::<Address>()?,
                 json_message(&message, type_name)?,
             );
-            if !(timeout.is_finite() && timeout >= 0.0) {
-                return Err("--timeout must be a number of seconds, 0 or more".into());
+            let wait = Duration::try_from_secs_f64(timeout).map_err(|_| {
+                format!(
+                    "--timeout must be a number of seconds from 0 to {MAX_TIMEOUT_S}, not {timeout}"
+                )
+            })?;
+            if timeout > MAX_TIMEOUT_S {
+                return Err(format!(
+                    "--timeout must be a number of seconds from 0 to {MAX_TIMEOUT_S}, not {timeout}"
+                )
+                .into());
             }
             let mut system = ActorSystem::attach(name)?;
             system.tell_message(&to, msg)?;
-            match system.listen(Duration::from_secs_f64(timeout))? {
+            match system.listen(wait)? {
                 Some(reply) if reply.is::<greenroom::Poison>() => {
                     let poison: greenroom::Poison = reply.decode()?;
                     Err(format!(

@@ -61,6 +61,7 @@ impl AdminConfig {
                 std::env::var("GREENROOM_EXIT_GRACE_MS")
                     .ok()
                     .and_then(|v| v.parse().ok())
+                    .filter(|&ms: &u64| ms <= MAX_EXIT_GRACE_MS)
                     .unwrap_or(3000),
             ),
             max_frame: wire::max_frame_from_env(),
@@ -68,6 +69,10 @@ impl AdminConfig {
         }
     }
 }
+
+/// The longest exit grace accepted (an hour); longer values are refused by `greenroom-admin`
+/// and ignored in the environment of an embedded admin.
+const MAX_EXIT_GRACE_MS: u64 = 3_600_000;
 
 /// Entry point of an embedded admin (`BINARY --greenroom-admin --system NAME [--dir DIR] [--owned]`).
 pub(crate) fn main_from_args(args: &[String]) -> i32 {
@@ -846,10 +851,19 @@ impl Admin {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = std::fs::remove_file(&socket);
-                return Err(Error::NotActorBinary {
-                    path: PathBuf::from(binary),
-                    why: format!("it cannot be started: {e}"),
-                });
+                if e.raw_os_error() == Some(libc::EAGAIN) {
+                    return Err(Error::Exhausted {
+                        context: "starting an actor process".into(),
+                        source: e,
+                        fix: "too many processes: raise the limit (`ulimit -u`) or end some actors",
+                    });
+                }
+                return Err(Error::exhausted("starting an actor process", &e).unwrap_or(
+                    Error::NotActorBinary {
+                        path: PathBuf::from(binary),
+                        why: format!("it cannot be started: {e}"),
+                    },
+                ));
             }
         };
         drop((listener, theirs));

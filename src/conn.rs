@@ -8,7 +8,6 @@
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream as StdUnixStream;
 use std::time::Instant;
 
@@ -120,20 +119,9 @@ impl Conn {
             if left.is_zero() {
                 return Err(io::ErrorKind::TimedOut.into());
             }
-            wait_writable(self.stream.as_raw_fd(), left);
+            crate::sys::wait_writable(&self.stream, left);
         }
     }
-}
-
-fn wait_writable(fd: i32, timeout: std::time::Duration) {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLOUT,
-        revents: 0,
-    };
-    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
-    // SAFETY: one valid pollfd for the duration of the call.
-    unsafe { libc::poll(&mut pfd, 1, ms) };
 }
 
 /// Open a connection to an actor's message socket. A missing socket or a refused connection

@@ -120,6 +120,17 @@ pub enum Error {
         "timed out after {0:?} waiting for the admin; check that it is alive with `greenroom status`"
     )]
     Timeout(std::time::Duration),
+    /// The system ran out of something greenroom needed: open files, memory or processes.
+    #[error("{context}: {source}; {fix}")]
+    Exhausted {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: io::Error,
+        /// What to do about it.
+        fix: &'static str,
+    },
     /// An operating-system call failed.
     #[error("{context}: {source}")]
     Io {
@@ -145,6 +156,26 @@ fn known_list(known: &[String]) -> String {
     }
 }
 
+impl Error {
+    /// The error to report for an OS error that means the system ran out of something, or
+    /// `None` for any other.
+    pub(crate) fn exhausted(context: &str, e: &io::Error) -> Option<Error> {
+        let fix = match e.raw_os_error()? {
+            libc::EMFILE | libc::ENFILE => {
+                "too many files are open: raise the limit (`ulimit -n`) or end some actors"
+            }
+            libc::ENOMEM | libc::ENOBUFS => "memory is short: end some actors or add memory",
+            libc::ENOSPC => "the disk is full: free some space",
+            _ => return None,
+        };
+        Some(Error::Exhausted {
+            context: context.to_string(),
+            source: io::Error::from_raw_os_error(e.raw_os_error()?),
+            fix,
+        })
+    }
+}
+
 /// The result type of greenroom operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -155,9 +186,9 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for io::Result<T> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T> {
-        self.map_err(|source| Error::Io {
-            context: context(),
-            source,
+        self.map_err(|source| {
+            let context = context();
+            Error::exhausted(&context, &source).unwrap_or(Error::Io { context, source })
         })
     }
 }

@@ -235,7 +235,12 @@ impl ContextOps for Runtime {
     }
 
     fn wakeup_after(&mut self, after: Duration, payload: Message) {
-        self.timers.add(Instant::now() + after, payload);
+        // A delay too long for the clock is a timer that never fires while anyone waits.
+        let now = Instant::now();
+        let due = now
+            .checked_add(after)
+            .unwrap_or_else(|| now + Duration::from_secs(u32::MAX as u64));
+        self.timers.add(due, payload);
     }
 
     fn handle_dead_letters(&mut self, on: bool) -> Result<()> {

@@ -396,7 +396,7 @@ impl ContextOps for SimpleOps<'_> {
     }
 
     fn wakeup_after(&mut self, after: Duration, payload: Message) {
-        let due = self.sys.clock + after.max(TICK);
+        let due = self.sys.clock.saturating_add(after.max(TICK));
         if let Some(slot) = self.sys.actors.get_mut(&self.me.id()) {
             slot.timers.add(due, payload);
         }
@@ -466,7 +466,7 @@ impl SystemBase for SimpleSystem {
         timeout: Duration,
         wanted: &dyn Fn(&Message) -> bool,
     ) -> Result<Option<Envelope>> {
-        let deadline = self.clock + timeout;
+        let deadline = self.clock.saturating_add(timeout);
         loop {
             while let Some(env) = self.inbox.pop_front() {
                 if wanted(&env.msg) {

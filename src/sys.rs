@@ -10,12 +10,13 @@
 
 use std::ffi::OsStr;
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::{Mode, fchmod, fstat, fstatat, mkdirat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
@@ -183,6 +184,36 @@ pub(crate) enum FileHow {
     Append,
     Truncate,
     ReadWrite,
+}
+
+/// Make a descriptor non-blocking.
+pub(crate) fn set_nonblocking(fd: &impl AsFd) -> std::io::Result<()> {
+    use nix::fcntl::{FcntlArg, fcntl};
+    let flags = fcntl(fd.as_fd(), FcntlArg::F_GETFL)?;
+    fcntl(
+        fd.as_fd(),
+        FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK),
+    )?;
+    Ok(())
+}
+
+/// Wait until `fd` is readable (or has ended), or `timeout` passes.
+pub(crate) fn wait_readable(fd: &impl AsFd, timeout: std::time::Duration) {
+    wait_for(fd, PollFlags::POLLIN, timeout);
+}
+
+/// Wait until `fd` is writable (or has failed), or `timeout` passes.
+pub(crate) fn wait_writable(fd: &impl AsFd, timeout: std::time::Duration) {
+    wait_for(fd, PollFlags::POLLOUT, timeout);
+}
+
+fn wait_for(fd: &impl AsFd, events: PollFlags, timeout: std::time::Duration) {
+    let ms = timeout.as_millis().clamp(1, i32::MAX as u128) as i32;
+    let mut fds = [PollFd::new(fd.as_fd(), events)];
+    let _ = poll(
+        &mut fds,
+        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+    );
 }
 
 /// `path`'s parent and last component, if it is absolute and has both.

@@ -612,15 +612,18 @@ impl SystemBase for ProcessSystem {
         timeout: Duration,
         wanted: &dyn Fn(&Message) -> bool,
     ) -> Result<Option<Envelope>> {
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to add to the clock means no deadline at all.
+        let deadline = Instant::now().checked_add(timeout);
         loop {
             while let Some(env) = self.inbox.pop_front() {
                 if wanted(&env.msg) {
                     return Ok(Some(env));
                 }
             }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if !self.pump(left)? && Instant::now() >= deadline {
+            let left = deadline.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            if !self.pump(left)? && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
         }
@@ -728,37 +731,71 @@ pub(crate) fn admin_binary_path() -> PathBuf {
     PathBuf::from("greenroom-admin")
 }
 
-/// Ask a binary which actor types it provides.
+/// How long a binary may take to answer `--greenroom-list-types`.
+const LIST_TYPES_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The most a binary may print in answer to `--greenroom-list-types`.
+const LIST_TYPES_MAX_OUTPUT: usize = 1 << 20;
+
+/// Ask a binary which actor types it provides: run it with `--greenroom-list-types` and read
+/// its answer. The answer is what it printed by the time it exited (a child it left behind
+/// holding its standard output does not make this wait), within 5 s and 1 MiB.
 pub fn list_types(path: &Path) -> Result<Vec<String>> {
     let not = |why: String| Error::NotActorBinary {
         path: path.to_path_buf(),
         why,
     };
+    // A bare file name means the file here, not a program looked up on PATH.
+    let path = &std::fs::canonicalize(path).map_err(|e| not(format!("it cannot be found: {e}")))?;
     let mut child = Command::new(path)
         .arg("--greenroom-list-types")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .map_err(|e| not(format!("it cannot be run: {e}")))?;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(not(
-                    "it did not answer --greenroom-list-types within 5 s".into()
-                ));
+        .map_err(|e| {
+            match Error::exhausted(
+                &format!("running {} --greenroom-list-types", path.display()),
+                &e,
+            ) {
+                Some(exhausted) => exhausted,
+                None => not(format!("it cannot be run: {e}")),
             }
+        })?;
+    let mut stdout = child.stdout.take().expect("piped above");
+    crate::sys::set_nonblocking(&stdout).ctx(|| "reading the binary's answer".into())?;
+    let deadline = Instant::now() + LIST_TYPES_TIMEOUT;
+    let mut out = Vec::new();
+    let give_up = |child: &mut Child, why: String| {
+        let _ = child.kill();
+        let _ = child.wait();
+        Err(not(why))
+    };
+    let status = loop {
+        let exited = child.try_wait().ctx(|| "waiting for the binary".into())?;
+        // What it wrote before it exited is in the pipe now.
+        let open = read_available(&mut stdout, &mut out, LIST_TYPES_MAX_OUTPUT)
+            .ctx(|| "reading the binary's answer".into())?;
+        if out.len() > LIST_TYPES_MAX_OUTPUT {
+            return give_up(&mut child, "it printed more than 1 MiB".into());
+        }
+        if let Some(status) = exited {
+            break status;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return give_up(
+                &mut child,
+                "it did not answer --greenroom-list-types within 5 s".into(),
+            );
+        }
+        if open {
+            crate::sys::wait_readable(&stdout, left.min(Duration::from_millis(5)));
+        } else {
+            std::thread::sleep(left.min(Duration::from_millis(5)));
         }
     };
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-    }
+    let out = String::from_utf8_lossy(&out);
     let mut lines = out.lines();
     if !status.success() || lines.next() != Some(LIST_TYPES_MAGIC) {
         return Err(not(
@@ -769,4 +806,24 @@ pub fn list_types(path: &Path) -> Result<Vec<String>> {
         .map(str::to_string)
         .filter(|l| !l.is_empty())
         .collect())
+}
+
+/// Read what `src` has now into `out`, stopping a little past `limit`. Returns false once `src`
+/// has ended.
+fn read_available(
+    src: &mut impl std::io::Read,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<bool> {
+    let mut buf = [0u8; 8192];
+    while out.len() <= limit {
+        match src.read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
 }

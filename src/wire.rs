@@ -25,12 +25,16 @@ pub const WRAP_SLACK: usize = 16 * 1024;
 /// The environment variable that sets the largest accepted frame, in bytes.
 pub const MAX_FRAME_ENV: &str = "GREENROOM_MAX_FRAME";
 
-/// The frame limit in force: `GREENROOM_MAX_FRAME` if set to a number, else 64 MiB.
+/// The smallest and largest frame limits accepted.
+pub const MAX_FRAME_RANGE: std::ops::RangeInclusive<usize> = 1024..=(1 << 30);
+
+/// The frame limit in force: `GREENROOM_MAX_FRAME` if set to a number in
+/// [`MAX_FRAME_RANGE`], else 64 MiB.
 pub fn max_frame_from_env() -> usize {
     std::env::var(MAX_FRAME_ENV)
         .ok()
         .and_then(|v| v.trim().parse().ok())
-        .filter(|&n: &usize| n >= 64)
+        .filter(|n: &usize| MAX_FRAME_RANGE.contains(n))
         .unwrap_or(DEFAULT_MAX_FRAME)
 }
 

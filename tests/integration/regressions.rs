@@ -234,3 +234,112 @@ fn a_planted_symlink_is_refused_and_nothing_outside_the_system_directory_is_touc
     );
     std::fs::remove_file(&sys.dir).unwrap();
 }
+
+#[test]
+fn absurd_cli_values_get_a_clear_error_not_a_panic() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let silent = system
+        .create_actor_by_name("Silent", None)
+        .unwrap()
+        .to_string();
+    for t in ["1e19", "1e300", "-1", "NaN", "inf"] {
+        let err = sys.cli_err(&["ask", &silent, "\"x\"", &format!("--timeout={t}")]);
+        assert!(err.contains("--timeout must be"), "{t}: {err}");
+    }
+    for (flag, value) in [
+        ("--exit-grace-ms", "99999999999999"),
+        ("--max-frame-bytes", "0"),
+        ("--max-frame-bytes", "99999999999999"),
+    ] {
+        let out = sys
+            .command(&crate::support::bin("greenroom-admin"))
+            .args(["--system", "other", flag, value])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(flag) && err.contains("is not in"), "{err}");
+    }
+}
+
+#[test]
+fn load_returns_when_the_binary_exits_even_if_its_child_holds_stdout() {
+    let sys = TestSystem::start();
+    let pidfile = sys.tmp.path().join("sleeper.pid");
+    let script = sys.tmp.path().join("lingers.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nsleep 120 &\necho $! > {}\necho 'greenroom-actor-binary 1'\necho Lingerer\n",
+            pidfile.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let started = std::time::Instant::now();
+    let out = sys.cli(&["load", script.to_str().unwrap()]);
+    let took = started.elapsed();
+    let sleeper: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // SAFETY: the sleeper is the grandchild this test started (its pid is in our file).
+    unsafe { libc::kill(sleeper, libc::SIGKILL) };
+    crate::support::wait_gone(sleeper as u32);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "Lingerer");
+    // The old reader waited for the sleeper to close the pipe (120 s).
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "load took {took:?}"
+    );
+}
+
+#[test]
+fn running_out_of_file_descriptors_is_reported_as_such() {
+    // The CLI, unable to start the binary it is asked to load.
+    let sys = TestSystem::start();
+    let zoo = crate::support::example("zoo");
+    let out = sys
+        .command(std::path::Path::new("sh"))
+        .args(["-c", "ulimit -n 8 && exec \"$0\" load \"$1\""])
+        .arg(crate::support::bin("greenroom"))
+        .arg(&zoo)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("too many files are open"), "{err}");
+    assert!(!err.contains("not a greenroom actor binary"), "{err}");
+    drop(sys);
+
+    // The admin, unable to start more actors: it says why, and keeps serving.
+    let mut sys = TestSystem::empty();
+    sys.start_admin_with_fd_limit(24);
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let mut refused = None;
+    for _ in 0..24 {
+        match system.create_actor_by_name("Echo", None) {
+            Ok(_) => {}
+            Err(e) => {
+                refused = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("24 descriptors should not be enough for 24 actors");
+    assert!(refused.contains("too many files are open"), "{refused}");
+    assert!(
+        !refused.contains("not a greenroom actor binary"),
+        "{refused}"
+    );
+    sys.status(&mut system);
+}

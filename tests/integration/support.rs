@@ -181,8 +181,22 @@ impl TestSystem {
 
     /// Start `greenroom-admin` with extra environment variables (its actors inherit them).
     pub fn start_admin_with_env(&mut self, args: &[&str], env: &[(&str, &str)]) {
+        self.start_admin_as(Command::new(bin("greenroom-admin")), args, env);
+    }
+
+    /// Start `greenroom-admin` allowed at most `files` open descriptors (through the shell's
+    /// `ulimit`, which then execs the admin: the pid is the admin's).
+    pub fn start_admin_with_fd_limit(&mut self, files: u32) {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", "ulimit -n \"$0\" && exec \"$@\""])
+            .arg(files.to_string())
+            .arg(bin("greenroom-admin"));
+        self.start_admin_as(sh, &[], &[]);
+    }
+
+    fn start_admin_as(&mut self, mut command: Command, args: &[&str], env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.tmp.path().join("admin-output.log")).unwrap();
-        let child = Command::new(bin("greenroom-admin"))
+        let child = command
             .args(["--system", SYSTEM])
             .args(args)
             .envs(env.iter().copied())
