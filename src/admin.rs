@@ -212,7 +212,7 @@ struct Admin {
     /// events, once the answers are out.
     replenish: Vec<String>,
     outbox: Outbox,
-    next_id: u64,
+    ids: Ids,
     next_token: usize,
     shutdown: Option<Shutdown>,
     _lock: Flock<File>,
@@ -285,7 +285,9 @@ impl Admin {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .ctx(|| "registering the signal pipe".into())?;
+        let ids = Ids::reserve(&private, &dir);
         Ok(Admin {
+            ids,
             me: Address::new(&dir, ADMIN_ID),
             outbox: Outbox::new(
                 poll.registry()
@@ -311,7 +313,6 @@ impl Admin {
             counters: Counters::default(),
             spares: HashMap::new(),
             replenish: Vec::new(),
-            next_id: ADMIN_ID + 1,
             next_token: 2,
             shutdown: None,
             _lock: lock,
@@ -623,8 +624,7 @@ impl Admin {
                 if self.shutdown.is_some() {
                     return Some(error_response("ShuttingDown", &Error::ShuttingDown));
                 }
-                let id = self.next_id;
-                self.next_id += 1;
+                let id = self.ids.take();
                 if let Some(c) = self.clients.get_mut(&token) {
                     c.endpoint = Some(id);
                     c.greeted = true;
@@ -831,8 +831,7 @@ impl Admin {
 
     /// Bind a new actor's socket, start its process, and record it.
     fn spawn(&mut self, binary: &str, type_name: &str, parent: &Address) -> Result<u64> {
-        let id = self.next_id;
-        self.next_id += 1;
+        let id = self.ids.take();
         let address = Address::new(&self.dir, id);
         let socket = address.socket_path();
         let listener =
@@ -1088,6 +1087,76 @@ fn bad_request(message: &str) -> Response {
     Response::Error {
         kind: "BadRequest".into(),
         message: message.to_string(),
+    }
+}
+
+/// Actor and endpoint ids, never reused in a system directory: not while the admin runs, and
+/// not by the next admin after a restart either (a `kill -9` included), so an address from
+/// before the restart gets `DeadActor` instead of reaching a newcomer.
+///
+/// Ids are reserved in blocks: the first id not yet handed out by any admin of the directory is
+/// kept in `.NAME.next-id` beside the system directory (which is removed at shutdown; this file
+/// is not). If that file cannot be used, ids start from the clock in microseconds instead.
+struct Ids {
+    next: u64,
+    ceiling: u64,
+    file: Option<File>,
+}
+
+impl Ids {
+    const BLOCK: u64 = 4096;
+
+    fn reserve(private: &PrivateDir, dir: &std::path::Path) -> Ids {
+        let name = format!(
+            ".{}.next-id",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let opened = private.sibling_file(&name).and_then(|mut f| {
+            let mut text = String::new();
+            f.read_to_string(&mut text)
+                .ctx(|| format!("reading {name}"))?;
+            Ok((f, text.trim().parse::<u64>().unwrap_or(0)))
+        });
+        let (file, first) = match opened {
+            Ok((f, n)) => (Some(f), n.max(ADMIN_ID + 1)),
+            Err(e) => {
+                log::warn!("ids will start from the clock: {e}");
+                let micros = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(1, |d| d.as_micros() as u64);
+                (None, micros)
+            }
+        };
+        let mut ids = Ids {
+            next: first,
+            ceiling: first,
+            file,
+        };
+        ids.extend();
+        ids
+    }
+
+    /// Record that every id below the new ceiling may be in use.
+    fn extend(&mut self) {
+        self.ceiling = self.next + Self::BLOCK;
+        if let Some(f) = &mut self.file {
+            use std::io::{Seek, Write};
+            let written = f
+                .seek(std::io::SeekFrom::Start(0))
+                .and_then(|_| f.set_len(0))
+                .and_then(|()| writeln!(f, "{}", self.ceiling));
+            if let Err(e) = written {
+                log::warn!("could not reserve ids: {e}");
+            }
+        }
+    }
+
+    fn take(&mut self) -> u64 {
+        if self.next == self.ceiling {
+            self.extend();
+        }
+        self.next += 1;
+        self.next - 1
     }
 }
 

@@ -144,6 +144,20 @@ impl PrivateDir {
             .map_err(|e| os(&path, "opening", e))
     }
 
+    /// Open (creating, mode 0600) file `name` beside the directory, in its parent, for reading
+    /// and writing, never following a link; refuse a file another user owns.
+    pub(crate) fn sibling_file(&self, name: &str) -> Result<File> {
+        let path = self.path.with_file_name(name);
+        let flags = OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        let fd = openat(&self.parent, name, flags, Mode::S_IRUSR | Mode::S_IWUSR)
+            .map_err(|e| os(&path, "opening", e))?;
+        let st = fstat(&fd).map_err(|e| os(&path, "checking", e))?;
+        if st.st_uid != nix::unistd::getuid().as_raw() || st.st_mode & 0o022 != 0 {
+            return Err(unsafe_dir(&path, "it is not a private file of yours"));
+        }
+        Ok(File::from(fd))
+    }
+
     /// Remove the files in the directory whose names `stale` picks (not directories, and not
     /// anything outside it).
     pub(crate) fn remove_files(&self, stale: impl Fn(&str) -> bool) {

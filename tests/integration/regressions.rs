@@ -343,3 +343,89 @@ fn running_out_of_file_descriptors_is_reported_as_such() {
     );
     sys.status(&mut system);
 }
+
+#[test]
+fn addresses_are_never_reused_after_the_admin_restarts() {
+    let mut sys = TestSystem::start();
+    let mut old = Vec::new();
+    {
+        let mut system = sys.connect();
+        sys.load_zoo(&mut system);
+        for _ in 0..4 {
+            old.push(system.create_actor_by_name("Echo", None).unwrap());
+        }
+        for a in &old {
+            sys.pid_of(&mut system, a);
+        }
+    }
+    // Once after a kill -9 of the admin, once after a clean shutdown.
+    for clean in [false, true] {
+        if clean {
+            sys.shutdown();
+        } else {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(sys.admin_pid as i32),
+                nix::sys::signal::SIGKILL,
+            )
+            .unwrap();
+            sys.admin_killed();
+        }
+        sys.start_admin(&[]);
+        let mut system = sys.connect();
+        sys.load_zoo(&mut system);
+        let mut new = Vec::new();
+        for _ in 0..8 {
+            new.push(system.create_actor_by_name("Echo", None).unwrap());
+        }
+        for a in &new {
+            assert!(!old.contains(a), "{a} was handed out before the restart");
+        }
+        for a in &old {
+            assert!(
+                matches!(
+                    system.tell(a, "hello?"),
+                    Err(greenroom::Error::DeadActor(_))
+                ),
+                "{a} from before the restart still reaches an actor"
+            );
+        }
+        old.extend(new);
+    }
+}
+
+#[test]
+fn forty_actors_told_to_exit_at_once_are_all_reported_as_requested() {
+    #[derive(serde::Serialize)]
+    struct Spawn {
+        count: u32,
+        kind: String,
+    }
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let parent = system.create_actor_by_name("Parent", None).unwrap();
+    system
+        .tell(
+            &parent,
+            &Spawn {
+                count: 40,
+                kind: "Echo".into(),
+            },
+        )
+        .unwrap();
+    let kids: Vec<greenroom::Address> = crate::messaging::expect_msg(&mut system, "Vec<Address>");
+    for kid in &kids {
+        system.tell_exit(kid).unwrap();
+    }
+    let mut notices: Vec<greenroom::ChildExited> = Vec::new();
+    crate::support::wait_for("40 ChildExited notices", || {
+        let reply = system.ask(&parent, "report", PATIENCE).unwrap().unwrap();
+        notices = reply.decode().unwrap();
+        notices.len() == 40
+    });
+    let wrong: Vec<_> = notices
+        .iter()
+        .filter(|n| n.reason != greenroom::ExitReason::Requested)
+        .collect();
+    assert!(wrong.is_empty(), "misreported: {wrong:?}");
+}
