@@ -52,10 +52,7 @@ impl ControlClient {
                     Error::Timeout(timeout.unwrap_or_default())
                 }
                 std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
-                    Error::Protocol(
-                        "the admin closed the connection (it may be shutting down or have died)"
-                            .into(),
-                    )
+                    Error::AdminClosed
                 }
                 _ => Error::Io {
                     context: "reading from the admin".into(),
@@ -76,9 +73,7 @@ impl ControlClient {
             .read_to_end(&mut body)
             .ctx(|| "reading from the admin".into())?;
         if body.len() < len {
-            return Err(Error::Protocol(
-                "the admin closed the connection in the middle of a response".into(),
-            ));
+            return Err(Error::AdminClosed);
         }
         wire::strict::from_slice(&body).map_err(|e| Error::Decode {
             what: "the admin's response".into(),

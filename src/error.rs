@@ -112,6 +112,11 @@ pub enum Error {
     /// The admin answered a request with an error.
     #[error("admin refused: {0}")]
     Admin(String),
+    /// The admin closed the control connection before answering.
+    #[error(
+        "the admin closed the connection before answering (it may be shutting down or have died); check it with `greenroom status`"
+    )]
+    AdminClosed,
     /// The peer broke the protocol (an unexpected reply).
     #[error("protocol error: {0}")]
     Protocol(String),

@@ -350,42 +350,58 @@ impl ProcessSystem {
         };
         let socket = sysdir::admin_socket(&dir);
         let mut admin = None;
-        let stream = match StdUnixStream::connect(&socket) {
-            Ok(s) => s,
-            Err(_) if config.when_missing == WhenMissing::Start => {
-                let (stream, child) = start_admin(&config, &dir)?;
-                admin = child;
-                stream
-            }
-            Err(_) => {
-                return Err(Error::NoAdmin {
-                    system: config.name.clone(),
-                    socket,
-                });
-            }
-        };
-        let max_frame = wire::max_frame_from_env();
-        let mut control = ControlClient::new(stream, max_frame);
-        let hello = Request::Hello {
-            version: PROTOCOL_VERSION,
-            role: Role::Client {
-                pid: std::process::id(),
-                owner: admin.is_some(),
-            },
-        };
-        let (me, max_frame) = match control.request(&hello) {
-            Ok(Response::Welcome {
-                endpoint,
-                max_frame,
-            }) => (endpoint, max_frame as usize),
-            Ok(other) => {
-                return Err(Error::Protocol(format!(
-                    "unexpected answer to hello: {other:?}"
-                )));
-            }
-            Err(e) => {
-                reap_admin(admin);
-                return Err(e);
+        // An admin that was killed can leave its listening socket alive for a moment in a child
+        // it was forking: a client that connects then is accepted by nobody and sees the
+        // connection close before any answer. It tries again, for a while, as it does when the
+        // socket is missing because a new admin is just replacing it.
+        let deadline = Instant::now() + ADMIN_START_TIMEOUT;
+        let mut refused = None;
+        let (control, me, max_frame) = loop {
+            let stream = match StdUnixStream::connect(&socket) {
+                Ok(s) => s,
+                Err(_) if admin.is_none() && config.when_missing == WhenMissing::Start => {
+                    let (stream, child) = start_admin(&config, &dir)?;
+                    admin = child;
+                    stream
+                }
+                Err(_) if refused.is_some() && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2));
+                    continue;
+                }
+                Err(_) => {
+                    return Err(Error::NoAdmin {
+                        system: config.name.clone(),
+                        socket,
+                    });
+                }
+            };
+            let mut control =
+                ControlClient::new(stream, wire::max_frame_from_env() + wire::WRAP_SLACK);
+            let hello = Request::Hello {
+                version: PROTOCOL_VERSION,
+                role: Role::Client {
+                    pid: std::process::id(),
+                    owner: admin.is_some(),
+                },
+            };
+            match control.request(&hello) {
+                Ok(Response::Welcome {
+                    endpoint,
+                    max_frame,
+                }) => break (control, endpoint, max_frame as usize),
+                Ok(other) => {
+                    return Err(Error::Protocol(format!(
+                        "unexpected answer to hello: {other:?}"
+                    )));
+                }
+                Err(e @ Error::AdminClosed) if admin.is_none() && Instant::now() < deadline => {
+                    refused = Some(e);
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(e) => {
+                    reap_admin(admin);
+                    return Err(e);
+                }
             }
         };
         let path = me.socket_path();

@@ -272,7 +272,9 @@ fn load_returns_when_the_binary_exits_even_if_its_child_holds_stdout() {
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\nsleep 120 &\necho $! > {}\necho 'greenroom-actor-binary 1'\necho Lingerer\n",
+            // Only the answer to --greenroom-list-types lingers; run as an actor (the admin
+            // starts a spare of every loaded binary) it fails at once.
+            "#!/bin/sh\n[ \"$1\" = --greenroom-list-types ] || exit 3\nsleep 120 &\necho $! > {}\necho 'greenroom-actor-binary 1'\necho Lingerer\n",
             pidfile.display()
         ),
     )

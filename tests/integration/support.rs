@@ -211,11 +211,16 @@ impl TestSystem {
         self.admin_pid = child.id();
         self.admin = Some(child);
         let socket = self.dir.join("admin.sock");
+        let pid_file = self.dir.join("admin.pid");
+        let pid = self.admin_pid.to_string();
+        // The new admin writes its pid once it has removed what an earlier admin left: only then
+        // is a connection sure to reach it (a killed admin's socket can live on for a moment).
         wait_for("the admin to listen", || {
             if let Some(status) = self.admin.as_mut().unwrap().try_wait().unwrap() {
                 panic!("the admin exited ({status}):\n{}", self.admin_log());
             }
-            UnixStream::connect(&socket).is_ok()
+            std::fs::read_to_string(&pid_file).is_ok_and(|p| p.trim() == pid)
+                && UnixStream::connect(&socket).is_ok()
         });
     }
 
