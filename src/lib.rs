@@ -75,19 +75,15 @@
 
 mod actor;
 mod address;
-pub mod admin;
-mod conn;
-mod control;
 mod error;
 mod helpers;
 mod intern;
 pub mod logging;
 mod message;
+mod process;
 pub mod protocol;
 mod registry;
-mod runtime;
 mod simple;
-mod spawn;
 mod sys;
 pub mod sysdir;
 mod system;
@@ -101,9 +97,15 @@ pub use message::{
     ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
     StatusRequest, Wakeup, type_name_of,
 };
+pub use process::launcher::list_types;
+pub use process::spawn::signal_name;
 pub use registry::{LIST_TYPES_MAGIC, registered_types};
-pub use spawn::signal_name;
-pub use system::{ActorSystem, BASE_ENV, Base, SystemConfig, WhenMissing, list_types};
+pub use system::{ActorSystem, BASE_ENV, Base, SystemConfig, WhenMissing};
+
+/// Running an admin inside a program: what the `greenroom-admin` binary does.
+pub mod admin {
+    pub use crate::process::admin::{AdminConfig, run};
+}
 
 /// Items the [`actors!`] macro expands to. Not part of the public API.
 #[doc(hidden)]

@@ -16,9 +16,9 @@
 use std::sync::OnceLock;
 
 use crate::actor::Actor;
-use crate::control::ControlClient;
 use crate::message::type_name_of;
-use crate::runtime::{self, ActorArgs};
+use crate::process::control::ControlClient;
+use crate::process::runtime::{self, ActorArgs};
 
 /// The first line `--greenroom-list-types` prints; `greenroom load` checks for it.
 pub const LIST_TYPES_MAGIC: &str = "greenroom-actor-binary 1";
@@ -101,7 +101,9 @@ pub fn dispatch(types: Vec<ActorType>) {
                 }
             }
         }
-        Some("--greenroom-admin") => std::process::exit(crate::admin::main_from_args(&args[2..])),
+        Some("--greenroom-admin") => {
+            std::process::exit(crate::process::admin::main_from_args(&args[2..]))
+        }
         Some("--greenroom-list-types") => {
             println!("{LIST_TYPES_MAGIC}");
             for t in types {

@@ -27,9 +27,9 @@ use crate::message::{
     ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
     StatusRequest, Wakeup,
 };
+use crate::process::runtime::Timers;
 use crate::protocol::{ActorInfo, Counters, Envelope, SystemStatus};
 use crate::registry;
-use crate::runtime::Timers;
 use crate::system::SystemBase;
 use crate::wire;
 

@@ -20,12 +20,12 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::actor::{Actor, ContextOps, invoke, panic_text};
 use crate::address::Address;
-use crate::conn::{Inbound, Outbox};
-use crate::control::ControlClient;
 use crate::error::{Error, Result};
 use crate::message::{
     ActorStatus, ExitReason, ExitRequest, Message, Poison, StatusRequest, Wakeup,
 };
+use crate::process::conn::{Inbound, Outbox};
+use crate::process::control::ControlClient;
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role};
 use crate::registry;
 use crate::wire;
@@ -414,9 +414,9 @@ fn return_waiting_as_poison(listener: StdUnixListener, me: &Address, error: &str
             };
             let sent = Message::new(&poison).and_then(|msg| {
                 let mut frame = Vec::new();
-                crate::conn::encode_sender_hello(&mut frame, me)?;
-                crate::conn::encode_message(&mut frame, &msg, limit + wire::WRAP_SLACK)?;
-                let mut s = crate::conn::connect(&env.from)?;
+                crate::process::conn::encode_sender_hello(&mut frame, me)?;
+                crate::process::conn::encode_message(&mut frame, &msg, limit + wire::WRAP_SLACK)?;
+                let mut s = crate::process::conn::connect(&env.from)?;
                 std::io::Write::write_all(&mut s, &frame).map_err(|e| Error::Io {
                     context: format!("returning a message to {}", env.from),
                     source: e,

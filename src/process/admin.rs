@@ -24,14 +24,14 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::sys::signal::Signal;
 
 use crate::address::{ADMIN_ID, Address};
-use crate::conn::{Conn, Outbox};
 use crate::error::{Error, IoContext, Result};
 use crate::message::{ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message};
+use crate::process::conn::{Conn, Outbox};
+use crate::process::runtime::{ActorArgs, SPARE};
+use crate::process::spawn::{self, Reaped};
 use crate::protocol::{
     ActorInfo, Counters, PROTOCOL_VERSION, Request, Response, Role, SystemStatus,
 };
-use crate::runtime::{ActorArgs, SPARE};
-use crate::spawn::{self, Reaped};
 use crate::sysdir::{self, FileHow, PrivateDir};
 use crate::wire::strict::{self, Fault};
 use crate::wire::{self, ReadStatus};
