@@ -144,6 +144,7 @@ pub(crate) fn invoke(
     retry_allowed.then(|| crate::Poison {
         original: msg.clone(),
         details,
+        possibly_handled: false,
     })
 }
 

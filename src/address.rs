@@ -92,6 +92,11 @@ impl Address {
     pub(crate) fn socket_path(&self) -> PathBuf {
         self.system_dir().join(format!("{}.sock", self.id))
     }
+
+    /// The ledger page in which the actor tells its senders how far it has got.
+    pub(crate) fn ledger_path(&self) -> PathBuf {
+        self.system_dir().join(format!("{}.ledger", self.id))
+    }
 }
 
 impl fmt::Display for Address {

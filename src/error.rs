@@ -125,6 +125,16 @@ pub enum Error {
         "timed out after {0:?} waiting for the admin; check that it is alive with `greenroom status`"
     )]
     Timeout(std::time::Duration),
+    /// A send waited for its receiver to take what was already sent to it, in vain.
+    #[error(
+        "actor {to} took nothing sent to it for {waited:?}: it is stuck or far behind; the message was not sent (try again later, or check the actor with `greenroom status`)"
+    )]
+    Backpressure {
+        /// The receiver.
+        to: Address,
+        /// How long the send waited.
+        waited: std::time::Duration,
+    },
     /// The system ran out of something greenroom needed: open files, memory or processes.
     #[error("{context}: {source}; {fix}")]
     Exhausted {

@@ -119,9 +119,14 @@ impl<W: TroupeWorker> Actor for Troupe<W> {
         if let Some(exited) = msg.get::<ChildExited>() {
             self.idle.retain(|m| *m != exited.child);
             if let Some(task) = self.busy.remove(&exited.child) {
+                // The member held the work when it ended: it may have done some or all of it.
                 let poison = Poison {
                     original: task.msg,
                     details: format!("troupe member {} {}", exited.child, exited.reason),
+                    possibly_handled: !matches!(
+                        exited.reason,
+                        crate::ExitReason::FailedToStart { .. }
+                    ),
                 };
                 ctx.send(&task.sender, &poison)?;
             }

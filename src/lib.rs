@@ -75,6 +75,7 @@
 
 mod actor;
 mod address;
+mod core;
 mod error;
 mod helpers;
 mod intern;
@@ -89,6 +90,7 @@ pub mod sysdir;
 mod system;
 pub mod wire;
 
+pub use crate::core::ledger::Ledger;
 pub use actor::{Actor, Context, Handled};
 pub use address::Address;
 pub use error::{Error, Result};

@@ -311,6 +311,10 @@ pub struct ActorStatus {
     pub pending_timers: usize,
     /// Messages its handler has been given.
     pub handled: u64,
+    /// This actor's part of the system's accounting: what it sent, and what became of the
+    /// messages sent to it that it settled (handled, or poisoned back).
+    #[serde(default)]
+    pub ledger: crate::Ledger,
 }
 
 /// Delivered to an actor by itself when a timer set with
@@ -378,13 +382,19 @@ pub struct ChildExited {
     pub reason: ExitReason,
 }
 
-/// Sent back to the sender of a message whose handler failed twice in a row on it.
+/// Sent back to the sender of a message that could not be handled: its handler failed twice
+/// in a row on it, its actor could not start, or its actor's process died while handling it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Poison {
     /// The message that could not be handled.
     pub original: Message,
-    /// The panic text or error of the last failure.
+    /// The panic text or error of the last failure, or what happened to the actor.
     pub details: String,
+    /// True if the actor's process died while handling the message: its handler may have run
+    /// (partly or to the end) before the process ended. Exactly-once is impossible without
+    /// persistence; this says when it could not be kept.
+    #[serde(default)]
+    pub possibly_handled: bool,
 }
 
 /// One handler per message type, with a fallback for the rest: Thespian's `receiveMsg_<Type>`
@@ -531,6 +541,7 @@ mod tests {
             Message::new(&Poison {
                 original: payload.clone(),
                 details: String::new(),
+                possibly_handled: false,
             })
             .unwrap(),
             Message::new(&Wakeup {

@@ -27,8 +27,14 @@ pub struct SenderHello {
     pub version: u32,
     /// The sender; every message on this connection is from it.
     pub from: Address,
-    /// A number the sender picks to tell its connections apart (not zero).
+    /// A number the sender picks to tell its connections apart (not zero); the receiver's
+    /// ledger page slot for this connection carries it.
     pub conn: u64,
+    /// True if the sender counts its own sends in a ledger page of its own (greenroom's
+    /// processes do). The receiver counts a sender's messages as sent when it reads them
+    /// otherwise, so that the system's ledger still adds up.
+    #[serde(default)]
+    pub ledger: bool,
 }
 
 /// A message as received: who sent it, to whom, and the message. On the wire only the message
@@ -153,6 +159,10 @@ pub struct SystemStatus {
     /// Counts since the admin started.
     #[serde(default)]
     pub counters: Counters,
+    /// The system's accounting of messages: sent, and handled, poisoned, dead-lettered,
+    /// dropped or still in flight.
+    #[serde(default)]
+    pub ledger: crate::Ledger,
 }
 
 /// Counts kept by the admin since it started.

@@ -86,7 +86,7 @@ pub fn dispatch(types: Vec<ActorType>) {
                 std::process::exit(2);
             };
             crate::logging::init_actor(&actor_args.me);
-            let mut control = runtime::control_and_assignment(&mut actor_args);
+            let control = runtime::control_and_assignment(&mut actor_args);
             match types.iter().find(|t| t.name == actor_args.type_name) {
                 Some(t) => (t.run)(actor_args, control),
                 None => {
@@ -96,8 +96,7 @@ pub fn dispatch(types: Vec<ActorType>) {
                         actor_args.type_name,
                         registered_types().join(", ")
                     );
-                    let listener = runtime::take_listener(&actor_args);
-                    runtime::fail_start(&mut control, &actor_args, error, Some(listener))
+                    runtime::refuse(actor_args, control, error)
                 }
             }
         }

@@ -15,6 +15,10 @@
 //! Every message is still encoded into a frame and decoded again, with the same size limit, so a
 //! type that would fail between processes fails here too (addresses inside messages included).
 //! Only the envelope's own sender and receiver addresses travel beside the frame.
+//!
+//! The semantics (status, children, exit, dead letters, the ledger) are the core's
+//! ([`crate::core`]), as on the process base; nothing is ever killed here, so every message is
+//! settled exactly once.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -22,36 +26,35 @@ use std::time::Duration;
 
 use crate::actor::{Actor, ContextOps, invoke, panic_text};
 use crate::address::{ADMIN_ID, Address};
+use crate::core::cell::{Cell, Receive};
+use crate::core::directory::{DeadLetter, Directory};
+use crate::core::ledger::{Count, Ledger, Tally, Uncounted};
 use crate::error::{Error, Result};
-use crate::message::{
-    ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
-    StatusRequest, Wakeup,
-};
-use crate::process::runtime::Timers;
-use crate::protocol::{ActorInfo, Counters, Envelope, SystemStatus};
+use crate::message::{ChildExited, ExitReason, ExitRequest, Message, Poison, Wakeup};
+use crate::protocol::{ActorInfo, Envelope, SystemStatus};
 use crate::registry;
 use crate::system::SystemBase;
 use crate::wire;
 
 /// One actor of the deterministic base.
 struct Slot {
-    type_name: String,
-    parent: Address,
+    cell: Cell<Duration>,
     /// `None` until its Start event has run, and while its handler runs.
     actor: Option<Box<dyn Actor>>,
-    children: Vec<Address>,
-    timers: Timers<Duration>,
-    handled: u64,
+    /// Its own part of the accounting.
+    ledger: Ledger,
 }
 
 enum Event {
     /// Build the actor (creation is asynchronous, as between processes).
     Start(u64),
-    /// A message, encoded as a frame; the addresses travel beside it.
+    /// A message, encoded as a frame; the addresses travel beside it. A timer's wakeup is not a
+    /// sent message and is not counted (`counted: false`).
     Deliver {
         from: Address,
         to: Address,
         frame: Vec<u8>,
+        counted: bool,
     },
 }
 
@@ -66,9 +69,9 @@ pub(crate) struct SimpleSystem {
     queue: VecDeque<Event>,
     inbox: VecDeque<Envelope>,
     clock: Duration,
-    names: BTreeMap<String, u64>,
-    dead_letters: Option<u64>,
-    counters: Counters,
+    directory: Directory,
+    /// The whole system's accounting.
+    ledger: Ledger,
     /// Frame buffers of delivered messages, reused for the next ones.
     spare_frames: Vec<Vec<u8>>,
     max_frame: usize,
@@ -81,6 +84,21 @@ const SPARE_FRAME_BYTES: usize = 4096;
 
 /// The smallest step of the virtual clock, so that zero-delay timers still move time along.
 const TICK: Duration = Duration::from_micros(1);
+
+/// Counts for the system and for one of its actors at once.
+struct Both<'a> {
+    system: &'a mut Ledger,
+    actor: Option<&'a mut Ledger>,
+}
+
+impl Tally for Both<'_> {
+    fn count(&mut self, what: Count) {
+        self.system.count(what);
+        if let Some(a) = self.actor.as_deref_mut() {
+            a.count(what);
+        }
+    }
+}
 
 impl SimpleSystem {
     pub(crate) fn new(name: &str) -> SimpleSystem {
@@ -101,9 +119,8 @@ impl SimpleSystem {
             queue: VecDeque::new(),
             inbox: VecDeque::new(),
             clock: Duration::ZERO,
-            names: BTreeMap::new(),
-            dead_letters: None,
-            counters: Counters::default(),
+            directory: Directory::default(),
+            ledger: Ledger::default(),
             spare_frames: Vec::new(),
             max_frame: wire::max_frame_from_env(),
             closed: false,
@@ -115,25 +132,64 @@ impl SimpleSystem {
         address.system_dir().as_os_str() == self.dir.as_os_str()
     }
 
-    /// Queue `msg` from `from` to `to`. The message is encoded into a frame now and decoded when
-    /// it is delivered, with the frame limit checked, exactly as between processes.
-    fn post(&mut self, from: &Address, to: &Address, msg: &Message) -> Result<()> {
+    /// Count `what` for the system, and for actor `id` if it is one of ours.
+    fn tally(&mut self, id: Option<u64>, what: Count) {
+        Both {
+            system: &mut self.ledger,
+            actor: id
+                .and_then(|id| self.actors.get_mut(&id))
+                .map(|s| &mut s.ledger),
+        }
+        .count(what);
+    }
+
+    /// The id of `address` if it is one of this system's actors.
+    fn actor_id(&self, address: &Address) -> Option<u64> {
+        (self.ours(address) && self.actors.contains_key(&address.id())).then_some(address.id())
+    }
+
+    /// Queue `msg` from `from` to `to`, refusing a frame longer than `limit`. The message is
+    /// encoded into a frame now and decoded when it is delivered, exactly as between processes.
+    /// A counted message is a send in the ledger.
+    fn post(
+        &mut self,
+        from: &Address,
+        to: &Address,
+        msg: &Message,
+        limit: usize,
+        counted: bool,
+    ) -> Result<()> {
+        let len = msg.frame_len();
+        if len > limit {
+            return Err(Error::FrameTooLarge {
+                len: len as u64,
+                limit,
+            });
+        }
         let mut frame = self.spare_frames.pop().unwrap_or_default();
         frame.clear();
-        frame.reserve(24 + msg.type_name().len() + msg.body().len());
+        frame.reserve(4 + len);
         msg.encode_frame_into(&mut frame);
-        if frame.len() - 4 > self.max_frame {
-            return Err(Error::FrameTooLarge {
-                len: (frame.len() - 4) as u64,
-                limit: self.max_frame,
-            });
+        if counted {
+            self.tally(self.actor_id(from), Count::Sent);
         }
         self.queue.push_back(Event::Deliver {
             from: from.clone(),
             to: to.clone(),
             frame,
+            counted,
         });
         Ok(())
+    }
+
+    /// Send a framework message (`Poison`, `ChildExited`, a status...); failures are logged
+    /// (they cannot happen for these types within the room the frame limit leaves them).
+    fn system_send<T: serde::Serialize>(&mut self, from: &Address, to: &Address, value: &T) {
+        let limit = self.max_frame + wire::WRAP_SLACK;
+        let sent = Message::new(value).and_then(|m| self.post(from, to, &m, limit, true));
+        if let Err(e) = sent {
+            log::error!("could not send a system message to {to}: {e}");
+        }
     }
 
     fn create(
@@ -142,7 +198,7 @@ impl SimpleSystem {
         parent: &Address,
         global_name: Option<&str>,
     ) -> Result<Address> {
-        if let Some(&id) = global_name.and_then(|n| self.names.get(n)) {
+        if let Some(id) = global_name.and_then(|n| self.directory.named(n)) {
             return Ok(Address::new(&self.dir, id));
         }
         if registry::constructor(type_name).is_none() {
@@ -153,23 +209,21 @@ impl SimpleSystem {
         }
         let id = self.next_id;
         self.next_id += 1;
+        let address = Address::new(&self.dir, id);
         self.actors.insert(
             id,
             Slot {
-                type_name: type_name.to_string(),
-                parent: parent.clone(),
+                cell: Cell::new(address.clone(), type_name.to_string(), parent.clone()),
                 actor: None,
-                children: Vec::new(),
-                timers: Timers::new(),
-                handled: 0,
+                ledger: Ledger::default(),
             },
         );
-        self.counters.created += 1;
+        self.directory.created();
         if let Some(name) = global_name {
-            self.names.insert(name.to_string(), id);
+            self.directory.name(name.to_string(), id);
         }
         self.queue.push_back(Event::Start(id));
-        Ok(Address::new(&self.dir, id))
+        Ok(address)
     }
 
     /// Run one queued event. Returns false if the queue was empty.
@@ -180,13 +234,18 @@ impl SimpleSystem {
                 self.start(id);
                 true
             }
-            Some(Event::Deliver { from, to, frame }) => {
+            Some(Event::Deliver {
+                from,
+                to,
+                frame,
+                counted,
+            }) => {
                 let decoded = Message::decode_frame_body(&frame[4..]);
                 if frame.capacity() <= SPARE_FRAME_BYTES && self.spare_frames.len() < SPARE_FRAMES {
                     self.spare_frames.push(frame);
                 }
                 match decoded {
-                    Ok(msg) => self.deliver(Envelope { from, to, msg }),
+                    Ok(msg) => self.deliver(Envelope { from, to, msg }, counted),
                     Err(e) => log::error!("dropping an undecodable frame: {e}"),
                 }
                 true
@@ -198,7 +257,7 @@ impl SimpleSystem {
         let Some(slot) = self.actors.get(&id) else {
             return;
         };
-        let type_name = slot.type_name.clone();
+        let type_name = slot.cell.type_name.clone();
         let make = registry::constructor(&type_name).expect("checked at create");
         match std::panic::catch_unwind(make) {
             Ok(actor) => {
@@ -224,7 +283,9 @@ impl SimpleSystem {
         let mut kept = VecDeque::with_capacity(self.queue.len());
         let mut returned = Vec::new();
         for event in std::mem::take(&mut self.queue) {
-            if let Event::Deliver { from, to, frame } = &event
+            if let Event::Deliver {
+                from, to, frame, ..
+            } = &event
                 && *to == address
                 && let Ok(msg) = Message::decode_frame_body(&frame[4..])
             {
@@ -239,24 +300,18 @@ impl SimpleSystem {
         }
         self.queue = kept;
         for env in returned {
+            self.tally(None, Count::Poisoned);
             let poison = Poison {
                 original: env.msg,
                 details: format!("actor failed to start: {error}"),
+                possibly_handled: false,
             };
             self.system_send(&address, &env.from, &poison);
         }
         self.end(id, ExitReason::FailedToStart { error });
     }
 
-    /// Send a framework message; failures are logged (they cannot happen for these types).
-    fn system_send<T: serde::Serialize>(&mut self, from: &Address, to: &Address, value: &T) {
-        let sent = Message::new(value).and_then(|m| self.post(from, to, &m));
-        if let Err(e) = sent {
-            log::error!("could not send a system message to {to}: {e}");
-        }
-    }
-
-    fn deliver(&mut self, env: Envelope) {
+    fn deliver(&mut self, env: Envelope, counted: bool) {
         if env.to == self.me {
             self.inbox.push_back(env);
             return;
@@ -264,46 +319,43 @@ impl SimpleSystem {
         let id = env.to.id();
         let ready = self.ours(&env.to) && self.actors.get(&id).is_some_and(|s| s.actor.is_some());
         if !ready {
-            self.dead_letter(env);
+            if counted {
+                self.dead_letter(env);
+            }
             return;
         }
+        let pid = std::process::id();
         let slot = self.actors.get_mut(&id).expect("checked above");
-        let system = env.msg.is_system();
-        if system && env.msg.is::<StatusRequest>() {
-            let status = ActorStatus {
-                address: env.to.clone(),
-                type_name: slot.type_name.clone(),
-                pid: std::process::id(),
-                parent: slot.parent.clone(),
-                children: slot.children.clone(),
-                pending_timers: slot.timers.len(),
-                handled: slot.handled,
-            };
+        if let Receive::Answer(status) = slot.cell.receive(&env.msg, pid, slot.ledger) {
+            self.tally(Some(id), Count::Handled);
             self.system_send(&env.to, &env.from, &status);
             return;
         }
-        slot.handled += 1;
         let mut actor = slot.actor.take().expect("checked above");
-        if system && let Some(ce) = env.msg.get::<ChildExited>() {
-            slot.children.retain(|c| *c != ce.child);
-        }
         let mut ops = SimpleOps {
             sys: self,
             me: env.to.clone(),
         };
         let poison = invoke(&mut *actor, &mut ops, &env.from, &env.msg);
-        if let Some(slot) = self.actors.get_mut(&id) {
-            slot.actor = Some(actor);
-        }
+        let Some(slot) = self.actors.get_mut(&id) else {
+            return;
+        };
+        slot.actor = Some(actor);
+        let exit = if counted {
+            let mut tally = Both {
+                system: &mut self.ledger,
+                actor: Some(&mut slot.ledger),
+            };
+            slot.cell.after(&env.msg, poison.as_ref(), &mut tally)
+        } else {
+            slot.cell.after(&env.msg, poison.as_ref(), &mut Uncounted)
+        };
         if let Some(poison) = poison {
             self.system_send(&env.to, &env.from, &poison);
         }
-        if system && let Some(exit) = env.msg.get::<ExitRequest>() {
-            if exit.recursive {
-                let children = self.actors.get(&id).map(|s| s.children.clone());
-                for child in children.unwrap_or_default() {
-                    self.system_send(&env.to, &child, &ExitRequest::default());
-                }
+        if let Some(exit) = exit {
+            for child in exit.ask {
+                self.system_send(&env.to, &child, &ExitRequest::default());
             }
             self.end(id, ExitReason::Requested);
         }
@@ -314,38 +366,22 @@ impl SimpleSystem {
         let Some(slot) = self.actors.remove(&id) else {
             return;
         };
-        self.counters.exited += 1;
-        if matches!(reason, ExitReason::FailedToStart { .. }) {
-            self.counters.failed_starts += 1;
-        }
-        self.names.retain(|_, v| *v != id);
-        if self.dead_letters == Some(id) {
-            self.dead_letters = None;
-        }
+        self.directory.ended(id, &reason);
         let notice = ChildExited {
             child: Address::new(&self.dir, id),
             reason,
         };
         let admin = self.admin.clone();
-        self.system_send(&admin, &slot.parent, &notice);
+        self.system_send(&admin, &slot.cell.parent, &notice);
     }
 
     fn dead_letter(&mut self, env: Envelope) {
-        match self.dead_letters {
-            Some(handler) if !env.msg.is::<DeadEnvelope>() && !env.msg.is::<ChildExited>() => {
-                let dead = DeadEnvelope {
-                    target: env.to,
-                    sender: env.from,
-                    message: env.msg,
-                };
-                let (admin, to) = (self.admin.clone(), Address::new(&self.dir, handler));
-                self.counters.dead_letters_delivered += 1;
-                self.system_send(&admin, &to, &dead);
-            }
-            _ => {
-                self.counters.dead_letters_dropped += 1;
-                log::debug!("dropped a {} message to {}", env.msg.type_name(), env.to)
-            }
+        let route = self
+            .directory
+            .dead_letter(env.to, env.from, env.msg, &mut self.ledger);
+        if let DeadLetter::Deliver(handler, dead) = route {
+            let (admin, to) = (self.admin.clone(), Address::new(&self.dir, handler));
+            self.system_send(&admin, &to, &dead);
         }
     }
 
@@ -353,7 +389,7 @@ impl SimpleSystem {
     fn next_timer(&self) -> Option<(Duration, u64)> {
         self.actors
             .iter()
-            .filter_map(|(&id, s)| s.timers.next_due().map(|due| (due, id)))
+            .filter_map(|(&id, s)| s.cell.timers.next_due().map(|due| (due, id)))
             .min()
     }
 
@@ -381,16 +417,15 @@ impl ContextOps for SimpleOps<'_> {
     }
 
     fn send_message(&mut self, to: &Address, msg: Message) -> Result<()> {
-        self.sys.post(&self.me, to, &msg)
+        let limit = self.sys.max_frame;
+        self.sys.post(&self.me, to, &msg, limit, true)
     }
 
     fn create(&mut self, type_name: &str, global_name: Option<&str>) -> Result<Address> {
         let me = self.me.clone();
         let address = self.sys.create(type_name, &me, global_name)?;
-        if let Some(slot) = self.sys.actors.get_mut(&me.id())
-            && !slot.children.contains(&address)
-        {
-            slot.children.push(address.clone());
+        if let Some(slot) = self.sys.actors.get_mut(&me.id()) {
+            slot.cell.child_created(&address);
         }
         Ok(address)
     }
@@ -398,17 +433,12 @@ impl ContextOps for SimpleOps<'_> {
     fn wakeup_after(&mut self, after: Duration, payload: Message) {
         let due = self.sys.clock.saturating_add(after.max(TICK));
         if let Some(slot) = self.sys.actors.get_mut(&self.me.id()) {
-            slot.timers.add(due, payload);
+            slot.cell.timers.add(due, payload);
         }
     }
 
     fn handle_dead_letters(&mut self, on: bool) -> Result<()> {
-        let id = self.me.id();
-        if on {
-            self.sys.dead_letters = Some(id);
-        } else if self.sys.dead_letters == Some(id) {
-            self.sys.dead_letters = None;
-        }
+        self.sys.directory.handle_dead_letters(self.me.id(), on);
         Ok(())
     }
 }
@@ -450,15 +480,14 @@ impl SystemBase for SimpleSystem {
     }
 
     fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {
-        let me = self.me.clone();
-        let live = self.ours(to) && self.actors.contains_key(&to.id());
-        self.post(&me, to, &msg)?;
-        self.run_until_idle();
-        if live {
-            Ok(())
-        } else {
-            Err(Error::DeadActor(to.clone()))
+        // A target that is not running refuses the message: the caller keeps it.
+        if *to != self.me && self.actor_id(to).is_none() {
+            return Err(Error::DeadActor(to.clone()));
         }
+        let (me, limit) = (self.me.clone(), self.max_frame);
+        self.post(&me, to, &msg, limit, true)?;
+        self.run_until_idle();
+        Ok(())
     }
 
     fn next_envelope(
@@ -469,6 +498,8 @@ impl SystemBase for SimpleSystem {
         let deadline = self.clock.saturating_add(timeout);
         loop {
             while let Some(env) = self.inbox.pop_front() {
+                // Taken by the program: handled, as far as the system is concerned.
+                self.tally(None, Count::Handled);
                 if wanted(&env.msg) {
                     return Ok(Some(env));
                 }
@@ -481,9 +512,13 @@ impl SystemBase for SimpleSystem {
                     self.clock = self.clock.max(due);
                     let now = self.clock;
                     let slot = self.actors.get_mut(&id).expect("timer of a live actor");
-                    let payload = slot.timers.pop_due(now).expect("due now");
+                    let payload = slot.cell.timers.pop_due(now).expect("due now");
                     let me = Address::new(&self.dir, id);
-                    self.system_send(&me.clone(), &me, &Wakeup { payload });
+                    let limit = self.max_frame + wire::WRAP_SLACK;
+                    let wakeup = Message::new(&Wakeup { payload });
+                    if let Err(e) = wakeup.and_then(|m| self.post(&me, &me, &m, limit, false)) {
+                        log::error!("could not deliver a wakeup to {me}: {e}");
+                    }
                 }
                 _ => {
                     self.clock = deadline;
@@ -501,22 +536,23 @@ impl SystemBase for SimpleSystem {
         Ok(SystemStatus {
             actors: self
                 .actors
-                .iter()
-                .map(|(&id, s)| ActorInfo {
-                    address: address(id),
-                    type_name: s.type_name.clone(),
+                .values()
+                .map(|s| ActorInfo {
+                    address: s.cell.me.clone(),
+                    type_name: s.cell.type_name.clone(),
                     pid: std::process::id(),
-                    parent: s.parent.clone(),
+                    parent: s.cell.parent.clone(),
                 })
                 .collect(),
             names: self
-                .names
-                .iter()
-                .map(|(n, &id)| (n.clone(), address(id)))
+                .directory
+                .names()
+                .map(|(n, id)| (n.clone(), address(id)))
                 .collect(),
-            dead_letter_handler: self.dead_letters.map(address),
+            dead_letter_handler: self.directory.dead_letter_handler().map(address),
             binaries: [(exe, registry::registered_types())].into_iter().collect(),
-            counters: self.counters.clone(),
+            counters: self.directory.counters.clone(),
+            ledger: self.ledger.settle(),
         })
     }
 
@@ -529,7 +565,7 @@ impl SystemBase for SimpleSystem {
         let ids: Vec<u64> = self
             .actors
             .iter()
-            .filter(|(_, s)| !self.ours(&s.parent) || !self.actors.contains_key(&s.parent.id()))
+            .filter(|(_, s)| self.actor_id(&s.cell.parent).is_none())
             .map(|(&id, _)| id)
             .collect();
         let admin = self.admin.clone();

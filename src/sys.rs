@@ -1,5 +1,6 @@
 //! The seam to the operating system for greenroom's files: directories opened and checked
-//! without following symbolic links, and files created relative to them.
+//! without following symbolic links, files created relative to them, and files shared between
+//! processes as memory.
 //!
 //! A system directory lives at a predictable path (`/tmp/greenroom-UID/NAME` when
 //! `XDG_RUNTIME_DIR` is unset), so another user can plant a symbolic link or a directory of
@@ -200,6 +201,183 @@ pub(crate) enum FileHow {
     ReadWrite,
 }
 
+/// A file mapped shared into memory as an array of 64-bit words that several processes read
+/// and write with atomic operations. What one process stores is seen by every other that maps
+/// the file, and survives the process: the page cache keeps it after a `kill -9`.
+#[derive(Debug)]
+pub(crate) struct SharedWords {
+    ptr: std::ptr::NonNull<std::sync::atomic::AtomicU64>,
+    words: usize,
+    writable: bool,
+}
+
+// SAFETY: the mapping is only ever accessed through atomic operations.
+unsafe impl Send for SharedWords {}
+// SAFETY: as above; shared references give only atomic access.
+unsafe impl Sync for SharedWords {}
+
+impl SharedWords {
+    /// Map the first `words` words of `file` (which must be at least that long), for reading
+    /// only or for reading and writing.
+    pub(crate) fn map(file: &File, words: usize, writable: bool) -> std::io::Result<SharedWords> {
+        use nix::sys::mman::{MapFlags, ProtFlags, mmap};
+        let bytes = words * 8;
+        if file.metadata()?.len() < bytes as u64 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the file is shorter than its mapping",
+            ));
+        }
+        let len = std::num::NonZeroUsize::new(bytes)
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        let prot = if writable {
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE
+        } else {
+            ProtFlags::PROT_READ
+        };
+        // SAFETY: a fresh shared mapping of a file checked to be long enough; it is unmapped
+        // only on drop, and accessed only as atomic words within its length.
+        let ptr = unsafe { mmap(None, len, prot, MapFlags::MAP_SHARED, file, 0)? };
+        Ok(SharedWords {
+            ptr: ptr.cast(),
+            words,
+            writable,
+        })
+    }
+
+    fn word(&self, i: usize) -> &std::sync::atomic::AtomicU64 {
+        assert!(i < self.words, "word {i} of {}", self.words);
+        // SAFETY: `i` is within the mapping, which lives as long as `self`; mmap returns
+        // page-aligned memory, so every word is aligned.
+        unsafe { &*self.ptr.as_ptr().add(i) }
+    }
+
+    /// The value of word `i`.
+    pub(crate) fn load(&self, i: usize) -> u64 {
+        self.word(i).load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Set word `i` (a mapping made for reading only ignores this).
+    pub(crate) fn store(&self, i: usize, value: u64) {
+        if self.writable {
+            self.word(i)
+                .store(value, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// Add to word `i` (a mapping made for reading only ignores this).
+    pub(crate) fn add(&self, i: usize, value: u64) {
+        if self.writable {
+            self.word(i)
+                .fetch_add(value, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for SharedWords {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, unmapped once.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.words * 8) };
+    }
+}
+
+/// Open an existing file for reading only, never following a link.
+pub(crate) fn open_read_only(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Create a new file (it must not exist) for reading and writing, mode 0600, never following a
+/// link.
+pub(crate) fn create_new(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// What a descriptor handed over on the command line must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Handed {
+    /// A listening Unix stream socket.
+    Listener,
+    /// A connected Unix stream socket.
+    Stream,
+    /// A regular file.
+    File,
+}
+
+/// Take ownership of descriptor `fd`, handed to this process by its parent, after checking
+/// that it is open and is what it should be; it is made close-on-exec. Call once per
+/// descriptor.
+pub(crate) fn adopt(fd: i32, what: Handed) -> std::io::Result<OwnedFd> {
+    use std::os::fd::{BorrowedFd, FromRawFd};
+    let bad = |why: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} {why}"),
+        )
+    };
+    if fd < 0 {
+        return Err(bad("is negative"));
+    }
+    // SAFETY: only borrowed for the checks below; fstat fails cleanly on a closed descriptor.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let st = fstat(borrowed).map_err(|_| bad("is not open"))?;
+    let kind = st.st_mode & libc::S_IFMT;
+    match what {
+        Handed::File if kind != libc::S_IFREG => return Err(bad("is not a regular file")),
+        Handed::Listener | Handed::Stream if kind != libc::S_IFSOCK => {
+            return Err(bad("is not a socket"));
+        }
+        _ => {}
+    }
+    if what != Handed::File {
+        use nix::sys::socket::{getsockopt, sockopt};
+        let listening =
+            getsockopt(&borrowed, sockopt::AcceptConn).map_err(|_| bad("is not a socket"))?;
+        if listening != (what == Handed::Listener) {
+            return Err(bad(if listening {
+                "is a listening socket, not a connection"
+            } else {
+                "is not a listening socket"
+            }));
+        }
+    }
+    nix::fcntl::fcntl(
+        borrowed,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )?;
+    // SAFETY: the parent handed this descriptor to this process for it to own; it is checked
+    // to be open, and callers adopt each descriptor once.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// True if the other end of `stream` has closed it (read would return end of file) or it has
+/// failed; false if it is open, with or without bytes waiting.
+pub(crate) fn peer_closed(stream: &impl AsFd) -> bool {
+    use nix::sys::socket::{MsgFlags, recv};
+    use std::os::fd::AsRawFd;
+    let mut byte = [0u8; 1];
+    match recv(
+        stream.as_fd().as_raw_fd(),
+        &mut byte,
+        MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+    ) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(Errno::EAGAIN) | Err(Errno::EINTR) => false,
+        Err(_) => true,
+    }
+}
+
 /// Make a descriptor non-blocking.
 pub(crate) fn set_nonblocking(fd: &impl AsFd) -> std::io::Result<()> {
     use nix::fcntl::{FcntlArg, fcntl};
@@ -296,6 +474,24 @@ mod tests {
         // Sticky, as /tmp is: fine.
         std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o1777)).unwrap();
         PrivateDir::open(&base.join("sys")).unwrap().remove();
+    }
+
+    #[test]
+    fn shared_words_are_seen_through_another_mapping_and_survive_it() {
+        let t = tmp();
+        let path = t.path().join("w");
+        let f = create_new(&path).unwrap();
+        f.set_len(4096).unwrap();
+        let writer = SharedWords::map(&f, 512, true).unwrap();
+        let reader = SharedWords::map(&open_read_only(&path).unwrap(), 512, false).unwrap();
+        writer.store(3, 7);
+        writer.add(3, 2);
+        assert_eq!(reader.load(3), 9);
+        reader.store(3, 0);
+        assert_eq!(reader.load(3), 9, "a read-only mapping wrote");
+        drop(writer);
+        assert_eq!(reader.load(3), 9);
+        assert!(SharedWords::map(&f, 513, false).is_err());
     }
 
     #[test]

@@ -151,6 +151,11 @@ fn exit_can_leave_children_running(sys: &mut ActorSystem) -> Outcome {
 }
 
 fn failed_start_returns_messages_as_poison(sys: &mut ActorSystem) -> Outcome {
+    let handler = sys.create_actor_by_name("DeadHandler", None).map_err(err)?;
+    ensure!(
+        ask::<String, _>(sys, &handler, "register", "String")? == "done",
+        "register"
+    );
     let broken = sys.create_actor_by_name("Broken", None).map_err(err)?;
     let mut sent = Vec::new();
     for n in 0..3u32 {
@@ -160,24 +165,41 @@ fn failed_start_returns_messages_as_poison(sys: &mut ActorSystem) -> Outcome {
             Err(e) => return Err(e.to_string()),
         }
     }
-    let (mut returned, mut reason) = (Vec::new(), None);
-    while returned.len() < sent.len() || reason.is_none() {
+    // Each message sent comes back exactly once: as Poison if it reached the actor before it
+    // failed, else (it arrived after) as a dead letter.
+    let (mut poisoned, mut reason) = (Vec::new(), None);
+    while reason.is_none() {
         let env = sys
             .listen_any(PATIENCE)
             .map_err(err)?
-            .ok_or_else(|| format!("got back {returned:?} of {sent:?}, reason {reason:?}"))?;
+            .ok_or_else(|| format!("got back {poisoned:?} of {sent:?}, no ChildExited"))?;
         if let Some(p) = env.msg.get::<Poison>() {
             ensure!(
-                p.details.contains("Broken cannot be built"),
+                p.details.contains("Broken cannot be built") && !p.possibly_handled,
                 "details: {}",
                 p.details
             );
-            returned.push(p.original.decode::<u32>().map_err(err)?);
+            poisoned.push(p.original.decode::<u32>().map_err(err)?);
         } else if let Some(n) = env.msg.get::<ChildExited>() {
             reason = Some(n.reason);
         }
     }
-    ensure!(returned == sent, "returned {returned:?}, sent {sent:?}");
+    let mut back = Vec::new();
+    eventually("every message back", || {
+        let dead: Vec<DeadEnvelope> = ask(sys, &handler, "report", "Vec<DeadEnvelope>")?;
+        while let Some(p) = sys.listen(Duration::ZERO).map_err(err)? {
+            if let Some(p) = p.get::<Poison>() {
+                poisoned.push(p.original.decode::<u32>().map_err(err)?);
+            }
+        }
+        back = poisoned.clone();
+        for d in &dead {
+            back.push(d.message.decode::<u32>().map_err(err)?);
+        }
+        back.sort();
+        Ok(back.len() >= sent.len())
+    })?;
+    ensure!(back == sent, "came back {back:?} for {sent:?}");
     match reason {
         Some(ExitReason::FailedToStart { error }) => {
             ensure!(error.contains("Broken cannot be built"), "error: {error}")
@@ -215,6 +237,7 @@ fn poison_after_one_retry_and_the_actor_keeps_running(sys: &mut ActorSystem) -> 
     let poison = Poison {
         original: Message::new("x").map_err(err)?,
         details: "test".into(),
+        possibly_handled: false,
     };
     sys.tell(&flaky, &poison).map_err(err)?;
     ensure!(
@@ -237,13 +260,21 @@ fn dead_letters_reach_the_newest_handler(sys: &mut ActorSystem) -> Outcome {
         "register"
     );
     let echo = sys.create_actor_by_name("Echo", None).map_err(err)?;
+    let courier = sys.create_actor_by_name("Courier", None).map_err(err)?;
     sys.tell_exit(&echo).map_err(err)?;
     child_exited(sys, &echo)?;
     let dead = |sys: &mut ActorSystem, what: &str| -> Outcome {
+        // From outside, a message to an exited actor is refused: the caller keeps it.
         match sys.tell(&echo, what) {
-            Err(greenroom::Error::DeadActor(_)) => Ok(()),
-            other => Err(format!("tell to an exited actor gave {other:?}")),
+            Err(greenroom::Error::DeadActor(_)) => {}
+            other => return Err(format!("tell to an exited actor gave {other:?}")),
         }
+        // From inside an actor it is taken, and becomes a dead letter.
+        let deliver = actors::Deliver {
+            to: echo.clone(),
+            text: what.into(),
+        };
+        sys.tell(&courier, &deliver).map_err(err)
     };
     let report = |sys: &mut ActorSystem, h: &Address| -> Result<Vec<String>, String> {
         let seen: Vec<DeadEnvelope> = ask(sys, h, "report", "Vec<DeadEnvelope>")?;

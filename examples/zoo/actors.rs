@@ -281,8 +281,13 @@ impl Actor for Crasher {
             std::process::abort();
         }
         if msg.get::<String>().as_deref() == Some("segv") {
-            // SAFETY: deliberately ends this process the way a wild pointer would.
-            unsafe { libc::raise(libc::SIGSEGV) };
+            // SAFETY: deliberately ends this process the way a wild pointer would. Rust's own
+            // SIGSEGV handler (for stack overflows) returns from a raised signal, so it is reset
+            // to the default first.
+            unsafe {
+                libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+                libc::raise(libc::SIGSEGV);
+            }
         }
         Ok(())
     }
@@ -624,6 +629,27 @@ impl Actor for Recorder {
     }
 }
 
+/// Asks a [`Courier`] to send `text` to `to`.
+#[derive(Serialize, Deserialize)]
+pub struct Deliver {
+    pub to: Address,
+    pub text: String,
+}
+
+/// Sends a string where it is told to, from inside its handler (where a message to an actor that
+/// is not running becomes a dead letter).
+#[derive(Default)]
+pub struct Courier;
+
+impl Actor for Courier {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(d) = msg.get::<Deliver>() {
+            ctx.send(&d.to, &d.text)?;
+        }
+        Ok(())
+    }
+}
+
 /// Register every zoo actor type. First thing in `main` of a binary that runs them.
 pub fn register() {
     greenroom::actors!(
@@ -646,6 +672,7 @@ pub fn register() {
         Fan,
         Relay,
         Recorder,
+        Courier,
         greenroom::Troupe<Work>,
         greenroom::TroupeMember<Work>,
         greenroom::Transient<Session>,

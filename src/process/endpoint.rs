@@ -1,22 +1,25 @@
 //! The process base's external endpoint: a program (or the CLI) attached to a system's admin,
 //! with a message socket of its own so that actors can reply to it.
 
-use std::collections::{HashMap, VecDeque};
-use std::io::Write;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::UnixListener;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::Address;
+use crate::core::ledger::{Count, Tally};
 use crate::error::{Error, IoContext, Result};
-use crate::message::Message;
-use crate::process::conn::{self, Inbound};
+use crate::message::{Message, Poison};
 use crate::process::control::ControlClient;
+use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::launcher::{ADMIN_START_TIMEOUT, list_types, start_admin};
+use crate::process::ledger_page::LedgerPage;
+use crate::process::outbox::{Accepted, Fate, Outbox};
+use crate::process::runtime::{SEND_TIMEOUT, WINDOW};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
 use crate::registry;
 use crate::sysdir;
@@ -24,19 +27,27 @@ use crate::system::{SystemBase, SystemConfig, WhenMissing};
 use crate::wire;
 
 const LISTENER: Token = Token(0);
+
+/// How long a closing endpoint waits for what it sent to be written.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The process base's external endpoint.
+///
+/// It keeps the same accounts as an actor: a ledger page for what it has taken from its
+/// inbox, and copies of what it sent until the receivers have settled it. When it closes,
+/// messages it never took are returned as dead letters.
 pub(crate) struct ProcessSystem {
     name: String,
     dir: PathBuf,
     control: ControlClient,
     me: Address,
     poll: Poll,
-    listener: UnixListener,
+    events: Events,
+    listener: Option<UnixListener>,
     inbound: Inbound,
-    outbound: HashMap<Address, StdUnixStream>,
-    inbox: VecDeque<Envelope>,
+    page: Arc<LedgerPage>,
+    outbox: Outbox,
+    inbox: Queue,
     admin: Option<Child>,
     /// Binaries this endpoint has loaded (canonical paths).
     loaded: std::collections::HashSet<PathBuf>,
@@ -109,6 +120,11 @@ impl ProcessSystem {
                 }
             }
         };
+        let ledger = me.ledger_path();
+        let page = LedgerPage::create(&ledger)
+            .and_then(|f| LedgerPage::map(&f, true))
+            .ctx(|| format!("creating {}", ledger.display()))?;
+        let page = Arc::new(page);
         let path = me.socket_path();
         let std_listener =
             StdUnixListener::bind(&path).ctx(|| format!("binding {}", path.display()))?;
@@ -120,16 +136,23 @@ impl ProcessSystem {
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)
             .ctx(|| "registering a socket".into())?;
+        let limit = max_frame + wire::WRAP_SLACK;
+        let registry = poll
+            .registry()
+            .try_clone()
+            .ctx(|| "cloning the event registry".into())?;
         let mut system = ProcessSystem {
             name: config.name,
             dir,
             control,
             poll,
-            listener,
-            inbound: Inbound::new(me.clone(), 1, max_frame + wire::WRAP_SLACK),
+            events: Events::with_capacity(64),
+            listener: Some(listener),
+            inbound: Inbound::new(me.clone(), 1, limit, page.clone()),
+            page,
+            outbox: Outbox::new(registry, limit),
             me,
-            outbound: HashMap::new(),
-            inbox: VecDeque::new(),
+            inbox: Queue::default(),
             admin,
             loaded: Default::default(),
             own_exe: None,
@@ -152,33 +175,88 @@ impl ProcessSystem {
     }
 
     /// Hand a message whose target is not running to the admin, for the dead-letter handler.
-    fn dead_letter(&mut self, to: &Address, msg: Message) {
-        let _ = self.control.post(&Request::DeadLetter {
-            target: to.clone(),
-            sender: self.me.clone(),
-            message: msg,
-        });
+    fn dead_letter(&mut self, target: &Address, sender: &Address, message: Message) {
+        let req = Request::DeadLetter {
+            target: target.clone(),
+            sender: sender.clone(),
+            message,
+        };
+        if let Err(e) = self.control.post(&req) {
+            log::warn!("could not hand a dead letter to the admin: {e}");
+        }
     }
 
-    /// Wait for incoming frames; returns true if any message was queued.
+    /// Wait up to `timeout` for events: take in messages, write what waits, and carry out what
+    /// came back from receivers that ended. Returns true if any message was queued.
     fn pump(&mut self, timeout: Duration) -> Result<bool> {
-        let mut events = Events::with_capacity(64);
-        match self.poll.poll(&mut events, Some(timeout)) {
+        match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(false),
             Err(e) => return Err(e).ctx(|| "waiting for messages".into()),
         }
         let before = self.inbox.len();
-        for event in events.iter() {
+        let registry = self.poll.registry();
+        for event in self.events.iter() {
             if event.token() == LISTENER {
+                if let Some(listener) = &self.listener {
+                    self.inbound.accept_all(listener, registry);
+                }
+            } else if !self.outbox.on_event(event) {
                 self.inbound
-                    .accept_all(&self.listener, self.poll.registry());
-            } else {
-                self.inbound
-                    .on_event(event.token(), self.poll.registry(), &mut self.inbox);
+                    .on_event(event.token(), registry, &mut self.inbox);
             }
         }
+        self.inbound.resume(self.poll.registry(), &mut self.inbox);
+        self.carry_out_returns();
         Ok(self.inbox.len() > before)
+    }
+
+    /// Carry out what came back from receivers that ended: the message one was handling comes
+    /// back here as a `Poison`, possibly handled; the rest go to the dead-letter handler.
+    fn carry_out_returns(&mut self) {
+        for r in self.outbox.take_returns() {
+            match r.fate {
+                Fate::Poison => {
+                    let mut page: &LedgerPage = &self.page;
+                    page.count(Count::PossiblyHandled);
+                    page.count(Count::Sent);
+                    let poison = Poison {
+                        original: r.msg,
+                        details: format!("actor {} ended while handling it", r.to),
+                        possibly_handled: true,
+                    };
+                    self.inbox.push(Queued {
+                        env: Envelope {
+                            from: r.to,
+                            to: r.from,
+                            msg: Message::new(&poison).expect("Poison encodes"),
+                        },
+                        origin: Origin::Local,
+                    });
+                }
+                Fate::DeadLetter => self.dead_letter(&r.to, &r.from, r.msg),
+            }
+        }
+    }
+
+    /// Before a send to `to`: while too much to it is unwritten, take in events until its
+    /// receiver has taken enough, or fail after a while.
+    fn wait_for_room(&mut self, to: &Address) -> Result<()> {
+        if self.outbox.backlog(to) <= WINDOW {
+            return Ok(());
+        }
+        let started = Instant::now();
+        while self.outbox.backlog(to) > WINDOW / 2 {
+            let waited = started.elapsed();
+            if waited >= SEND_TIMEOUT {
+                return Err(Error::Backpressure {
+                    to: to.clone(),
+                    waited,
+                });
+            }
+            self.pump((SEND_TIMEOUT - waited).min(Duration::from_millis(100)))?;
+        }
+        Ok(())
     }
 
     fn shutdown_inner(&mut self) -> Result<()> {
@@ -202,9 +280,25 @@ impl ProcessSystem {
         result
     }
 
+    /// Stop receiving: no new senders get in, messages sent here that the program never took
+    /// go to the dead-letter handler, and what this endpoint sent is written out.
     fn close_endpoint(&mut self) {
         let _ = std::fs::remove_file(self.me.socket_path());
-        self.outbound.clear();
+        self.listener = None;
+        self.inbound.read_all(self.poll.registry(), &mut self.inbox);
+        let deadline = Instant::now() + WRITE_TIMEOUT;
+        loop {
+            self.carry_out_returns();
+            let me = self.me.clone();
+            while let Some(Queued { env, origin }) = self.inbox.pop() {
+                self.dead_letter(&me, &env.from, env.msg);
+                self.inbound.done(origin);
+            }
+            if !self.outbox.pending() || Instant::now() >= deadline {
+                break;
+            }
+            let _ = self.pump(Duration::from_millis(100));
+        }
     }
 }
 
@@ -272,60 +366,26 @@ impl SystemBase for ProcessSystem {
     }
 
     fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {
-        let mut frame = Vec::new();
-        conn::encode_message(&mut frame, &msg, self.max_frame)?;
-        for attempt in 0..2 {
-            let fresh = !self.outbound.contains_key(to);
-            if fresh {
-                let stream = match conn::connect(to) {
-                    Ok(s) => s,
-                    Err(e @ Error::DeadActor(_)) => {
-                        self.dead_letter(to, msg);
-                        return Err(e);
-                    }
-                    Err(e) => return Err(e),
-                };
-                stream
-                    .set_write_timeout(Some(WRITE_TIMEOUT))
-                    .ctx(|| "setting a write timeout".into())?;
-                self.outbound.insert(to.clone(), stream);
-            }
-            let stream = self.outbound.get_mut(to).expect("inserted above");
-            let written = if fresh {
-                let mut first = Vec::with_capacity(64 + frame.len());
-                conn::encode_sender_hello(&mut first, &self.me)?;
-                first.extend_from_slice(&frame);
-                stream.write_all(&first)
-            } else {
-                stream.write_all(&frame)
-            };
-            match written {
-                Ok(()) => return Ok(()),
-                Err(e) => {
-                    self.outbound.remove(to);
-                    let dead = matches!(
-                        e.kind(),
-                        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
-                    );
-                    // A cached stream to a dead actor fails on first use; one fresh connect tells
-                    // whether the address still works.
-                    if dead && attempt == 0 {
-                        continue;
-                    }
-                    return Err(if dead {
-                        self.dead_letter(to, msg);
-                        Error::DeadActor(to.clone())
-                    } else {
-                        Error::Io {
-                            context: format!("sending to {to}"),
-                            source: e,
-                        }
-                    });
-                }
-            }
+        let len = msg.frame_len();
+        if len > self.max_frame {
+            return Err(Error::FrameTooLarge {
+                len: len as u64,
+                limit: self.max_frame,
+            });
         }
-        self.dead_letter(to, msg);
-        Err(Error::DeadActor(to.clone()))
+        // Take in what happened meanwhile, so that a receiver that has ended since the last
+        // send is known to have ended (and refuses this message) rather than found out after.
+        self.pump(Duration::ZERO)?;
+        self.wait_for_room(to)?;
+        // A target that is not running refuses the message: the caller keeps it.
+        let accepted = self.outbox.send(&self.me, to, &msg, false)?;
+        let mut page: &LedgerPage = &self.page;
+        page.count(Count::Sent);
+        if accepted == Accepted::AtMostOnce {
+            page.count(Count::Handled);
+        }
+        self.carry_out_returns();
+        Ok(())
     }
 
     fn next_envelope(
@@ -336,7 +396,10 @@ impl SystemBase for ProcessSystem {
         // A timeout too long to add to the clock means no deadline at all.
         let deadline = Instant::now().checked_add(timeout);
         loop {
-            while let Some(env) = self.inbox.pop_front() {
+            while let Some(Queued { env, origin }) = self.inbox.pop() {
+                // Taken by the program: handled, as far as the system is concerned.
+                (&*self.page).count(Count::Handled);
+                self.inbound.done(origin);
                 if wanted(&env.msg) {
                     return Ok(Some(env));
                 }

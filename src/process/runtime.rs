@@ -1,14 +1,18 @@
 //! The actor process: one single-threaded mio loop around one actor.
 //!
 //! The admin starts the process with its listening socket already bound (so the address worked
-//! before this process existed) and one end of a control socket pair. The loop accepts senders,
-//! reassembles frames, and calls the handler for one message at a time, in arrival order per
-//! sender. EOF on the control socket means the admin is gone, and the process exits (the kernel's
-//! parent-death signal is the second line of defence).
+//! before this process existed), its ledger page, and one end of a control socket pair. The
+//! loop accepts senders, reassembles frames, and calls the handler for one message at a time,
+//! in arrival order per sender, recording in the ledger page which message it is handling and
+//! which it has settled. EOF on the control socket means the admin is gone, and the process
+//! exits (the kernel's parent-death signal is the second line of defence).
+//!
+//! Nothing sent to it is lost when it ends: on a requested exit it returns every message it
+//! did not handle as a dead letter (those still arriving are returned by their senders, which
+//! keep copies until the ledger page covers them); if it cannot start, it poisons back what
+//! it has read and its senders dead-letter the rest; if it is killed, its senders return what
+//! the page does not cover.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::panic::catch_unwind;
 use std::sync::{Arc, Condvar, Mutex};
@@ -20,14 +24,17 @@ use mio::{Events, Interest, Poll, Token};
 
 use crate::actor::{Actor, ContextOps, invoke, panic_text};
 use crate::address::Address;
-use crate::error::{Error, Result};
-use crate::message::{
-    ActorStatus, ExitReason, ExitRequest, Message, Poison, StatusRequest, Wakeup,
-};
-use crate::process::conn::{Inbound, Outbox};
+use crate::core::cell::{Cell, Receive};
+use crate::core::ledger::{Count, Tally, Uncounted};
+use crate::error::{Error, IoContext, Result};
+use crate::message::{ExitReason, ExitRequest, Message, Poison, Wakeup};
 use crate::process::control::ControlClient;
+use crate::process::inbound::{Inbound, Origin, Queue, Queued};
+use crate::process::ledger_page::LedgerPage;
+use crate::process::outbox::{Accepted, Fate, Outbox};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role};
 use crate::registry;
+use crate::sys::{self, Handed};
 use crate::wire;
 
 const LISTENER: Token = Token(0);
@@ -42,8 +49,9 @@ pub(crate) struct ActorArgs {
     pub(crate) type_name: String,
     pub(crate) me: Address,
     pub(crate) parent: Address,
-    pub(crate) listen_fd: RawFd,
-    pub(crate) control_fd: RawFd,
+    pub(crate) listen_fd: i32,
+    pub(crate) control_fd: i32,
+    pub(crate) ledger_fd: i32,
     pub(crate) max_frame: usize,
 }
 
@@ -56,12 +64,22 @@ impl ActorArgs {
             self.parent.to_string(),
             self.listen_fd.to_string(),
             self.control_fd.to_string(),
+            self.ledger_fd.to_string(),
             self.max_frame.to_string(),
         ]
     }
 
     pub(crate) fn parse(args: &[String]) -> Option<ActorArgs> {
-        let [type_name, me, parent, listen_fd, control_fd, max_frame] = args else {
+        let [
+            type_name,
+            me,
+            parent,
+            listen_fd,
+            control_fd,
+            ledger_fd,
+            max_frame,
+        ] = args
+        else {
             return None;
         };
         Some(ActorArgs {
@@ -70,13 +88,12 @@ impl ActorArgs {
             parent: parent.parse().ok()?,
             listen_fd: listen_fd.parse().ok()?,
             control_fd: control_fd.parse().ok()?,
+            ledger_fd: ledger_fd.parse().ok()?,
             max_frame: max_frame.parse().ok()?,
         })
     }
 }
 
-/// The first sends of each handler call are written at once, so that request/reply traffic
-/// has no added latency. Further sends in the same call are batched: written when a buffer
 /// The first sends of each handler call are written at once, so that request/reply traffic
 /// has no added latency. Further sends in the same call are batched: written when a buffer
 /// fills, when the handler returns, or by the flusher thread within [`FLUSH_INTERVAL`] — so a
@@ -86,64 +103,34 @@ const IMMEDIATE_SENDS: u32 = 4;
 /// How long a batched send may wait while its handler is still running.
 const FLUSH_INTERVAL: Duration = Duration::from_micros(200);
 
-/// Everything the actor's handler can reach through its [`Context`].
+/// A send waits while more than this many bytes to its receiver are not yet written: the
+/// receiver is not keeping up.
+pub(crate) const WINDOW: usize = 1 << 20;
+
+/// How long a send waits for a receiver that takes nothing before it fails.
+pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long an exiting process waits for its last messages to be written.
+const EXIT_FLUSH: Duration = Duration::from_secs(2);
+
+/// Everything the actor's handler can reach through its [`Context`](crate::Context).
 struct Runtime {
-    me: Address,
-    type_name: String,
-    parent: Address,
-    handled: u64,
+    cell: Cell<Instant>,
+    page: Arc<LedgerPage>,
     exe: Option<String>,
     poll: Poll,
+    events: Events,
     control: ControlClient,
     outbox: Arc<Mutex<Outbox>>,
     flusher: Option<Arc<Flusher>>,
     sends_this_call: u32,
-    children: Vec<Address>,
-    timers: Timers<Instant>,
+    listener: Option<UnixListener>,
+    inbound: Inbound,
+    queue: Queue,
     /// The largest frame a handler may send.
     max_frame: usize,
-}
-
-/// Pending timers, earliest first; ties keep the order they were set in.
-pub(crate) struct Timers<T: Ord + Copy> {
-    heap: BinaryHeap<Reverse<(T, u64)>>,
-    payloads: HashMap<u64, Message>,
-    seq: u64,
-}
-
-impl<T: Ord + Copy> Timers<T> {
-    pub(crate) fn new() -> Timers<T> {
-        Timers {
-            heap: BinaryHeap::new(),
-            payloads: HashMap::new(),
-            seq: 0,
-        }
-    }
-
-    pub(crate) fn add(&mut self, due: T, payload: Message) {
-        self.seq += 1;
-        self.heap.push(Reverse((due, self.seq)));
-        self.payloads.insert(self.seq, payload);
-    }
-
-    /// When the earliest timer is due.
-    pub(crate) fn len(&self) -> usize {
-        self.heap.len()
-    }
-
-    pub(crate) fn next_due(&self) -> Option<T> {
-        self.heap.peek().map(|Reverse((due, _))| *due)
-    }
-
-    /// Remove and return the earliest timer if it is due at `now`.
-    pub(crate) fn pop_due(&mut self, now: T) -> Option<Message> {
-        let Reverse((due, seq)) = *self.heap.peek()?;
-        if due > now {
-            return None;
-        }
-        self.heap.pop();
-        self.payloads.remove(&seq)
-    }
+    /// The admin is gone: the process exits as soon as it can.
+    orphaned: bool,
 }
 
 /// A thread that writes batched sends while a handler runs. Started on the first batched send.
@@ -195,7 +182,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl ContextOps for Runtime {
     fn me(&self) -> &Address {
-        &self.me
+        &self.cell.me
     }
 
     fn send_message(&mut self, to: &Address, msg: Message) -> Result<()> {
@@ -218,14 +205,12 @@ impl ContextOps for Runtime {
         let req = Request::Create {
             type_name: type_name.to_string(),
             binary,
-            parent: self.me.clone(),
+            parent: self.cell.me.clone(),
             name: global_name.map(str::to_string),
         };
         match self.control.request(&req)? {
             Response::Created { address } => {
-                if !self.children.contains(&address) {
-                    self.children.push(address.clone());
-                }
+                self.cell.child_created(&address);
                 Ok(address)
             }
             other => Err(Error::Protocol(format!(
@@ -240,7 +225,7 @@ impl ContextOps for Runtime {
         let due = now
             .checked_add(after)
             .unwrap_or_else(|| now + Duration::from_secs(u32::MAX as u64));
-        self.timers.add(due, payload);
+        self.cell.timers.add(due, payload);
     }
 
     fn handle_dead_letters(&mut self, on: bool) -> Result<()> {
@@ -250,43 +235,16 @@ impl ContextOps for Runtime {
     }
 }
 
-impl Runtime {
-    /// Send a message the framework or the handler produced (the handler's own are checked
-    /// against the frame limit first); a receiver that is gone gets it as a dead letter.
-    fn post(&mut self, to: &Address, msg: Message) -> Result<()> {
-        self.sends_this_call += 1;
-        let batch = self.sends_this_call > IMMEDIATE_SENDS;
-        if self.sends_this_call == IMMEDIATE_SENDS + 1 {
-            self.flusher
-                .get_or_insert_with(|| Flusher::start(self.outbox.clone()))
-                .set(true);
-        }
-        let sent = lock(&self.outbox).send(&self.me, to, &msg, batch);
-        match sent {
-            Err(Error::DeadActor(_)) => {
-                // Not the sender's failure: the admin hands it to the dead-letter handler.
-                self.control.post(&Request::DeadLetter {
-                    target: to.clone(),
-                    sender: self.me.clone(),
-                    message: msg,
-                })
-            }
-            other => other,
-        }
-    }
-}
-
-/// Take the control socket the admin handed over, and if this is a spare, wait until the admin
-/// assigns it a type (exit quietly if the admin closes the socket first).
+/// Take the control socket the admin handed over, say hello on it, and if this is a spare,
+/// wait until the admin assigns it a type (exit quietly if the admin closes the socket first).
 pub(crate) fn control_and_assignment(args: &mut ActorArgs) -> ControlClient {
-    // SAFETY: the admin handed this descriptor to this process on its command line; nothing
-    // else in the process owns it.
-    let control = unsafe { StdUnixStream::from_raw_fd(args.control_fd) };
-    for fd in [args.listen_fd, args.control_fd] {
-        // Keep them from leaking into anything this process might spawn.
-        // SAFETY: fcntl on descriptors this process owns.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    }
+    let control = match sys::adopt(args.control_fd, Handed::Stream) {
+        Ok(fd) => StdUnixStream::from(fd),
+        Err(e) => {
+            eprintln!("greenroom: the control socket the admin handed over is unusable: {e}");
+            std::process::exit(2)
+        }
+    };
     let mut control = ControlClient::new(control, args.max_frame + wire::WRAP_SLACK);
     let hello = Request::Hello {
         version: PROTOCOL_VERSION,
@@ -310,8 +268,8 @@ pub(crate) fn control_and_assignment(args: &mut ActorArgs) -> ControlClient {
 }
 
 /// Run actor `A` in this process, as the admin asked. Never returns.
-pub(crate) fn run<A: Actor + Default>(args: ActorArgs, mut control: ControlClient) -> ! {
-    let listener = take_listener(&args);
+pub(crate) fn run<A: Actor + Default>(args: ActorArgs, control: ControlClient) -> ! {
+    let mut rt = Runtime::start(&args, control);
     let mut actor = match catch_unwind(A::default) {
         Ok(actor) => actor,
         Err(panic) => {
@@ -320,280 +278,188 @@ pub(crate) fn run<A: Actor + Default>(args: ActorArgs, mut control: ControlClien
                 args.type_name,
                 panic_text(&*panic)
             );
-            fail_start(&mut control, &args, error, Some(listener))
+            rt.fail_start(error)
         }
     };
-    let socket = args.me.socket_path();
-    let mut rt = match Runtime::new(&args, control) {
-        Ok(rt) => rt,
-        Err(e) => {
-            log::error!("cannot start the event loop: {e}");
-            std::process::exit(1)
-        }
-    };
-    let listener = match setup_listener(&rt.poll, listener) {
-        Ok(l) => l,
-        Err(e) => {
-            let error = e.to_string();
-            fail_start(&mut rt.control, &args, error, None)
-        }
-    };
-    log::debug!("actor {} of type {} started", rt.me, args.type_name);
-    let reason = rt.serve(&mut actor, listener, args.max_frame);
-    let _ = std::fs::remove_file(&socket);
-    lock(&rt.outbox).flush_all(Instant::now() + Duration::from_secs(2));
-    let code = match &reason {
-        Some(reason) => {
-            let _ = rt.control.post(&Request::Exiting {
-                reason: reason.clone(),
-            });
-            0
-        }
-        None => 1,
-    };
-    std::process::exit(code)
-}
-
-/// The listening socket the admin handed to this process. Call once.
-pub(crate) fn take_listener(args: &ActorArgs) -> StdUnixListener {
-    // SAFETY: the admin handed this descriptor to this process on its command line; nothing
-    // else in the process owns it, and this is called once.
-    unsafe { StdUnixListener::from_raw_fd(args.listen_fd) }
-}
-
-/// The actor cannot start: return the messages already waiting for it to their senders as
-/// `Poison`, tell the admin why, and exit.
-pub(crate) fn fail_start(
-    control: &mut ControlClient,
-    args: &ActorArgs,
-    error: String,
-    listener: Option<StdUnixListener>,
-) -> ! {
-    log::error!("{error}");
-    // New senders now find no socket, and their messages become dead letters.
-    let _ = std::fs::remove_file(args.me.socket_path());
-    if let Some(listener) = listener {
-        return_waiting_as_poison(listener, &args.me, &error, args.max_frame);
-    }
-    let _ = control.post(&Request::Exiting {
-        reason: ExitReason::FailedToStart { error },
-    });
-    std::process::exit(3)
-}
-
-/// How long an actor that failed to start keeps returning messages, so that a message sent
-/// just before its socket was removed is returned rather than lost.
-const FAILED_START_GRACE: Duration = Duration::from_millis(100);
-
-/// For [`FAILED_START_GRACE`], accept senders on `listener` and send every message back to its
-/// sender as `Poison`.
-fn return_waiting_as_poison(listener: StdUnixListener, me: &Address, error: &str, limit: usize) {
-    let Ok(mut poll) = Poll::new() else { return };
-    if listener.set_nonblocking(true).is_err() {
-        return;
-    }
-    let mut listener = UnixListener::from_std(listener);
-    if poll
-        .registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)
-        .is_err()
-    {
-        return;
-    }
-    let deadline = Instant::now() + FAILED_START_GRACE;
-    let mut inbound = Inbound::new(me.clone(), FIRST_INBOUND, limit + wire::WRAP_SLACK);
-    let mut events = Events::with_capacity(64);
-    let mut waiting = VecDeque::new();
-    loop {
-        inbound.accept_all(&listener, poll.registry());
-        inbound.read_all(&mut waiting);
-        for env in waiting.drain(..) {
-            let poison = Poison {
-                original: env.msg,
-                details: format!("actor failed to start: {error}"),
-            };
-            let sent = Message::new(&poison).and_then(|msg| {
-                let mut frame = Vec::new();
-                crate::process::conn::encode_sender_hello(&mut frame, me)?;
-                crate::process::conn::encode_message(&mut frame, &msg, limit + wire::WRAP_SLACK)?;
-                let mut s = crate::process::conn::connect(&env.from)?;
-                std::io::Write::write_all(&mut s, &frame).map_err(|e| Error::Io {
-                    context: format!("returning a message to {}", env.from),
-                    source: e,
-                })
-            });
-            if let Err(e) = sent {
-                log::warn!("could not return a message to {}: {e}", env.from);
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        if let Err(e) = poll.poll(&mut events, Some(left))
-            && e.kind() != std::io::ErrorKind::Interrupted
-        {
-            return;
-        }
+    log::debug!("actor {} of type {} started", rt.cell.me, args.type_name);
+    match rt.serve(&mut actor) {
+        Some(reason) => rt.exit(reason, 0),
+        None => std::process::exit(1),
     }
 }
 
-fn setup_listener(poll: &Poll, listener: StdUnixListener) -> Result<UnixListener> {
-    let io = |context: &str| {
-        let context = context.to_string();
-        move |source| Error::Io { context, source }
-    };
-    listener
-        .set_nonblocking(true)
-        .map_err(io("setting the listener non-blocking"))?;
-    let mut listener = UnixListener::from_std(listener);
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)
-        .map_err(io("registering the listener"))?;
-    Ok(listener)
+/// This binary cannot run the actor the admin asked for: refuse it as a failed start.
+pub(crate) fn refuse(args: ActorArgs, control: ControlClient, error: String) -> ! {
+    Runtime::start(&args, control).fail_start(error)
 }
 
 impl Runtime {
+    /// Set up the runtime from what the admin handed over; on failure, say why and exit.
+    fn start(args: &ActorArgs, control: ControlClient) -> Runtime {
+        match Runtime::new(args, control) {
+            Ok(rt) => rt,
+            Err(e) => {
+                log::error!("cannot start actor {}: {e}", args.me);
+                std::process::exit(1)
+            }
+        }
+    }
+
     fn new(args: &ActorArgs, control: ControlClient) -> Result<Runtime> {
-        let (me, max_frame) = (args.me.clone(), args.max_frame);
-        let poll = Poll::new().map_err(|source| Error::Io {
-            context: "creating the event loop".into(),
-            source,
-        })?;
+        let page = sys::adopt(args.ledger_fd, Handed::File)
+            .map(std::fs::File::from)
+            .and_then(|f| LedgerPage::map(&f, true))
+            .ctx(|| "taking the ledger page the admin handed over".into())?;
+        let listener = sys::adopt(args.listen_fd, Handed::Listener)
+            .map(StdUnixListener::from)
+            .ctx(|| "taking the socket the admin handed over".into())?;
+        listener
+            .set_nonblocking(true)
+            .ctx(|| "setting the listener non-blocking".into())?;
+        let mut listener = UnixListener::from_std(listener);
+        let poll = Poll::new().ctx(|| "creating the event loop".into())?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)
+            .ctx(|| "registering the listener".into())?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&control.stream);
         poll.registry()
             .register(&mut SourceFd(&fd), CONTROL, Interest::READABLE)
-            .map_err(|source| Error::Io {
-                context: "registering the control socket".into(),
-                source,
-            })?;
-        let registry = poll.registry().try_clone().map_err(|source| Error::Io {
-            context: "cloning the event registry".into(),
-            source,
-        })?;
+            .ctx(|| "registering the control socket".into())?;
+        let registry = poll
+            .registry()
+            .try_clone()
+            .ctx(|| "cloning the event registry".into())?;
+        let page = Arc::new(page);
+        let limit = args.max_frame + wire::WRAP_SLACK;
         Ok(Runtime {
-            me,
-            type_name: args.type_name.clone(),
-            parent: args.parent.clone(),
-            handled: 0,
+            cell: Cell::new(args.me.clone(), args.type_name.clone(), args.parent.clone()),
+            inbound: Inbound::new(args.me.clone(), FIRST_INBOUND, limit, page.clone()),
+            page,
             exe: std::env::current_exe()
                 .ok()
                 .map(|p| p.to_string_lossy().into_owned()),
             poll,
+            events: Events::with_capacity(256),
             control,
-            outbox: Arc::new(Mutex::new(Outbox::new(
-                registry,
-                max_frame + wire::WRAP_SLACK,
-            ))),
-            max_frame,
+            outbox: Arc::new(Mutex::new(Outbox::new(registry, limit))),
             flusher: None,
             sends_this_call: 0,
-            children: Vec::new(),
-            timers: Timers::new(),
+            listener: Some(listener),
+            queue: Queue::default(),
+            max_frame: args.max_frame,
+            orphaned: false,
         })
     }
 
+    /// Wait up to `timeout` for events and take them in: accept senders, read their streams
+    /// into the queue (while it has room), write what waits, and carry out what came back from
+    /// receivers that ended. Never runs the handler.
+    fn service(&mut self, timeout: Option<Duration>) {
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                log::error!("event loop failed: {e}");
+                self.orphaned = true;
+            }
+            return;
+        }
+        let registry = self.poll.registry();
+        for event in self.events.iter() {
+            match event.token() {
+                LISTENER => {
+                    if let Some(listener) = &self.listener {
+                        self.inbound.accept_all(listener, registry);
+                    }
+                }
+                CONTROL => {
+                    if sys::peer_closed(&self.control.stream) {
+                        log::debug!("admin is gone; exiting");
+                        self.orphaned = true;
+                    }
+                }
+                token => {
+                    if !lock(&self.outbox).on_event(event) {
+                        self.inbound.on_event(token, registry, &mut self.queue);
+                    }
+                }
+            }
+        }
+        self.carry_out_returns();
+    }
+
     /// The loop. Returns the exit reason to report, or `None` if the admin is gone.
-    fn serve<A: Actor>(
-        &mut self,
-        actor: &mut A,
-        listener: UnixListener,
-        max_frame: usize,
-    ) -> Option<ExitReason> {
-        let mut events = Events::with_capacity(256);
-        let mut inbound =
-            Inbound::new(self.me.clone(), FIRST_INBOUND, max_frame + wire::WRAP_SLACK);
-        let mut queue: VecDeque<Envelope> = VecDeque::new();
+    fn serve<A: Actor>(&mut self, actor: &mut A) -> Option<ExitReason> {
         loop {
             let timeout = self
+                .cell
                 .timers
                 .next_due()
                 .map(|due| due.saturating_duration_since(Instant::now()));
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                log::error!("event loop failed: {e}");
+            self.service(timeout);
+            if self.orphaned {
                 return None;
-            }
-            for event in events.iter() {
-                match event.token() {
-                    LISTENER => inbound.accept_all(&listener, self.poll.registry()),
-                    CONTROL => {
-                        if admin_gone(&self.control.stream) {
-                            log::debug!("admin is gone; exiting");
-                            return None;
-                        }
-                    }
-                    token => {
-                        if !lock(&self.outbox).on_event(event) {
-                            inbound.on_event(token, self.poll.registry(), &mut queue);
-                        }
-                    }
-                }
             }
             // Timers that are due join the queue behind the messages that arrived with them, so
             // a flood of wakeups cannot hold back an ExitRequest.
             let now = Instant::now();
-            while let Some(payload) = self.timers.pop_due(now) {
-                queue.push_back(Envelope {
-                    from: self.me.clone(),
-                    to: self.me.clone(),
-                    msg: Message::new(&Wakeup { payload }).expect("Wakeup encodes"),
+            while let Some(payload) = self.cell.timers.pop_due(now) {
+                let me = self.cell.me.clone();
+                self.queue.push(Queued {
+                    env: Envelope {
+                        from: me.clone(),
+                        to: me,
+                        msg: Message::new(&Wakeup { payload }).expect("Wakeup encodes"),
+                    },
+                    origin: Origin::Timer,
                 });
             }
-            while let Some(env) = queue.pop_front() {
-                if let Some(reason) = self.deliver(actor, env) {
+            while let Some(queued) = self.queue.pop() {
+                if let Some(reason) = self.deliver(actor, queued) {
                     return Some(reason);
                 }
+                if self.orphaned {
+                    return None;
+                }
             }
+            self.inbound.resume(self.poll.registry(), &mut self.queue);
         }
     }
 
-    /// Hand one message to the handler. Returns an exit reason if the actor must now exit.
-    fn deliver<A: Actor>(&mut self, actor: &mut A, env: Envelope) -> Option<ExitReason> {
-        let system = env.msg.is_system();
-        if system && env.msg.is::<StatusRequest>() {
-            let status = ActorStatus {
-                address: self.me.clone(),
-                type_name: self.type_name.clone(),
-                pid: std::process::id(),
-                parent: self.parent.clone(),
-                children: self.children.clone(),
-                pending_timers: self.timers.len(),
-                handled: self.handled,
-            };
+    /// Hand one message to the handler, and record that it is settled. Returns an exit reason
+    /// if the actor must now exit.
+    fn deliver<A: Actor>(&mut self, actor: &mut A, queued: Queued) -> Option<ExitReason> {
+        let Queued { env, origin } = queued;
+        let counted = origin != Origin::Timer;
+        let pid = std::process::id();
+        if let Receive::Answer(status) = self.cell.receive(&env.msg, pid, self.page.counts()) {
+            (&*self.page).count(Count::Handled);
             let sent = Message::new(&status).and_then(|m| self.post(&env.from, m));
             if let Err(e) = sent {
                 log::warn!("could not answer a status request from {}: {e}", env.from);
             }
             self.end_of_call();
+            self.inbound.done(origin);
             return None;
         }
-        self.handled += 1;
-        let exit = if system {
-            env.msg.get::<ExitRequest>()
-        } else {
-            None
-        };
-        if system && let Some(ce) = env.msg.get::<crate::ChildExited>() {
-            self.children.retain(|c| *c != ce.child);
-        }
+        self.inbound.started(origin);
         let poison = invoke(actor, self, &env.from, &env.msg);
-        self.end_of_call();
+        let exit = if counted {
+            let mut page: &LedgerPage = &self.page;
+            self.cell.after(&env.msg, poison.as_ref(), &mut page)
+        } else {
+            self.cell.after(&env.msg, poison.as_ref(), &mut Uncounted)
+        };
         if let Some(poison) = poison {
             let sent = Message::new(&poison).and_then(|m| self.post(&env.from, m));
             if let Err(e) = sent {
                 log::warn!("could not return poison to {}: {e}", env.from);
             }
         }
+        self.end_of_call();
+        self.inbound.done(origin);
         let exit = exit?;
-        let children = std::mem::take(&mut self.children);
-        if exit.recursive {
-            let request = Message::new(&ExitRequest::default()).expect("ExitRequest encodes");
-            for child in children {
-                let _ = self.post(&child, request.clone());
-            }
+        let request = Message::new(&ExitRequest::default()).expect("ExitRequest encodes");
+        for child in exit.ask {
+            let _ = self.post(&child, request.clone());
         }
         Some(ExitReason::Requested)
     }
@@ -607,20 +473,177 @@ impl Runtime {
             }
         }
         self.sends_this_call = 0;
+        self.carry_out_returns();
     }
-}
 
-/// True if the control socket has reached EOF (the admin closed it or died).
-fn admin_gone(stream: &StdUnixStream) -> bool {
-    let mut byte = [0u8; 1];
-    // SAFETY: a valid fd and a one-byte buffer.
-    let n = unsafe {
-        libc::recv(
-            std::os::fd::AsRawFd::as_raw_fd(stream),
-            byte.as_mut_ptr().cast(),
-            1,
-            libc::MSG_PEEK | libc::MSG_DONTWAIT,
-        )
-    };
-    n == 0 || (n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::WouldBlock)
+    /// Send a message the framework or the handler produced (the handler's own are checked
+    /// against the frame limit first). A receiver that is not running gets it as a dead letter,
+    /// and that is not an error: it is not the sender's failure.
+    fn post(&mut self, to: &Address, msg: Message) -> Result<()> {
+        self.wait_for_room(to)?;
+        self.sends_this_call += 1;
+        let batch = self.sends_this_call > IMMEDIATE_SENDS;
+        if self.sends_this_call == IMMEDIATE_SENDS + 1 {
+            self.flusher
+                .get_or_insert_with(|| Flusher::start(self.outbox.clone()))
+                .set(true);
+        }
+        let sent = lock(&self.outbox).send(&self.cell.me, to, &msg, batch);
+        let mut page: &LedgerPage = &self.page;
+        match sent {
+            Ok(accepted) => {
+                page.count(Count::Sent);
+                if accepted == Accepted::AtMostOnce {
+                    page.count(Count::Handled);
+                }
+                Ok(())
+            }
+            Err(Error::DeadActor(_)) => {
+                page.count(Count::Sent);
+                self.dead_letter(to, &self.cell.me.clone(), msg);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Before a send to `to`: if too much to it is still unwritten, take in events (without
+    /// running the handler) until its receiver has taken enough, or fail after a while. Reading
+    /// this process's own streams meanwhile is what lets two actors that flood each other, or
+    /// an actor that floods itself, go on.
+    fn wait_for_room(&mut self, to: &Address) -> Result<()> {
+        if lock(&self.outbox).backlog(to) <= WINDOW {
+            return Ok(());
+        }
+        let started = Instant::now();
+        while lock(&self.outbox).backlog(to) > WINDOW / 2 {
+            let waited = started.elapsed();
+            if waited >= SEND_TIMEOUT {
+                return Err(Error::Backpressure {
+                    to: to.clone(),
+                    waited,
+                });
+            }
+            if self.orphaned {
+                return Err(Error::AdminClosed);
+            }
+            let left = SEND_TIMEOUT - waited;
+            self.service(Some(left.min(Duration::from_millis(100))));
+        }
+        Ok(())
+    }
+
+    /// Carry out what came back from receivers whose connection ended: the message that was
+    /// being handled comes back here as a `Poison`, possibly handled; the others go to the
+    /// dead-letter handler.
+    fn carry_out_returns(&mut self) {
+        let returns = {
+            let mut outbox = lock(&self.outbox);
+            if !outbox.has_returns() {
+                return;
+            }
+            outbox.take_returns()
+        };
+        for r in returns {
+            match r.fate {
+                Fate::Poison => {
+                    let mut page: &LedgerPage = &self.page;
+                    page.count(Count::PossiblyHandled);
+                    page.count(Count::Sent);
+                    let poison = Poison {
+                        original: r.msg,
+                        details: format!("actor {} ended while handling it", r.to),
+                        possibly_handled: true,
+                    };
+                    self.queue.push(Queued {
+                        env: Envelope {
+                            from: r.to,
+                            to: r.from,
+                            msg: Message::new(&poison).expect("Poison encodes"),
+                        },
+                        origin: Origin::Local,
+                    });
+                }
+                Fate::DeadLetter => self.dead_letter(&r.to, &r.from, r.msg),
+            }
+        }
+    }
+
+    /// Hand a message whose target is not running to the admin, for the dead-letter handler
+    /// (the admin counts what becomes of it).
+    fn dead_letter(&mut self, target: &Address, sender: &Address, message: Message) {
+        let req = Request::DeadLetter {
+            target: target.clone(),
+            sender: sender.clone(),
+            message,
+        };
+        if let Err(e) = self.control.post(&req) {
+            log::warn!("could not hand a dead letter to the admin: {e}");
+        }
+    }
+
+    /// The handler asked to exit: no new senders get in, every message already sent here that
+    /// the handler did not see goes to the dead-letter handler, what was sent is written out,
+    /// and the admin hears why. Never returns.
+    fn exit(mut self, reason: ExitReason, code: i32) -> ! {
+        self.close_door();
+        self.leave(reason, code)
+    }
+
+    /// This actor cannot start: every message already here goes back to its sender as a
+    /// `Poison`; messages that arrive later are dead-lettered by their senders. Never returns.
+    fn fail_start(mut self, error: String) -> ! {
+        log::error!("{error}");
+        self.close_door();
+        while let Some(Queued { env, origin }) = self.queue.pop() {
+            if origin == Origin::Timer {
+                continue;
+            }
+            (&*self.page).count(Count::Poisoned);
+            let poison = Poison {
+                original: env.msg,
+                details: format!("actor failed to start: {error}"),
+                possibly_handled: false,
+            };
+            let sent = Message::new(&poison).and_then(|m| self.post(&env.from, m));
+            if let Err(e) = sent {
+                log::warn!("could not return a message to {}: {e}", env.from);
+            }
+            self.inbound.done(origin);
+        }
+        self.leave(ExitReason::FailedToStart { error }, 3)
+    }
+
+    /// Remove the socket (new senders find no actor and keep their messages) and close the
+    /// listener (connections not accepted yet are refused: their senders keep their messages),
+    /// then read everything already sent on the streams that were accepted.
+    fn close_door(&mut self) {
+        let _ = std::fs::remove_file(self.cell.me.socket_path());
+        self.listener = None;
+        self.inbound.read_all(self.poll.registry(), &mut self.queue);
+    }
+
+    /// Return every message still queued as a dead letter, write out what was sent, tell the
+    /// admin why this process ends, and exit.
+    fn leave(mut self, reason: ExitReason, code: i32) -> ! {
+        self.return_queued();
+        lock(&self.outbox).flush_all(Instant::now() + EXIT_FLUSH);
+        // What came back meanwhile (a Poison for this actor among it) has no handler left.
+        self.carry_out_returns();
+        self.return_queued();
+        let _ = self.control.post(&Request::Exiting { reason });
+        std::process::exit(code)
+    }
+
+    /// Hand every queued message (timers aside) to the dead-letter handler: its target, this
+    /// actor, will not handle it.
+    fn return_queued(&mut self) {
+        let me = self.cell.me.clone();
+        while let Some(Queued { env, origin }) = self.queue.pop() {
+            if origin != Origin::Timer {
+                self.dead_letter(&me, &env.from, env.msg);
+                self.inbound.done(origin);
+            }
+        }
+    }
 }

@@ -115,6 +115,15 @@ fn exit_codes_aborts_segfaults_and_failed_starts_are_reported_as_such() {
     system.tell(&crashers[0], &ExitWith { exit: 7 }).unwrap();
     system.tell(&crashers[1], "abort").unwrap();
     system.tell(&crashers[2], "segv").unwrap();
+    // Each died while handling its message: the messages come back, possibly handled.
+    let mut returned = Vec::new();
+    for _ in 0..3 {
+        let p: greenroom::Poison = expect_msg(&mut system, "Poison");
+        assert!(p.possibly_handled, "{p:?}");
+        returned.push(p.original.type_name().to_string());
+    }
+    returned.sort();
+    assert_eq!(returned, ["ExitWith", "String", "String"]);
     assert_eq!(
         expect_child_exited(&mut system, &parent, &crashers[0]),
         ExitReason::Exited { code: 7 }
@@ -124,6 +133,13 @@ fn exit_codes_aborts_segfaults_and_failed_starts_are_reported_as_such() {
         ExitReason::Killed {
             signal: 6,
             name: "SIGABRT".into()
+        }
+    );
+    assert_eq!(
+        expect_child_exited(&mut system, &parent, &crashers[2]),
+        ExitReason::Killed {
+            signal: 11,
+            name: "SIGSEGV".into()
         }
     );
     let broken = spawn(&mut system, &parent, 1, "Broken").remove(0);

@@ -1,0 +1,315 @@
+//! The admin's children: starting actor processes (and spares), hearing from them on their
+//! control sockets, reaping them, and telling parents why a child ended.
+
+use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
+use std::path::PathBuf;
+
+use mio::net::UnixStream;
+use mio::{Interest, Token};
+
+use super::clients::Incoming;
+use super::{Admin, Source, bad_request};
+use crate::address::{ADMIN_ID, Address};
+use crate::core::directory::DeadLetter;
+use crate::core::ledger::{Count, Tally};
+use crate::error::{Error, IoContext, Result};
+use crate::message::{ChildExited, ExitReason, Message};
+use crate::process::conn::Conn;
+use crate::process::ledger_page::LedgerPage;
+use crate::process::outbox::Fate;
+use crate::process::runtime::{ActorArgs, SPARE};
+use crate::process::spawn::{self, Reaped};
+use crate::protocol::Response;
+use crate::wire::{self, ReadStatus};
+
+/// One actor process (or spare) the admin started.
+pub(super) struct ActorRec {
+    /// Empty while the process is a spare.
+    pub(super) type_name: String,
+    pub(super) binary: String,
+    pub(super) spare: bool,
+    pub(super) pid: u32,
+    pub(super) parent: Address,
+    pub(super) control: Option<(Token, Conn)>,
+    pub(super) exiting: Option<ExitReason>,
+    /// Its ledger page, read for the system's counts.
+    pub(super) page: Option<LedgerPage>,
+}
+
+impl Admin {
+    /// Turn spare `id` into an actor of `type_name`. `None` if the spare has died meanwhile.
+    pub(super) fn assign(&mut self, id: u64, type_name: &str, parent: &Address) -> Option<Address> {
+        let rec = self.actors.get_mut(&id)?;
+        let (_, conn) = rec.control.as_mut()?;
+        let assign = Response::Assign {
+            type_name: type_name.to_string(),
+            parent: parent.clone(),
+        };
+        if conn.send(&assign).is_err() {
+            return None;
+        }
+        rec.spare = false;
+        rec.type_name = type_name.to_string();
+        rec.parent = parent.clone();
+        let address = Address::new(&self.dir, id);
+        log::debug!("assigned {type_name} to spare {address}, pid {}", rec.pid);
+        Some(address)
+    }
+
+    /// Start a spare for each binary whose spare was used, so that the next create of one of
+    /// its types needs no fork and exec.
+    pub(super) fn start_spares(&mut self) {
+        for binary in std::mem::take(&mut self.replenish) {
+            if self.shutdown.is_some() || self.spares.contains_key(&binary) {
+                continue;
+            }
+            let admin = self.me.clone();
+            match self.spawn(&binary, SPARE, &admin) {
+                Ok(id) => {
+                    if let Some(rec) = self.actors.get_mut(&id) {
+                        rec.spare = true;
+                        rec.type_name.clear();
+                    }
+                    self.spares.insert(binary, id);
+                }
+                Err(e) => log::warn!("could not start a spare of {binary}: {e}"),
+            }
+        }
+    }
+
+    /// Bind a new actor's socket, make its ledger page, start its process, and record it.
+    pub(super) fn spawn(&mut self, binary: &str, type_name: &str, parent: &Address) -> Result<u64> {
+        let id = self.ids.take();
+        let address = Address::new(&self.dir, id);
+        let (socket, ledger) = (address.socket_path(), address.ledger_path());
+        let page_file =
+            LedgerPage::create(&ledger).ctx(|| format!("creating {}", ledger.display()))?;
+        let page = LedgerPage::map(&page_file, false).ctx(|| "mapping a ledger page".into());
+        let listener =
+            StdUnixListener::bind(&socket).ctx(|| format!("binding {}", socket.display()));
+        let pair = StdUnixStream::pair().ctx(|| "creating a control socket pair".into());
+        let (page, listener, (ours, theirs)) = match (page, listener, pair) {
+            (Ok(p), Ok(l), Ok(pair)) => (p, l, pair),
+            (p, l, pair) => {
+                let _ = std::fs::remove_file(&ledger);
+                let _ = std::fs::remove_file(&socket);
+                return Err(p.and(l).and(pair).expect_err("one of them failed"));
+            }
+        };
+        use std::os::fd::AsRawFd;
+        let args = ActorArgs {
+            type_name: type_name.to_string(),
+            me: address.clone(),
+            parent: parent.clone(),
+            listen_fd: listener.as_raw_fd(),
+            control_fd: theirs.as_raw_fd(),
+            ledger_fd: page_file.as_raw_fd(),
+            max_frame: self.cfg.max_frame,
+        };
+        let pid = match spawn::spawn(binary, &args.to_argv(), &[&listener, &theirs, &page_file]) {
+            Ok(pid) => pid,
+            Err(e) => {
+                let _ = std::fs::remove_file(&socket);
+                let _ = std::fs::remove_file(&ledger);
+                if e.raw_os_error() == Some(libc::EAGAIN) {
+                    return Err(Error::Exhausted {
+                        context: "starting an actor process".into(),
+                        source: e,
+                        fix: "too many processes: raise the limit (`ulimit -u`) or end some actors",
+                    });
+                }
+                return Err(Error::exhausted("starting an actor process", &e).unwrap_or(
+                    Error::NotActorBinary {
+                        path: PathBuf::from(binary),
+                        why: format!("it cannot be started: {e}"),
+                    },
+                ));
+            }
+        };
+        drop((listener, theirs, page_file));
+        ours.set_nonblocking(true)
+            .ctx(|| "setting a socket non-blocking".into())?;
+        let mut stream = UnixStream::from_std(ours);
+        let token = self.token();
+        self.poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE)
+            .ctx(|| "registering a control socket".into())?;
+        self.control_tokens.insert(token, id);
+        self.pids.insert(pid, id);
+        self.actors.insert(
+            id,
+            ActorRec {
+                type_name: type_name.to_string(),
+                binary: binary.to_string(),
+                spare: false,
+                pid,
+                parent: parent.clone(),
+                control: Some((
+                    token,
+                    Conn::new(stream, self.cfg.max_frame + wire::WRAP_SLACK),
+                )),
+                exiting: None,
+                page: Some(page),
+            },
+        );
+        log::debug!("started {type_name} as {address}, pid {pid}");
+        Ok(id)
+    }
+
+    pub(super) fn on_actor_control(&mut self, token: Token) {
+        let id = self.control_tokens[&token];
+        let requests = self.read_actor_control(id);
+        self.handle_actor_requests(id, requests);
+    }
+
+    /// Carry out what an actor asked on its control connection, answering where the request
+    /// expects an answer.
+    pub(super) fn handle_actor_requests(&mut self, id: u64, requests: Vec<Incoming>) {
+        for item in requests {
+            let resp = match item {
+                Incoming::Request(req) => self.handle(Source::Actor(id), req),
+                Incoming::Refused {
+                    message, answer, ..
+                } => {
+                    crate::logging::bad_input(format_args!("actor {id} sent {message}"));
+                    answer.then(|| bad_request(&message))
+                }
+            };
+            if let Some(resp) = resp
+                && let Some((_, conn)) = self.actors.get_mut(&id).and_then(|a| a.control.as_mut())
+                && let Err(e) = conn.send(&resp)
+            {
+                log::debug!("actor {id} went away before its answer: {e}");
+            }
+        }
+    }
+
+    /// Stop listening to an actor's control connection and close it: the actor exits, as it does
+    /// when the admin goes, and is reported when it is reaped.
+    pub(super) fn close_actor_control(&mut self, id: u64) {
+        if let Some(rec) = self.actors.get_mut(&id)
+            && let Some((token, mut conn)) = rec.control.take()
+        {
+            let _ = self.poll.registry().deregister(&mut conn.stream);
+            self.control_tokens.remove(&token);
+        }
+    }
+
+    /// Read what an actor said on its control connection; close it at EOF or on a malformed
+    /// frame (the actor then exits, as it does when the admin goes).
+    fn read_actor_control(&mut self, id: u64) -> Vec<Incoming> {
+        let Some(rec) = self.actors.get_mut(&id) else {
+            return Vec::new();
+        };
+        let Some((_, conn)) = rec.control.as_mut() else {
+            return Vec::new();
+        };
+        let mut requests = Vec::new();
+        let status = Incoming::read_all(conn, &mut requests);
+        if !matches!(status, Ok(ReadStatus::Drained)) {
+            if let Err(e @ Error::FrameTooLarge { .. }) = &status {
+                crate::logging::bad_input(format_args!("actor {id}: {e}"));
+            }
+            self.close_actor_control(id);
+        }
+        requests
+    }
+
+    /// A child process has ended: settle its accounts, tell its parent why, and forget it.
+    pub(super) fn reaped(&mut self, pid: u32, how: Reaped) {
+        let Some(id) = self.pids.remove(&pid) else {
+            return;
+        };
+        // The actor may have said why just before it exited (and asked for other things): read
+        // and carry that out first, whether its control socket or its exit status came first.
+        let last_words = self.read_actor_control(id);
+        self.handle_actor_requests(id, last_words);
+        self.close_actor_control(id);
+        let Some(mut rec) = self.actors.remove(&id) else {
+            return;
+        };
+        let address = Address::new(&self.dir, id);
+        // Its senders hold the page mapped if they still need it; the counts stay here.
+        if let Some(page) = rec.page.take() {
+            self.retired = self.retired.plus(page.counts());
+        }
+        let _ = std::fs::remove_file(address.socket_path());
+        let _ = std::fs::remove_file(address.ledger_path());
+        if rec.spare {
+            if self.spares.get(&rec.binary) == Some(&id) {
+                self.spares.remove(&rec.binary);
+            }
+            log::debug!("spare {address} (pid {pid}) ended");
+            return;
+        }
+        let reason = match how {
+            Reaped::Signaled(signal) => ExitReason::Killed {
+                signal,
+                name: spawn::signal_name(signal),
+            },
+            Reaped::Exited(code) => rec.exiting.take().unwrap_or(ExitReason::Exited { code }),
+        };
+        log::debug!("{} {address} (pid {pid}) {reason}", rec.type_name);
+        self.directory.ended(id, &reason);
+        if rec.parent.id() == ADMIN_ID && rec.parent.system_dir() == self.dir {
+            return;
+        }
+        let notice = ChildExited {
+            child: address,
+            reason,
+        };
+        let msg = Message::new(&notice).expect("ChildExited encodes");
+        let parent = rec.parent.clone();
+        self.send(&parent, msg);
+    }
+
+    /// Send a message of the admin's own (`ChildExited`, `DeadEnvelope`, `ExitRequest`); one
+    /// whose receiver is not running becomes a dead letter, like anyone's.
+    pub(super) fn send(&mut self, to: &Address, msg: Message) {
+        match self.outbox.send(&self.me, to, &msg, false) {
+            Ok(accepted) => {
+                self.ledger.count(Count::Sent);
+                if accepted == crate::process::outbox::Accepted::AtMostOnce {
+                    self.ledger.count(Count::Handled);
+                }
+            }
+            Err(Error::DeadActor(_)) => {
+                self.ledger.count(Count::Sent);
+                let me = self.me.clone();
+                self.dead_letter(to.clone(), me, msg);
+            }
+            Err(e) => log::warn!("could not send a {} to {to}: {e}", msg.type_name()),
+        }
+        self.carry_out_returns();
+    }
+
+    /// Pass a message whose target is not running to the dead-letter handler, if there is one;
+    /// the core decides and counts.
+    pub(super) fn dead_letter(&mut self, target: Address, sender: Address, message: Message) {
+        let route = self
+            .directory
+            .dead_letter(target, sender, message, &mut self.ledger);
+        if let DeadLetter::Deliver(handler, envelope) = route {
+            let to = Address::new(&self.dir, handler);
+            match Message::new(&envelope) {
+                Ok(msg) => self.send(&to, msg),
+                Err(e) => log::error!("could not encode a dead letter: {e}"),
+            }
+        }
+    }
+
+    /// Carry out what came back from receivers of the admin's messages that ended: a message the
+    /// receiver was handling when it died is counted as possibly handled (the admin has no
+    /// handler to poison); the others are dead letters.
+    pub(super) fn carry_out_returns(&mut self) {
+        while self.outbox.has_returns() {
+            for r in self.outbox.take_returns() {
+                match r.fate {
+                    Fate::Poison => self.ledger.count(Count::PossiblyHandled),
+                    Fate::DeadLetter => self.dead_letter(r.to, r.from, r.msg),
+                }
+            }
+        }
+    }
+}

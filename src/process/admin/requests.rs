@@ -1,0 +1,239 @@
+//! What the admin does for each request: hello, load, create, dead letters, status, shutdown,
+//! and an actor's last word.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{Admin, Source, bad_request, error_kind, error_response};
+use crate::address::Address;
+use crate::core::ledger::Ledger;
+use crate::error::{Error, Result};
+use crate::process::ledger_page::LedgerPage;
+use crate::protocol::{ActorInfo, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
+
+impl Admin {
+    pub(super) fn handle(&mut self, source: Source, req: Request) -> Option<Response> {
+        Some(match req {
+            Request::Hello { version, .. } if version != PROTOCOL_VERSION => {
+                let message = format!(
+                    "this admin speaks greenroom protocol version {PROTOCOL_VERSION}, not {version}; use a greenroom built from the same version"
+                );
+                if let Source::Actor(id) = source {
+                    log::error!("actor {id}: {message}");
+                    self.close_actor_control(id);
+                    return None;
+                }
+                return Some(Response::Error {
+                    kind: "BadVersion".into(),
+                    message,
+                });
+            }
+            Request::Hello {
+                role: Role::Actor { .. },
+                ..
+            } => {
+                return match source {
+                    Source::Actor(_) => None,
+                    Source::Client(_) => Some(bad_request(
+                        "Hello with role Actor is for actor processes, on the socket the admin handed them",
+                    )),
+                };
+            }
+            Request::Hello {
+                role: Role::Client { pid, owner },
+                ..
+            } => {
+                let Source::Client(token) = source else {
+                    return Some(bad_request("Hello with role Client is for admin.sock"));
+                };
+                if self.clients.get(&token).is_some_and(|c| c.greeted) {
+                    return Some(bad_request("Hello was already said on this connection"));
+                }
+                if self.shutdown.is_some() {
+                    return Some(error_response("ShuttingDown", &Error::ShuttingDown));
+                }
+                let id = self.ids.take();
+                if let Some(c) = self.clients.get_mut(&token) {
+                    c.endpoint = Some(id);
+                    c.greeted = true;
+                }
+                if owner && self.cfg.owned && self.owner.is_none() {
+                    self.owner = Some(token);
+                }
+                log::debug!("client pid {pid} attached as {id}");
+                Response::Welcome {
+                    endpoint: Address::new(&self.dir, id),
+                    max_frame: self.cfg.max_frame as u64,
+                }
+            }
+            Request::Load { path, types } => self.load(&path, types),
+            Request::Create {
+                type_name,
+                binary,
+                parent,
+                name,
+            } => {
+                if let Some(id) = name.as_ref().and_then(|n| self.directory.named(n)) {
+                    return Some(Response::Created {
+                        address: Address::new(&self.dir, id),
+                    });
+                }
+                match self.create(&type_name, binary, parent) {
+                    Ok(address) => {
+                        self.directory.created();
+                        if let Some(name) = name {
+                            self.directory.name(name, address.id());
+                        }
+                        Response::Created { address }
+                    }
+                    Err(e) => error_response(error_kind(&e), &e),
+                }
+            }
+            Request::DeadLetters { on } => {
+                let Source::Actor(id) = source else {
+                    return Some(bad_request("only actors can handle dead letters"));
+                };
+                self.directory.handle_dead_letters(id, on);
+                Response::Ok
+            }
+            Request::DeadLetter {
+                target,
+                sender,
+                message,
+            } => {
+                self.dead_letter(target, sender, message);
+                return None;
+            }
+            Request::Status => Response::Status(self.status()),
+            Request::Shutdown => {
+                let waiter = match source {
+                    Source::Client(t) => Some(t),
+                    Source::Actor(_) => None,
+                };
+                self.begin_shutdown(waiter);
+                return None;
+            }
+            Request::Exiting { reason } => {
+                if let Source::Actor(id) = source
+                    && let Some(rec) = self.actors.get_mut(&id)
+                {
+                    rec.exiting = Some(reason);
+                }
+                return None;
+            }
+        })
+    }
+
+    /// The system's accounting: the admin's own counts, those of every process that has ended,
+    /// and the ledger pages of the live ones.
+    fn ledger(&mut self) -> Ledger {
+        let mut sum = self.ledger.plus(self.retired);
+        for rec in self.actors.values() {
+            if let Some(page) = &rec.page {
+                sum = sum.plus(page.counts());
+            }
+        }
+        for client in self.clients.values_mut() {
+            if client.page.is_none()
+                && let Some(id) = client.endpoint
+            {
+                client.page = LedgerPage::open(&Address::new(&self.dir, id).ledger_path()).ok();
+            }
+            if let Some(page) = &client.page {
+                sum = sum.plus(page.counts());
+            }
+        }
+        sum.settle()
+    }
+
+    fn status(&mut self) -> SystemStatus {
+        let ledger = self.ledger();
+        let address = |id: u64| Address::new(&self.dir, id);
+        SystemStatus {
+            actors: self
+                .actors
+                .iter()
+                .filter(|(_, a)| !a.spare)
+                .map(|(&id, a)| ActorInfo {
+                    address: address(id),
+                    type_name: a.type_name.clone(),
+                    pid: a.pid,
+                    parent: a.parent.clone(),
+                })
+                .collect(),
+            names: self
+                .directory
+                .names()
+                .map(|(n, id)| (n.clone(), address(id)))
+                .collect(),
+            dead_letter_handler: self.directory.dead_letter_handler().map(address),
+            binaries: self.binaries.clone(),
+            counters: self.directory.counters.clone(),
+            ledger,
+        }
+    }
+
+    fn load(&mut self, path: &str, types: Vec<String>) -> Response {
+        let path = match std::fs::canonicalize(path) {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(e) => return bad_request(&format!("cannot load {path}: {e}")),
+        };
+        for t in &types {
+            self.types.insert(t.clone(), path.clone());
+        }
+        if !types.is_empty() && !self.spares.contains_key(&path) {
+            self.replenish.push(path.clone());
+        }
+        self.binaries.insert(path, types.clone());
+        Response::Loaded { types }
+    }
+
+    fn create(
+        &mut self,
+        type_name: &str,
+        binary: Option<String>,
+        parent: Address,
+    ) -> Result<Address> {
+        if self.shutdown.is_some() {
+            return Err(Error::ShuttingDown);
+        }
+        let unknown = |known: &BTreeMap<String, String>| Error::UnknownType {
+            type_name: type_name.to_string(),
+            known: known.keys().cloned().collect(),
+        };
+        let binary = match binary {
+            Some(b) => {
+                let canon = std::fs::canonicalize(&b).map_err(|e| Error::NotActorBinary {
+                    path: PathBuf::from(&b),
+                    why: e.to_string(),
+                })?;
+                let canon = canon.to_string_lossy().into_owned();
+                if let Some(provided) = self.binaries.get(&canon)
+                    && !provided.iter().any(|t| t == type_name)
+                {
+                    return Err(Error::UnknownType {
+                        type_name: format!("{type_name}' in '{canon}"),
+                        known: provided.clone(),
+                    });
+                }
+                canon
+            }
+            None => self
+                .types
+                .get(type_name)
+                .cloned()
+                .ok_or_else(|| unknown(&self.types))?,
+        };
+        if self.binaries.contains_key(&binary) {
+            self.replenish.push(binary.clone());
+            if let Some(id) = self.spares.remove(&binary)
+                && let Some(address) = self.assign(id, type_name, &parent)
+            {
+                self.directory.counters.spares_used += 1;
+                return Ok(address);
+            }
+        }
+        let id = self.spawn(&binary, type_name, &parent)?;
+        Ok(Address::new(&self.dir, id))
+    }
+}

@@ -1,0 +1,370 @@
+//! The connections a process accepts on its message socket, and the queue their messages wait
+//! in.
+//!
+//! Each sender's stream opens with its hello; the stream then gets a slot in this process's
+//! ledger page, and each message a sequence number on it (from 1). As messages are handled the
+//! owner reports them ([`Inbound::started`], [`Inbound::done`]) and the page says so to the
+//! sender. A stream that ends, or whose sender misbehaves (a malformed or oversized frame), is
+//! closed without disturbing the others; a refused stream's slot says how much of it was read.
+//!
+//! The queue's memory is bounded: once it holds [`QUEUE_BYTES`], streams are not read until it
+//! drains (the senders, whose writes then wait in their own buffers, are slowed down).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use mio::{Interest, Registry, Token};
+
+use crate::address::Address;
+use crate::core::ledger::{Count, Tally};
+use crate::error::Error;
+use crate::message::Message;
+use crate::process::conn::{Conn, read_sender_hello};
+use crate::process::ledger_page::{LedgerPage, SLOTS};
+use crate::protocol::Envelope;
+use crate::wire::ReadStatus;
+
+/// The most memory a process's queue of waiting messages holds before it stops reading.
+pub(crate) const QUEUE_BYTES: usize = 64 << 20;
+
+/// What a queued message costs beyond its frame (the envelope and its bookkeeping).
+const QUEUE_OVERHEAD: usize = 128;
+
+/// Where a queued message came from, for the accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A timer of this process: nobody sent it, and it is not counted.
+    Timer,
+    /// This process itself (a `Poison` it made for a message whose receiver died): counted,
+    /// with no connection to report to.
+    Local,
+    /// Message `seq` of the stream in ledger slot `slot`.
+    Stream { slot: u32, seq: u64 },
+}
+
+/// A message waiting for the handler.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) env: Envelope,
+    pub(crate) origin: Origin,
+}
+
+/// Messages waiting for the handler, in arrival order, and the memory they hold.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    items: VecDeque<Queued>,
+    bytes: usize,
+}
+
+impl Queue {
+    fn cost(q: &Queued) -> usize {
+        q.env.msg.frame_len() + QUEUE_OVERHEAD
+    }
+
+    pub(crate) fn push(&mut self, q: Queued) {
+        self.bytes += Queue::cost(&q);
+        self.items.push_back(q);
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Queued> {
+        let q = self.items.pop_front()?;
+        self.bytes -= Queue::cost(&q);
+        Some(q)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True once the queue holds [`QUEUE_BYTES`].
+    pub(crate) fn is_full(&self) -> bool {
+        self.bytes >= QUEUE_BYTES
+    }
+}
+
+/// One accepted stream.
+struct Stream {
+    conn: Conn,
+    /// The sender, once its hello has been read.
+    from: Option<Address>,
+    slot: u32,
+    /// Whether the sender counts its own sends.
+    counts_own: bool,
+    /// Messages read so far.
+    seq: u64,
+}
+
+/// A slot in use: how far its stream has been read, and whether the stream is closed.
+#[derive(Debug)]
+struct SlotUse {
+    read: u64,
+    done: u64,
+    closed: bool,
+}
+
+/// The accepted streams of one process.
+pub(crate) struct Inbound {
+    me: Address,
+    streams: HashMap<Token, Stream>,
+    next: usize,
+    limit: usize,
+    page: Arc<LedgerPage>,
+    slots: HashMap<u32, SlotUse>,
+    free: Vec<u32>,
+    next_slot: u32,
+    /// Streams not read because the queue was full.
+    paused: Vec<Token>,
+}
+
+impl Inbound {
+    /// An empty set for the process at `me`, whose ledger page is `page`; streams get tokens
+    /// from `first_token` up (below the outbox's), and frames over `limit` are refused.
+    pub(crate) fn new(
+        me: Address,
+        first_token: usize,
+        limit: usize,
+        page: Arc<LedgerPage>,
+    ) -> Inbound {
+        Inbound {
+            me,
+            streams: HashMap::new(),
+            next: first_token,
+            limit,
+            page,
+            slots: HashMap::new(),
+            free: Vec::new(),
+            next_slot: 0,
+            paused: Vec::new(),
+        }
+    }
+
+    /// Accept every waiting sender and watch its stream for reading.
+    pub(crate) fn accept_all(&mut self, listener: &mio::net::UnixListener, registry: &Registry) {
+        loop {
+            match listener.accept() {
+                Ok((mut stream, _)) => {
+                    let token = Token(self.next);
+                    self.next += 1;
+                    match registry.register(&mut stream, token, Interest::READABLE) {
+                        Ok(()) => {
+                            let stream = Stream {
+                                conn: Conn::new(stream, self.limit),
+                                from: None,
+                                slot: 0,
+                                counts_own: true,
+                                seq: 0,
+                            };
+                            self.streams.insert(token, stream);
+                        }
+                        Err(e) => log::warn!("cannot watch a new sender: {e}"),
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if let Some(e) = Error::exhausted("accepting a sender", &e) {
+                        crate::logging::bad_input(format_args!("{e}"));
+                    } else {
+                        log::warn!("accept failed: {e}");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Read what the stream of `token` has into `queue`, unless the queue is full (then the
+    /// stream waits for [`resume`](Self::resume)). Returns false if the token is not one of
+    /// this set's.
+    pub(crate) fn on_event(
+        &mut self,
+        token: Token,
+        registry: &Registry,
+        queue: &mut Queue,
+    ) -> bool {
+        if !self.streams.contains_key(&token) {
+            return false;
+        }
+        if queue.is_full() {
+            if !self.paused.contains(&token) {
+                self.paused.push(token);
+            }
+        } else {
+            self.read(token, registry, queue);
+        }
+        true
+    }
+
+    /// Read the streams that waited for room, while the queue has room.
+    pub(crate) fn resume(&mut self, registry: &Registry, queue: &mut Queue) {
+        while !queue.is_full() {
+            let Some(token) = self.paused.pop() else {
+                return;
+            };
+            self.read(token, registry, queue);
+        }
+    }
+
+    /// Read every stream once, whatever its readiness and however full the queue (for the last
+    /// sweep before the process exits).
+    pub(crate) fn read_all(&mut self, registry: &Registry, queue: &mut Queue) {
+        self.paused.clear();
+        let tokens: Vec<Token> = self.streams.keys().copied().collect();
+        for token in tokens {
+            self.read(token, registry, queue);
+        }
+    }
+
+    fn read(&mut self, token: Token, registry: &Registry, queue: &mut Queue) {
+        let Inbound {
+            me,
+            streams,
+            page,
+            slots,
+            free,
+            next_slot,
+            ..
+        } = self;
+        let Some(s) = streams.get_mut(&token) else {
+            return;
+        };
+        let status = s.conn.read(|frame| {
+            let Some(from) = &s.from else {
+                let hello = read_sender_hello(frame)?;
+                let slot = match free.pop() {
+                    Some(slot) => slot,
+                    None if (*next_slot as usize) < SLOTS => {
+                        *next_slot += 1;
+                        *next_slot - 1
+                    }
+                    None => {
+                        return Err(Error::Protocol(format!(
+                            "{} connections are open already; refusing one from {}",
+                            SLOTS, hello.from
+                        )));
+                    }
+                };
+                page.open_slot(slot, hello.conn);
+                slots.insert(
+                    slot,
+                    SlotUse {
+                        read: 0,
+                        done: 0,
+                        closed: false,
+                    },
+                );
+                s.from = Some(hello.from);
+                s.slot = slot;
+                s.counts_own = hello.ledger;
+                return Ok(());
+            };
+            let msg = Message::decode_frame_body(frame)?;
+            s.seq += 1;
+            if let Some(u) = slots.get_mut(&s.slot) {
+                u.read = s.seq;
+            }
+            if !s.counts_own {
+                // A sender that keeps no ledger: its message counts as sent now.
+                (&**page).count(Count::Sent);
+            }
+            queue.push(Queued {
+                env: Envelope {
+                    from: from.clone(),
+                    to: me.clone(),
+                    msg,
+                },
+                origin: Origin::Stream {
+                    slot: s.slot,
+                    seq: s.seq,
+                },
+            });
+            Ok(())
+        });
+        let refused = match status {
+            Ok(ReadStatus::Drained) => return,
+            Ok(ReadStatus::Eof) => false,
+            Err(e) => {
+                crate::logging::bad_input(format_args!(
+                    "closing a connection from a misbehaving sender: {e}"
+                ));
+                true
+            }
+        };
+        let Some(mut s) = self.streams.remove(&token) else {
+            return;
+        };
+        let _ = registry.deregister(&mut s.conn.stream);
+        self.paused.retain(|t| *t != token);
+        if s.from.is_some() {
+            if refused {
+                self.page.refused(s.slot, s.seq);
+            }
+            if let Some(u) = self.slots.get_mut(&s.slot) {
+                u.closed = true;
+            }
+            self.release_if_settled(s.slot);
+        }
+    }
+
+    /// The handler of a message from `origin` is about to run.
+    pub(crate) fn started(&self, origin: Origin) {
+        if let Origin::Stream { slot, seq } = origin {
+            self.page.started(slot, seq);
+        }
+    }
+
+    /// A message from `origin` is settled: handled, poisoned back, or returned as a dead
+    /// letter.
+    pub(crate) fn done(&mut self, origin: Origin) {
+        if let Origin::Stream { slot, seq } = origin {
+            self.page.done(slot, seq);
+            if let Some(u) = self.slots.get_mut(&slot) {
+                u.done = seq;
+            }
+            self.release_if_settled(slot);
+        }
+    }
+
+    /// Free a slot whose stream is closed and whose messages are all settled: its sender no
+    /// longer reads it.
+    fn release_if_settled(&mut self, slot: u32) {
+        if self
+            .slots
+            .get(&slot)
+            .is_some_and(|u| u.closed && u.done == u.read)
+        {
+            self.slots.remove(&slot);
+            self.page.close_slot(slot);
+            self.free.push(slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queued(n: usize) -> Queued {
+        let a: Address = "1@/d".parse().unwrap();
+        Queued {
+            env: Envelope {
+                from: a.clone(),
+                to: a,
+                msg: Message::from_parts("Blob", vec![0; n]),
+            },
+            origin: Origin::Local,
+        }
+    }
+
+    #[test]
+    fn the_queue_counts_what_it_holds_and_says_when_it_is_full() {
+        let mut q = Queue::default();
+        q.push(queued(10));
+        assert!(!q.is_full());
+        q.push(queued(QUEUE_BYTES));
+        assert!(q.is_full());
+        q.pop();
+        q.pop();
+        assert!(q.len() == 0 && q.bytes == 0);
+    }
+}
