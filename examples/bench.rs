@@ -409,13 +409,20 @@ fn median(mut v: Vec<f64>) -> (f64, f64) {
     (v[v.len() / 2], v[0])
 }
 
+/// Figures to measure: those named on the command line (`ask`, `one-way`, `create`, `kill`,
+/// `fan-out`, `simple`, `memory`), or all of them.
+fn wanted(figure: &str) -> bool {
+    let named: Vec<String> = std::env::args().skip(1).collect();
+    named.is_empty() || named.iter().any(|n| n == figure)
+}
+
 fn run() {
-    let tmp = std::env::temp_dir().join(format!("greenroom-bench-{}", std::process::id()));
+    // A system of its own, in the default place (memory-backed where the machine has one).
     let mut system = ActorSystem::with_config(SystemConfig {
-        name: "bench".into(),
+        name: format!("bench-{}", std::process::id()),
         when_missing: WhenMissing::Start,
         admin_binary: None,
-        dir: Some(tmp.join("bench")),
+        dir: None,
         base: Some(greenroom::Base::Multiproc),
     })
     .expect("start a system");
@@ -435,100 +442,114 @@ fn run() {
     );
     println!("|---|---|---|---|---|---|");
 
-    let (raw50, raw99) = p50_p99(raw_ping_pong());
-    let echo = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
-    let (ask50, ask99) = p50_p99(ask_round_trips(&mut system, &echo));
-    println!(
-        "| external ask round trip ({PING_ROUNDS}) | {} | {} | Unix ping-pong p50 {} (p99 {}) | {:.2}× | ≤ 3× |",
-        us(ask50),
-        us(ask99),
-        us(raw50),
-        us(raw99),
-        ask50.as_secs_f64() / raw50.as_secs_f64()
-    );
+    if wanted("ask") {
+        let (raw50, raw99) = p50_p99(raw_ping_pong());
+        let echo = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
+        let (ask50, ask99) = p50_p99(ask_round_trips(&mut system, &echo));
+        println!(
+            "| external ask round trip ({PING_ROUNDS}) | {} | {} | Unix ping-pong p50 {} (p99 {}) | {:.2}× | ≤ 3× |",
+            us(ask50),
+            us(ask99),
+            us(raw50),
+            us(raw99),
+            ask50.as_secs_f64() / raw50.as_secs_f64()
+        );
+    }
 
-    let raw_one = raw_one_way(false);
-    let raw_batch = raw_one_way(true);
-    let (a2a, a2a_worst) = median(actor_to_actor(&mut system));
-    println!(
-        "| actor→actor one-way, 64-byte bodies ({ONE_WAY} × {TRIALS} trials) | {:.0} msg/s | worst trial {:.0} msg/s | raw 64-byte writes: {:.0} msg/s unbatched, {:.0} msg/s in 64 KiB batches | {:.2}× unbatched, {:.3}× batched | ≥ 500,000 msg/s |",
-        a2a,
-        a2a_worst,
-        raw_one,
-        raw_batch,
-        a2a / raw_one,
-        a2a / raw_batch
-    );
+    if wanted("one-way") {
+        let raw_one = raw_one_way(false);
+        let raw_batch = raw_one_way(true);
+        let (a2a, a2a_worst) = median(actor_to_actor(&mut system));
+        println!(
+            "| actor→actor one-way, 64-byte bodies ({ONE_WAY} × {TRIALS} trials) | {:.0} msg/s | worst trial {:.0} msg/s | raw 64-byte writes: {:.0} msg/s unbatched, {:.0} msg/s in 64 KiB batches | {:.2}× unbatched, {:.3}× batched | ≥ 500,000 msg/s |",
+            a2a,
+            a2a_worst,
+            raw_one,
+            raw_batch,
+            a2a / raw_one,
+            a2a / raw_batch
+        );
+    }
 
-    let (spawn50, spawn99) = p50_p99(raw_spawn());
-    let (create50, create99) = p50_p99(create_until_reply(&mut system, None));
-    println!(
-        "| create_actor until first reply, back to back ({CREATES}) | {} | {} | fork+exec+wait of the zoo binary p50 {} (p99 {}) | {:.2}× | ≤ 2 ms |",
-        ms(create50),
-        ms(create99),
-        ms(spawn50),
-        ms(spawn99),
-        create50.as_secs_f64() / spawn50.as_secs_f64()
-    );
-    let gap = Duration::from_millis(20);
-    let (warm50, warm99) = p50_p99(create_until_reply(&mut system, Some(gap)));
-    println!(
-        "| create_actor until first reply, {} ms apart: spare ready ({CREATES}) | {} | {} | fork+exec+wait of the zoo binary p50 {} | {:.2}× | ≤ 2 ms |",
-        gap.as_millis(),
-        ms(warm50),
-        ms(warm99),
-        ms(spawn50),
-        warm50.as_secs_f64() / spawn50.as_secs_f64()
-    );
+    if wanted("create") {
+        let (spawn50, spawn99) = p50_p99(raw_spawn());
+        let (create50, create99) = p50_p99(create_until_reply(&mut system, None));
+        println!(
+            "| create_actor until first reply, back to back ({CREATES}) | {} | {} | fork+exec+wait of the zoo binary p50 {} (p99 {}) | {:.2}× | ≤ 2 ms |",
+            ms(create50),
+            ms(create99),
+            ms(spawn50),
+            ms(spawn99),
+            create50.as_secs_f64() / spawn50.as_secs_f64()
+        );
+        let gap = Duration::from_millis(20);
+        let (warm50, warm99) = p50_p99(create_until_reply(&mut system, Some(gap)));
+        println!(
+            "| create_actor until first reply, {} ms apart: spare ready ({CREATES}) | {} | {} | fork+exec+wait of the zoo binary p50 {} | {:.2}× | ≤ 2 ms |",
+            gap.as_millis(),
+            ms(warm50),
+            ms(warm99),
+            ms(spawn50),
+            warm50.as_secs_f64() / spawn50.as_secs_f64()
+        );
+    }
 
-    let (eof50, eof99) = p50_p99(raw_kill_eof());
-    let (death50, death99) = p50_p99(death_notices(&mut system));
-    println!(
-        "| SIGKILL of a child → parent's ChildExited ({KILLS}) | {} | {} | socket EOF after SIGKILL p50 {} (p99 {}) | {:.2}× | ≤ 1 ms |",
-        ms(death50),
-        ms(death99),
-        ms(eof50),
-        ms(eof99),
-        death50.as_secs_f64() / eof50.as_secs_f64()
-    );
+    if wanted("kill") {
+        let (eof50, eof99) = p50_p99(raw_kill_eof());
+        let (death50, death99) = p50_p99(death_notices(&mut system));
+        println!(
+            "| SIGKILL of a child → parent's ChildExited ({KILLS}) | {} | {} | socket EOF after SIGKILL p50 {} (p99 {}) | {:.2}× | ≤ 1 ms |",
+            ms(death50),
+            ms(death99),
+            ms(eof50),
+            ms(eof99),
+            death50.as_secs_f64() / eof50.as_secs_f64()
+        );
+    }
 
-    let (fan50, fan99) = p50_p99(fan_out(&mut system));
-    println!(
-        "| one actor creates 20 children, hears from each ({}) | {} | {} | 20 × fork+exec+wait p50 {} | {:.2}× | ≤ 40 ms |",
-        TRIALS * 4,
-        ms(fan50),
-        ms(fan99),
-        ms(spawn50 * 20),
-        fan50.as_secs_f64() / (spawn50 * 20).as_secs_f64()
-    );
+    if wanted("fan-out") {
+        let (spawn50, _) = p50_p99(raw_spawn());
+        let (fan50, fan99) = p50_p99(fan_out(&mut system));
+        println!(
+            "| one actor creates 20 children, hears from each ({}) | {} | {} | 20 × fork+exec+wait p50 {} | {:.2}× | ≤ 40 ms |",
+            TRIALS * 4,
+            ms(fan50),
+            ms(fan99),
+            ms(spawn50 * 20),
+            fan50.as_secs_f64() / (spawn50 * 20).as_secs_f64()
+        );
+    }
 
-    let (simple, simple_worst) = median(simple_pipeline());
-    println!(
-        "| simple base: 5-actor pipeline ({} trials of 200,000 items) | {:.0} msg/s | worst trial {:.0} msg/s | — (in one process; every message encoded and decoded) | — | ≥ 2,000,000 msg/s |",
-        TRIALS, simple, simple_worst
-    );
+    if wanted("simple") {
+        let (simple, simple_worst) = median(simple_pipeline());
+        println!(
+            "| simple base: 5-actor pipeline ({} trials of 200,000 items) | {:.0} msg/s | worst trial {:.0} msg/s | — (in one process; every message encoded and decoded) | — | ≥ 2,000,000 msg/s |",
+            TRIALS, simple, simple_worst
+        );
+    }
 
-    // Memory is measured on the zoo's binary: a small actor binary, as a user's would be (this
-    // benchmark's own binary carries all of the benchmark's code too).
-    let zoo = std::env::current_exe().unwrap().with_file_name("zoo");
-    // A second actor of the same binary: its code pages are shared, as they are whenever several
-    // actors run from one binary, so USS shows what one more actor costs.
-    let _sibling = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
-    let idle = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
-    system.ask(&idle, "hi", WAIT).unwrap().expect("reply");
-    let pid = system
-        .status()
-        .unwrap()
-        .into_iter()
-        .find(|a| a.address == idle)
-        .unwrap()
-        .pid;
-    let (rss, uss) = memory_kib(pid);
-    println!(
-        "| idle actor process memory (a zoo Echo beside another) | RSS {:.2} MiB | USS {:.2} MiB | — | — | RSS ≤ 4 MiB |",
-        rss as f64 / 1024.0,
-        uss as f64 / 1024.0
-    );
+    if wanted("memory") {
+        // Memory is measured on the zoo's binary: a small actor binary, as a user's would be (this
+        // benchmark's own binary carries all of the benchmark's code too).
+        let zoo = std::env::current_exe().unwrap().with_file_name("zoo");
+        // A second actor of the same binary: its code pages are shared, as they are whenever several
+        // actors run from one binary, so USS shows what one more actor costs.
+        let _sibling = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
+        let idle = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
+        system.ask(&idle, "hi", WAIT).unwrap().expect("reply");
+        let pid = system
+            .status()
+            .unwrap()
+            .into_iter()
+            .find(|a| a.address == idle)
+            .unwrap()
+            .pid;
+        let (rss, uss) = memory_kib(pid);
+        println!(
+            "| idle actor process memory (a zoo Echo beside another) | RSS {:.2} MiB | USS {:.2} MiB | — | — | RSS ≤ 4 MiB |",
+            rss as f64 / 1024.0,
+            uss as f64 / 1024.0
+        );
+    }
     system.shutdown().expect("shutdown");
-    let _ = std::fs::remove_dir(&tmp);
 }

@@ -75,6 +75,8 @@ pub(crate) struct SimpleSystem {
     /// Frame buffers of delivered messages, reused for the next ones.
     spare_frames: Vec<Vec<u8>>,
     max_frame: usize,
+    /// This program's pid (actors' status reports it).
+    pid: u32,
     closed: bool,
 }
 
@@ -123,6 +125,7 @@ impl SimpleSystem {
             ledger: Ledger::default(),
             spare_frames: Vec::new(),
             max_frame: wire::max_frame_from_env(),
+            pid: std::process::id(),
             closed: false,
         }
     }
@@ -324,9 +327,9 @@ impl SimpleSystem {
             }
             return;
         }
-        let pid = std::process::id();
         let slot = self.actors.get_mut(&id).expect("checked above");
-        if let Receive::Answer(status) = slot.cell.receive(&env.msg, pid, slot.ledger) {
+        if slot.cell.receive(&env.msg) == Receive::Status {
+            let status = slot.cell.status(self.pid, slot.ledger);
             self.tally(Some(id), Count::Handled);
             self.system_send(&env.to, &env.from, &status);
             return;

@@ -325,30 +325,30 @@ pub(crate) fn adopt(fd: i32, what: Handed) -> std::io::Result<OwnedFd> {
             format!("descriptor {fd} {why}"),
         )
     };
-    if fd < 0 {
-        return Err(bad("is negative"));
+    // SAFETY: F_GETFD on any number only reads the descriptor table.
+    if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(bad("is not open"));
     }
-    // SAFETY: only borrowed for the checks below; fstat fails cleanly on a closed descriptor.
+    // SAFETY: the descriptor is open (checked above) and stays so while borrowed here.
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    let st = fstat(borrowed).map_err(|_| bad("is not open"))?;
-    let kind = st.st_mode & libc::S_IFMT;
     match what {
-        Handed::File if kind != libc::S_IFREG => return Err(bad("is not a regular file")),
-        Handed::Listener | Handed::Stream if kind != libc::S_IFSOCK => {
-            return Err(bad("is not a socket"));
+        Handed::File => {
+            let st = fstat(borrowed)?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFREG {
+                return Err(bad("is not a regular file"));
+            }
         }
-        _ => {}
-    }
-    if what != Handed::File {
-        use nix::sys::socket::{getsockopt, sockopt};
-        let listening =
-            getsockopt(&borrowed, sockopt::AcceptConn).map_err(|_| bad("is not a socket"))?;
-        if listening != (what == Handed::Listener) {
-            return Err(bad(if listening {
-                "is a listening socket, not a connection"
-            } else {
-                "is not a listening socket"
-            }));
+        Handed::Listener | Handed::Stream => {
+            use nix::sys::socket::{getsockopt, sockopt};
+            let listening =
+                getsockopt(&borrowed, sockopt::AcceptConn).map_err(|_| bad("is not a socket"))?;
+            if listening != (what == Handed::Listener) {
+                return Err(bad(if listening {
+                    "is a listening socket, not a connection"
+                } else {
+                    "is not a listening socket"
+                }));
+            }
         }
     }
     nix::fcntl::fcntl(

@@ -1,6 +1,7 @@
-//! Where a system lives: `$XDG_RUNTIME_DIR/greenroom/NAME`, or `/tmp/greenroom-$UID/NAME` when
-//! `XDG_RUNTIME_DIR` is unset (as it is for root in CI). Both the base and the system directory
-//! are created with mode 0700, so only the owner can reach the sockets inside.
+//! Where a system lives: `$XDG_RUNTIME_DIR/greenroom/NAME`, or `/dev/shm/greenroom-$UID/NAME`
+//! when `XDG_RUNTIME_DIR` is unset (as it is for root in CI), or `/tmp/greenroom-$UID/NAME`
+//! without `/dev/shm`. Both the base and the system directory are created with mode 0700, so
+//! only the owner can reach the sockets inside.
 
 use std::path::{Path, PathBuf};
 
@@ -42,10 +43,15 @@ pub fn system_dir(name: &str) -> Result<PathBuf> {
     Ok(base_dir().join(name))
 }
 
+/// Where systems live: `$XDG_RUNTIME_DIR/greenroom`, else `/dev/shm/greenroom-UID`, else
+/// `/tmp/greenroom-UID`. Memory-backed places come first: every actor's ledger page is a file
+/// there, written for every message, which a disk would only slow down.
 fn base_dir() -> PathBuf {
+    let uid = nix::unistd::getuid();
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(d) if !d.is_empty() && Path::new(&d).is_dir() => Path::new(&d).join("greenroom"),
-        _ => PathBuf::from(format!("/tmp/greenroom-{}", nix::unistd::getuid())),
+        _ if Path::new("/dev/shm").is_dir() => PathBuf::from(format!("/dev/shm/greenroom-{uid}")),
+        _ => PathBuf::from(format!("/tmp/greenroom-{uid}")),
     }
 }
 

@@ -29,10 +29,10 @@ pub(crate) struct Cell<T: Ord + Copy> {
 }
 
 /// What the framework does with a message before the handler sees it.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Receive {
-    /// Send this status back to the message's sender; the handler never sees the request.
-    Answer(ActorStatus),
+    /// Answer with [`Cell::status`]; the handler never sees the request.
+    Status,
     /// Give the message to the handler.
     Handle,
 }
@@ -57,10 +57,10 @@ impl<T: Ord + Copy> Cell<T> {
     }
 
     /// The framework's part of receiving `msg`.
-    pub(crate) fn receive(&mut self, msg: &Message, pid: u32, ledger: Ledger) -> Receive {
+    pub(crate) fn receive(&mut self, msg: &Message) -> Receive {
         if msg.is_system() {
             if msg.is::<StatusRequest>() {
-                return Receive::Answer(self.status(pid, ledger));
+                return Receive::Status;
             }
             if let Some(notice) = msg.get::<ChildExited>() {
                 self.children.retain(|c| *c != notice.child);
@@ -135,17 +135,11 @@ mod tests {
         c.child_created(&a(3));
         c.child_created(&a(3));
         c.timers.add(5, Message::new("t").unwrap());
-        match c.receive(
-            &Message::new(&StatusRequest {}).unwrap(),
-            77,
-            Ledger::default(),
-        ) {
-            Receive::Answer(st) => {
-                assert_eq!((st.pid, st.pending_timers, st.handled), (77, 1, 0));
-                assert_eq!(st.children, [a(3)]);
-            }
-            other => panic!("{other:?}"),
-        }
+        let request = Message::new(&StatusRequest {}).unwrap();
+        assert_eq!(c.receive(&request), Receive::Status);
+        let st = c.status(77, Ledger::default());
+        assert_eq!((st.pid, st.pending_timers, st.handled), (77, 1, 0));
+        assert_eq!(st.children, [a(3)]);
     }
 
     #[test]
@@ -158,10 +152,7 @@ mod tests {
             reason: ExitReason::Requested,
         })
         .unwrap();
-        assert!(matches!(
-            c.receive(&notice, 1, Ledger::default()),
-            Receive::Handle
-        ));
+        assert_eq!(c.receive(&notice), Receive::Handle);
         assert_eq!(c.children, [a(4)]);
         assert_eq!(c.handled, 1);
     }

@@ -151,8 +151,9 @@ fn connection_number() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
+    h.write_u32(*PID.get_or_init(std::process::id));
     h.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
     h.finish().max(1)
 }

@@ -374,8 +374,11 @@ impl SystemBase for ProcessSystem {
             });
         }
         // Take in what happened meanwhile, so that a receiver that has ended since the last
-        // send is known to have ended (and refuses this message) rather than found out after.
-        self.pump(Duration::ZERO)?;
+        // send to it is known to have ended (and refuses this message) rather than found out
+        // after. A new connection cannot be stale.
+        if self.outbox.connected(to) {
+            self.pump(Duration::ZERO)?;
+        }
         self.wait_for_room(to)?;
         // A target that is not running refuses the message: the caller keeps it.
         let accepted = self.outbox.send(&self.me, to, &msg, false)?;

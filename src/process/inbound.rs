@@ -52,23 +52,21 @@ pub(crate) struct Queued {
 /// Messages waiting for the handler, in arrival order, and the memory they hold.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
-    items: VecDeque<Queued>,
+    /// Each message with what it costs.
+    items: VecDeque<(usize, Queued)>,
     bytes: usize,
 }
 
 impl Queue {
-    fn cost(q: &Queued) -> usize {
-        q.env.msg.frame_len() + QUEUE_OVERHEAD
-    }
-
     pub(crate) fn push(&mut self, q: Queued) {
-        self.bytes += Queue::cost(&q);
-        self.items.push_back(q);
+        let cost = q.env.msg.frame_len() + QUEUE_OVERHEAD;
+        self.bytes += cost;
+        self.items.push_back((cost, q));
     }
 
     pub(crate) fn pop(&mut self) -> Option<Queued> {
-        let q = self.items.pop_front()?;
-        self.bytes -= Queue::cost(&q);
+        let (cost, q) = self.items.pop_front()?;
+        self.bytes -= cost;
         Some(q)
     }
 
@@ -109,7 +107,8 @@ pub(crate) struct Inbound {
     next: usize,
     limit: usize,
     page: Arc<LedgerPage>,
-    slots: HashMap<u32, SlotUse>,
+    /// Slots in use, by slot number.
+    slots: Vec<Option<SlotUse>>,
     free: Vec<u32>,
     next_slot: u32,
     /// Streams not read because the queue was full.
@@ -131,7 +130,7 @@ impl Inbound {
             next: first_token,
             limit,
             page,
-            slots: HashMap::new(),
+            slots: Vec::new(),
             free: Vec::new(),
             next_slot: 0,
             paused: Vec::new(),
@@ -245,14 +244,14 @@ impl Inbound {
                     }
                 };
                 page.open_slot(slot, hello.conn);
-                slots.insert(
-                    slot,
-                    SlotUse {
-                        read: 0,
-                        done: 0,
-                        closed: false,
-                    },
-                );
+                if slots.len() <= slot as usize {
+                    slots.resize_with(slot as usize + 1, || None);
+                }
+                slots[slot as usize] = Some(SlotUse {
+                    read: 0,
+                    done: 0,
+                    closed: false,
+                });
                 s.from = Some(hello.from);
                 s.slot = slot;
                 s.counts_own = hello.ledger;
@@ -260,7 +259,7 @@ impl Inbound {
             };
             let msg = Message::decode_frame_body(frame)?;
             s.seq += 1;
-            if let Some(u) = slots.get_mut(&s.slot) {
+            if let Some(Some(u)) = slots.get_mut(s.slot as usize) {
                 u.read = s.seq;
             }
             if !s.counts_own {
@@ -299,7 +298,7 @@ impl Inbound {
             if refused {
                 self.page.refused(s.slot, s.seq);
             }
-            if let Some(u) = self.slots.get_mut(&s.slot) {
+            if let Some(Some(u)) = self.slots.get_mut(s.slot as usize) {
                 u.closed = true;
             }
             self.release_if_settled(s.slot);
@@ -318,22 +317,22 @@ impl Inbound {
     pub(crate) fn done(&mut self, origin: Origin) {
         if let Origin::Stream { slot, seq } = origin {
             self.page.done(slot, seq);
-            if let Some(u) = self.slots.get_mut(&slot) {
+            if let Some(Some(u)) = self.slots.get_mut(slot as usize) {
                 u.done = seq;
+                if u.closed {
+                    self.release_if_settled(slot);
+                }
             }
-            self.release_if_settled(slot);
         }
     }
 
     /// Free a slot whose stream is closed and whose messages are all settled: its sender no
     /// longer reads it.
     fn release_if_settled(&mut self, slot: u32) {
-        if self
-            .slots
-            .get(&slot)
-            .is_some_and(|u| u.closed && u.done == u.read)
+        if let Some(entry) = self.slots.get_mut(slot as usize)
+            && entry.as_ref().is_some_and(|u| u.closed && u.done == u.read)
         {
-            self.slots.remove(&slot);
+            *entry = None;
             self.page.close_slot(slot);
             self.free.push(slot);
         }

@@ -282,6 +282,11 @@ impl Outbox {
         Ok(accepted)
     }
 
+    /// True if a connection to `to` is open.
+    pub(crate) fn connected(&self, to: &Address) -> bool {
+        self.peers.contains_key(to)
+    }
+
     /// Bytes waiting to be written to `to`: how far its receiver is behind.
     pub(crate) fn backlog(&self, to: &Address) -> usize {
         self.peers.get(to).map_or(0, Peer::unwritten)

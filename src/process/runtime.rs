@@ -429,8 +429,8 @@ impl Runtime {
     fn deliver<A: Actor>(&mut self, actor: &mut A, queued: Queued) -> Option<ExitReason> {
         let Queued { env, origin } = queued;
         let counted = origin != Origin::Timer;
-        let pid = std::process::id();
-        if let Receive::Answer(status) = self.cell.receive(&env.msg, pid, self.page.counts()) {
+        if self.cell.receive(&env.msg) == Receive::Status {
+            let status = self.cell.status(std::process::id(), self.page.counts());
             (&*self.page).count(Count::Handled);
             let sent = Message::new(&status).and_then(|m| self.post(&env.from, m));
             if let Err(e) = sent {

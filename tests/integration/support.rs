@@ -150,7 +150,15 @@ impl TestSystem {
     /// A temp directory with no admin running.
     pub fn empty() -> TestSystem {
         become_subreaper();
-        let tmp = tempfile::Builder::new().prefix("gr").tempdir().unwrap();
+        // In memory where possible, as a system's default place is.
+        let mut builder = tempfile::Builder::new();
+        builder.prefix("gr");
+        let tmp = if Path::new("/dev/shm").is_dir() {
+            builder.tempdir_in("/dev/shm")
+        } else {
+            builder.tempdir()
+        }
+        .unwrap();
         let dir = tmp.path().join("greenroom").join(SYSTEM);
         TestSystem {
             tmp,
