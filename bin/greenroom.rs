@@ -219,6 +219,11 @@ fn run(cli: Cli) -> CliResult {
                 }
                 println!("pending timers: {}", status.pending_timers);
                 println!("messages handled: {}", status.handled);
+                let l = &status.ledger;
+                println!(
+                    "ledger: {} sent, {} handled, {} poisoned",
+                    l.sent, l.handled, l.poisoned
+                );
             }
             Ok(())
         }
@@ -291,6 +296,11 @@ fn print_status(name: &str, status: &SystemStatus) {
     for (path, types) in &status.binaries {
         println!("binary {path}: {}", types.join(", "));
     }
+    let l = &status.ledger;
+    println!(
+        "ledger: {} sent, {} handled, {} poisoned ({} possibly handled), {} dead-lettered, {} dropped, {} in flight",
+        l.sent, l.handled, l.poisoned, l.possibly_handled, l.dead_lettered, l.dropped, l.in_flight
+    );
     let c = &status.counters;
     println!(
         "counters: {} created, {} exited ({} killed, {} failed to start), {} from spares, {} dead letters delivered, {} dropped",

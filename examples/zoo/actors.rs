@@ -650,6 +650,56 @@ impl Actor for Courier {
     }
 }
 
+/// Asks a [`Burster`] to send `first` numbers (0, 1, ...) to `to`, wait until `release`
+/// exists, then send `then` more, all from inside one handler.
+#[derive(Serialize, Deserialize)]
+pub struct BurstPlan {
+    pub to: Address,
+    pub first: u64,
+    pub then: u64,
+    pub release: PathBuf,
+}
+
+/// Sends in two bursts with a pause between, inside one handler: the second burst is batched,
+/// and its receiver can be made to end in the pause.
+#[derive(Default)]
+pub struct Burster;
+
+impl Actor for Burster {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(plan) = msg.get::<BurstPlan>() {
+            for n in 0..plan.first {
+                ctx.send(&plan.to, &n)?;
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !plan.release.exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            for n in plan.first..plan.first + plan.then {
+                ctx.send(&plan.to, &n)?;
+            }
+            ctx.reply("burst done")?;
+        }
+        Ok(())
+    }
+}
+
+/// Replies to a `u64` n with a `Blob` of n bytes (so that a reply can be made too big to send).
+#[derive(Default)]
+pub struct Bloater;
+
+impl Actor for Bloater {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(n) = msg.get::<u64>() {
+            let blob =
+                Message::with_type("Blob", &serde_bytes::ByteBuf::from(vec![7u8; n as usize]))?;
+            let to = ctx.sender().clone();
+            ctx.send_message(&to, blob)?;
+        }
+        Ok(())
+    }
+}
+
 /// Register every zoo actor type. First thing in `main` of a binary that runs them.
 pub fn register() {
     greenroom::actors!(
@@ -673,6 +723,8 @@ pub fn register() {
         Relay,
         Recorder,
         Courier,
+        Burster,
+        Bloater,
         greenroom::Troupe<Work>,
         greenroom::TroupeMember<Work>,
         greenroom::Transient<Session>,

@@ -431,3 +431,257 @@ fn forty_actors_told_to_exit_at_once_are_all_reported_as_requested() {
         .collect();
     assert!(wrong.is_empty(), "misreported: {wrong:?}");
 }
+
+/// A `DeadHandler` registered as the system's dead-letter handler.
+fn dead_letter_handler(system: &mut greenroom::ActorSystem) -> greenroom::Address {
+    let handler = system.create_actor_by_name("DeadHandler", None).unwrap();
+    let done = system.ask(&handler, "register", PATIENCE).unwrap().unwrap();
+    assert_eq!(done.decode::<String>().unwrap(), "done");
+    handler
+}
+
+/// The `u64`s the handler has received as dead letters, once there are `count` of them.
+fn dead_numbers(
+    system: &mut greenroom::ActorSystem,
+    handler: &greenroom::Address,
+    count: usize,
+) -> Vec<u64> {
+    let mut numbers = Vec::new();
+    crate::support::wait_for(&format!("{count} dead letters"), || {
+        let reply = system.ask(handler, "report", PATIENCE).unwrap().unwrap();
+        let dead: Vec<greenroom::DeadEnvelope> = reply.decode().unwrap();
+        numbers = dead.iter().filter_map(|d| d.message.get::<u64>()).collect();
+        numbers.len() >= count
+    });
+    numbers.sort();
+    numbers
+}
+
+/// A zoo `Relay` that passes every `u64` it handles on to this endpoint.
+fn relay_to_me(system: &mut greenroom::ActorSystem) -> greenroom::Address {
+    #[derive(serde::Serialize)]
+    struct Link {
+        next: greenroom::Address,
+        tag: String,
+    }
+    let relay = system.create_actor_by_name("Relay", None).unwrap();
+    let me = system.address().clone();
+    let linked = system
+        .ask(
+            &relay,
+            &Link {
+                next: me,
+                tag: String::new(),
+            },
+            PATIENCE,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(linked.decode::<String>().unwrap(), "linked");
+    relay
+}
+
+#[test]
+fn messages_behind_an_exit_request_are_dead_lettered_not_lost() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let handler = dead_letter_handler(&mut system);
+    let relay = relay_to_me(&mut system);
+    let mut sent = Vec::new();
+    for n in 0..500u64 {
+        system.tell(&relay, &n).unwrap();
+        sent.push(n);
+    }
+    system.tell_exit(&relay).unwrap();
+    for n in 500..1000u64 {
+        // Once the relay is gone a message is refused (the caller keeps it): not sent.
+        match system.tell(&relay, &n) {
+            Ok(()) => sent.push(n),
+            Err(greenroom::Error::DeadActor(_)) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    // Handled: passed on to us, in order, before its ChildExited.
+    let mut handled = Vec::new();
+    loop {
+        let env = system
+            .listen_any(PATIENCE)
+            .unwrap()
+            .expect("relay's output");
+        if let Some(n) = env.msg.get::<u64>() {
+            handled.push(n);
+        } else if env
+            .msg
+            .get::<greenroom::ChildExited>()
+            .is_some_and(|c| c.child == relay)
+        {
+            break;
+        }
+    }
+    assert_eq!(
+        handled,
+        (0..500).collect::<Vec<_>>(),
+        "the first 500 are handled"
+    );
+    let dead = dead_numbers(&mut system, &handler, sent.len() - 500);
+    assert_eq!(
+        dead,
+        sent[500..].to_vec(),
+        "every message sent after the ExitRequest comes back exactly once"
+    );
+}
+
+#[test]
+fn a_burst_to_a_peer_that_ends_mid_handler_comes_back_as_dead_letters() {
+    use crate::support::wait_for;
+    for kill in [false, true] {
+        let sys = TestSystem::start();
+        let mut system = sys.connect();
+        sys.load_zoo(&mut system);
+        let handler = dead_letter_handler(&mut system);
+        let relay = relay_to_me(&mut system);
+        let relay_pid = sys.pid_of(&mut system, &relay);
+        let burster = system.create_actor_by_name("Burster", None).unwrap();
+        let release = sys.tmp.path().join("release");
+        #[derive(serde::Serialize)]
+        struct BurstPlan {
+            to: greenroom::Address,
+            first: u64,
+            then: u64,
+            release: std::path::PathBuf,
+        }
+        let plan = BurstPlan {
+            to: relay.clone(),
+            first: 4,
+            then: 100,
+            release: release.clone(),
+        };
+        system.tell(&burster, &plan).unwrap();
+        let mut first = Vec::new();
+        while first.len() < 4 {
+            let msg = system.listen(PATIENCE).unwrap().expect("the first burst");
+            first.push(msg.decode::<u64>().unwrap());
+        }
+        assert_eq!(first, [0, 1, 2, 3]);
+        // The receiver ends while the burster's handler is paused, its connection open.
+        if kill {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(relay_pid as i32),
+                nix::sys::signal::SIGKILL,
+            )
+            .unwrap();
+        } else {
+            system.tell_exit(&relay).unwrap();
+        }
+        crate::support::wait_gone(relay_pid);
+        wait_for("the relay to be reaped", || {
+            !sys.status(&mut system).iter().any(|a| a.address == relay)
+        });
+        std::fs::write(&release, b"").unwrap();
+        let done = system.listen(PATIENCE).unwrap().expect("burst done");
+        assert_eq!(done.decode::<String>().unwrap(), "burst done");
+        let dead = dead_numbers(&mut system, &handler, 100);
+        assert_eq!(dead, (4..104).collect::<Vec<_>>(), "kill: {kill}");
+    }
+}
+
+#[test]
+fn an_over_limit_send_from_a_handler_is_an_error_and_the_actor_lives_on() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let bloater = system.create_actor_by_name("Bloater", None).unwrap();
+    let pid = sys.pid_of(&mut system, &bloater);
+    // 70 MiB is over the 64 MiB limit: the reply fails in the handler, twice, and the request
+    // comes back as Poison saying why.
+    system.tell(&bloater, &(70u64 << 20)).unwrap();
+    let reply = system.listen(PATIENCE).unwrap().expect("an answer");
+    let poison: greenroom::Poison = reply.decode().unwrap();
+    assert!(
+        poison.details.contains("exceeds the limit"),
+        "{}",
+        poison.details
+    );
+    assert!(!poison.possibly_handled);
+    // Still the same process, still answering.
+    let small = system.ask(&bloater, &10u64, PATIENCE).unwrap().unwrap();
+    assert_eq!(small.type_name(), "Blob");
+    assert_eq!(sys.pid_of(&mut system, &bloater), pid);
+}
+
+#[test]
+fn the_ledger_adds_up_in_status_and_in_the_cli() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let handler = dead_letter_handler(&mut system);
+    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    let flaky = system.create_actor_by_name("Flaky", None).unwrap();
+    for n in 0..10u64 {
+        system.ask(&echo, &n, PATIENCE).unwrap().unwrap();
+    }
+    system.tell(&flaky, "panic").unwrap();
+    let p = system.listen(PATIENCE).unwrap().unwrap();
+    assert!(p.is::<greenroom::Poison>());
+    let courier = system.create_actor_by_name("Courier", None).unwrap();
+    let relay = relay_to_me(&mut system);
+    system.tell_exit(&relay).unwrap();
+    crate::support::wait_for("the relay to end", || {
+        !sys.status(&mut system).iter().any(|a| a.address == relay)
+    });
+    #[derive(serde::Serialize)]
+    struct Deliver {
+        to: greenroom::Address,
+        text: String,
+    }
+    system
+        .tell(
+            &courier,
+            &Deliver {
+                to: relay,
+                text: "late".into(),
+            },
+        )
+        .unwrap();
+    crate::support::wait_for("the dead letter", || {
+        let r = system.ask(&handler, "report", PATIENCE).unwrap().unwrap();
+        !r.decode::<Vec<greenroom::DeadEnvelope>>()
+            .unwrap()
+            .is_empty()
+    });
+    let mut ledger = greenroom::Ledger::default();
+    crate::support::wait_for("the system to settle", || {
+        // Take what waits for this endpoint (a ChildExited): it is in flight until taken.
+        while system
+            .listen_any(std::time::Duration::ZERO)
+            .unwrap()
+            .is_some()
+        {}
+        ledger = system.system_status().unwrap().ledger;
+        ledger.in_flight == 0
+    });
+    assert_eq!(
+        ledger.sent,
+        ledger.handled + ledger.poisoned + ledger.dead_lettered + ledger.dropped,
+        "{ledger:?}"
+    );
+    assert!(
+        ledger.sent >= 30 && ledger.poisoned >= 1 && ledger.dead_lettered >= 1,
+        "{ledger:?}"
+    );
+    let json: serde_json::Value = serde_json::from_str(&sys.cli_ok(&["status", "--json"])).unwrap();
+    for key in [
+        "sent",
+        "handled",
+        "poisoned",
+        "dead_lettered",
+        "dropped",
+        "in_flight",
+    ] {
+        assert!(json["ledger"][key].is_u64(), "no ledger.{key} in {json}");
+    }
+    let one = sys.cli_ok(&["status", &echo.to_string(), "--json"]);
+    let one: serde_json::Value = serde_json::from_str(&one).unwrap();
+    assert!(one["ledger"]["handled"].as_u64().unwrap() >= 10, "{one}");
+}
