@@ -80,7 +80,14 @@ pub enum ReadStatus {
     Drained,
     /// The peer closed its end.
     Eof,
+    /// The read budget is spent and the socket may have more: read it again soon (an
+    /// edge-triggered source will not say so again).
+    More,
 }
+
+/// How many bytes one read call takes from a connection before giving the others a turn: a
+/// peer that writes without pause cannot keep a process reading it forever.
+pub const READ_BUDGET: usize = 256 * 1024;
 
 /// Reassembles frames from a byte stream, enforcing the size limit.
 ///
@@ -107,20 +114,28 @@ impl FrameReader {
         }
     }
 
-    /// Read from `src` until it would block or ends, handing each complete frame body to
-    /// `on_frame`. Edge-triggered sources must be drained this way. An error from `on_frame`
-    /// stops the reading and is returned: the connection is to be closed.
+    /// Read from `src` until it would block or ends, or [`READ_BUDGET`] bytes have been read,
+    /// handing each complete frame body to `on_frame`. Edge-triggered sources must be read
+    /// until [`ReadStatus::Drained`] or `Eof`: on [`ReadStatus::More`] the caller reads again
+    /// later. An error from `on_frame` stops the reading and is returned: the connection is to be
+    /// closed.
     pub fn read_from<R: Read>(
         &mut self,
         src: &mut R,
         mut on_frame: impl FnMut(&[u8]) -> Result<()>,
     ) -> Result<ReadStatus> {
+        let mut budget = READ_BUDGET;
         loop {
+            if budget == 0 {
+                return Ok(ReadStatus::More);
+            }
             self.make_room();
-            match src.read(&mut self.buf[self.end..]) {
+            let room = (self.buf.len() - self.end).min(budget.max(READ_CHUNK));
+            match src.read(&mut self.buf[self.end..self.end + room]) {
                 Ok(0) => return Ok(ReadStatus::Eof),
                 Ok(n) => {
                     self.end += n;
+                    budget = budget.saturating_sub(n);
                     self.frames(&mut on_frame)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadStatus::Drained),
@@ -233,13 +248,19 @@ mod tests {
         }
         let mut r = FrameReader::new(DEFAULT_MAX_FRAME);
         let mut got = Vec::new();
-        let status = r
-            .read_from(&mut Trickle(&bytes), |f| {
-                got.push(decode::<String>(f, "test").unwrap());
-                Ok(())
-            })
-            .unwrap();
-        assert_eq!(status, ReadStatus::Eof);
+        let mut src = Trickle(&bytes);
+        loop {
+            let status = r
+                .read_from(&mut src, |f| {
+                    got.push(decode::<String>(f, "test").unwrap());
+                    Ok(())
+                })
+                .unwrap();
+            if status == ReadStatus::Eof {
+                break;
+            }
+            assert_eq!(status, ReadStatus::More);
+        }
         assert_eq!(got.len(), 100);
         assert_eq!(got[99], "message 99");
         assert!(!r.has_partial());
@@ -288,17 +309,24 @@ mod tests {
             "{} for {half}",
             r.buf.len()
         );
-        // All of it: one frame, intact.
+        // All of it: one frame, intact, read a budget at a time.
         let mut r = FrameReader::new(DEFAULT_MAX_FRAME);
         let mut got = 0;
         let mut src: &[u8] = &bytes;
-        r.read_from(&mut src, |f| {
-            let back: serde_bytes::ByteBuf = decode(f, "test").unwrap();
-            assert_eq!(back.as_ref(), &body[..]);
-            got += 1;
-            Ok(())
-        })
-        .unwrap();
+        let mut reads = 0;
+        while r
+            .read_from(&mut src, |f| {
+                let back: serde_bytes::ByteBuf = decode(f, "test").unwrap();
+                assert_eq!(back.as_ref(), &body[..]);
+                got += 1;
+                Ok(())
+            })
+            .unwrap()
+            == ReadStatus::More
+        {
+            reads += 1;
+        }
         assert_eq!(got, 1);
+        assert!(reads >= bytes.len() / READ_BUDGET, "{reads} reads");
     }
 }

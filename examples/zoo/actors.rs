@@ -700,6 +700,52 @@ impl Actor for Bloater {
     }
 }
 
+/// Asks a [`Flooder`] to send `count` numbers to `peer` from inside one handler, and to tell
+/// `report` once it has received `expect` numbers itself.
+#[derive(Serialize, Deserialize)]
+pub struct Flood {
+    pub peer: Address,
+    pub count: u64,
+    pub expect: u64,
+    pub report: Address,
+}
+
+/// Floods a peer (or itself) from inside one handler while being flooded: the sends must not
+/// wait forever for a receiver that is itself waiting.
+#[derive(Default)]
+pub struct Flooder {
+    received: u64,
+    expect: Option<(u64, Address)>,
+}
+
+impl Actor for Flooder {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(f) = msg.get::<Flood>() {
+            self.expect = Some((f.expect, f.report.clone()));
+            for n in 0..f.count {
+                ctx.send(&f.peer, &n)?;
+            }
+            self.check(ctx)?;
+        } else if msg.is::<u64>() {
+            self.received += 1;
+            self.check(ctx)?;
+        }
+        Ok(())
+    }
+}
+
+impl Flooder {
+    fn check(&mut self, ctx: &mut Context<'_>) -> Handled {
+        if let Some((expect, report)) = &self.expect
+            && self.received == *expect
+        {
+            let report = report.clone();
+            ctx.send(&report, &("flood received", self.received))?;
+        }
+        Ok(())
+    }
+}
+
 /// Register every zoo actor type. First thing in `main` of a binary that runs them.
 pub fn register() {
     greenroom::actors!(
@@ -725,6 +771,7 @@ pub fn register() {
         Courier,
         Burster,
         Bloater,
+        Flooder,
         greenroom::Troupe<Work>,
         greenroom::TroupeMember<Work>,
         greenroom::Transient<Session>,

@@ -142,6 +142,8 @@ struct Admin {
     /// events, once the answers are out.
     replenish: Vec<String>,
     outbox: Outbox,
+    /// Connections whose read budget ran out with bytes left: read again next round.
+    unread: Vec<Token>,
     ids: Ids,
     next_token: usize,
     shutdown: Option<Shutdown>,
@@ -243,6 +245,7 @@ impl Admin {
             retired: Ledger::default(),
             spares: HashMap::new(),
             replenish: Vec::new(),
+            unread: Vec::new(),
             next_token: 2,
             shutdown: None,
             _lock: lock,
@@ -269,13 +272,26 @@ impl Admin {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            // Connections with bytes left from their last turn are read without waiting.
+            let timeout = if self.unread.is_empty() {
+                timeout
+            } else {
+                Some(Duration::ZERO)
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e).ctx(|| "waiting for events".into()),
             }
-            if events.is_empty() {
+            if events.is_empty() && self.unread.is_empty() {
                 self.start_spares();
+            }
+            for t in std::mem::take(&mut self.unread) {
+                if self.clients.contains_key(&t) {
+                    self.on_client(t);
+                } else if self.control_tokens.contains_key(&t) {
+                    self.on_actor_control(t);
+                }
             }
             for event in events.iter() {
                 match event.token() {

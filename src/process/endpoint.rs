@@ -19,7 +19,7 @@ use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::launcher::{ADMIN_START_TIMEOUT, list_types, start_admin};
 use crate::process::ledger_page::LedgerPage;
 use crate::process::outbox::{Accepted, Fate, Outbox};
-use crate::process::runtime::{SEND_TIMEOUT, WINDOW};
+use crate::process::runtime::{WINDOW, send_timeout};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
 use crate::registry;
 use crate::sysdir;
@@ -189,6 +189,11 @@ impl ProcessSystem {
     /// Wait up to `timeout` for events: take in messages, write what waits, and carry out what
     /// came back from receivers that ended. Returns true if any message was queued.
     fn pump(&mut self, timeout: Duration) -> Result<bool> {
+        let timeout = if self.inbound.ready(&self.inbox) {
+            Duration::ZERO
+        } else {
+            timeout
+        };
         match self.poll.poll(&mut self.events, Some(timeout)) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Ok(false),
@@ -245,16 +250,16 @@ impl ProcessSystem {
         if self.outbox.backlog(to) <= WINDOW {
             return Ok(());
         }
-        let started = Instant::now();
+        let (started, timeout) = (Instant::now(), send_timeout());
         while self.outbox.backlog(to) > WINDOW / 2 {
             let waited = started.elapsed();
-            if waited >= SEND_TIMEOUT {
+            if waited >= timeout {
                 return Err(Error::Backpressure {
                     to: to.clone(),
                     waited,
                 });
             }
-            self.pump((SEND_TIMEOUT - waited).min(Duration::from_millis(100)))?;
+            self.pump((timeout - waited).min(Duration::from_millis(100)))?;
         }
         Ok(())
     }

@@ -194,23 +194,36 @@ impl Inbound {
         true
     }
 
-    /// Read the streams that waited for room, while the queue has room.
+    /// Read the streams that waited for room or for their turn, while the queue has room.
     pub(crate) fn resume(&mut self, registry: &Registry, queue: &mut Queue) {
-        while !queue.is_full() {
-            let Some(token) = self.paused.pop() else {
-                return;
-            };
-            self.read(token, registry, queue);
+        for token in std::mem::take(&mut self.paused) {
+            if queue.is_full() {
+                self.paused.push(token);
+            } else {
+                self.read(token, registry, queue);
+            }
         }
     }
 
-    /// Read every stream once, whatever its readiness and however full the queue (for the last
-    /// sweep before the process exits).
+    /// True if streams wait to be read and the queue has room for them: the owner must not
+    /// block waiting for new events.
+    pub(crate) fn ready(&self, queue: &Queue) -> bool {
+        !self.paused.is_empty() && !queue.is_full()
+    }
+
+    /// Read what every stream has now, whatever its readiness and however full the queue (for
+    /// the last sweep before the process exits). A sender still writing gets a few turns; what
+    /// it writes after that its ledger slot shows as never read.
     pub(crate) fn read_all(&mut self, registry: &Registry, queue: &mut Queue) {
-        self.paused.clear();
         let tokens: Vec<Token> = self.streams.keys().copied().collect();
-        for token in tokens {
-            self.read(token, registry, queue);
+        for _turn in 0..16 {
+            self.paused.clear();
+            for &token in &tokens {
+                self.read(token, registry, queue);
+            }
+            if self.paused.is_empty() {
+                return;
+            }
         }
     }
 
@@ -281,6 +294,13 @@ impl Inbound {
         });
         let refused = match status {
             Ok(ReadStatus::Drained) => return,
+            // Its turn is over: read the rest on the next round.
+            Ok(ReadStatus::More) => {
+                if !self.paused.contains(&token) {
+                    self.paused.push(token);
+                }
+                return;
+            }
             Ok(ReadStatus::Eof) => false,
             Err(e) => {
                 crate::logging::bad_input(format_args!(

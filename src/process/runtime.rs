@@ -107,8 +107,18 @@ const FLUSH_INTERVAL: Duration = Duration::from_micros(200);
 /// receiver is not keeping up.
 pub(crate) const WINDOW: usize = 1 << 20;
 
-/// How long a send waits for a receiver that takes nothing before it fails.
-pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a send waits for a receiver that takes nothing before it fails: 30 s, or
+/// `GREENROOM_SEND_TIMEOUT_MS`.
+pub(crate) fn send_timeout() -> Duration {
+    static TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *TIMEOUT.get_or_init(|| {
+        std::env::var("GREENROOM_SEND_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&ms: &u64| ms <= 3_600_000)
+            .map_or(Duration::from_secs(30), Duration::from_millis)
+    })
+}
 
 /// How long an exiting process waits for its last messages to be written.
 const EXIT_FLUSH: Duration = Duration::from_secs(2);
@@ -383,17 +393,21 @@ impl Runtime {
                 }
             }
         }
+        self.inbound.resume(registry, &mut self.queue);
         self.carry_out_returns();
     }
 
     /// The loop. Returns the exit reason to report, or `None` if the admin is gone.
     fn serve<A: Actor>(&mut self, actor: &mut A) -> Option<ExitReason> {
         loop {
-            let timeout = self
-                .cell
-                .timers
-                .next_due()
-                .map(|due| due.saturating_duration_since(Instant::now()));
+            let timeout = if self.inbound.ready(&self.queue) {
+                Some(Duration::ZERO)
+            } else {
+                self.cell
+                    .timers
+                    .next_due()
+                    .map(|due| due.saturating_duration_since(Instant::now()))
+            };
             self.service(timeout);
             if self.orphaned {
                 return None;
@@ -515,10 +529,10 @@ impl Runtime {
         if lock(&self.outbox).backlog(to) <= WINDOW {
             return Ok(());
         }
-        let started = Instant::now();
+        let (started, timeout) = (Instant::now(), send_timeout());
         while lock(&self.outbox).backlog(to) > WINDOW / 2 {
             let waited = started.elapsed();
-            if waited >= SEND_TIMEOUT {
+            if waited >= timeout {
                 return Err(Error::Backpressure {
                     to: to.clone(),
                     waited,
@@ -527,7 +541,7 @@ impl Runtime {
             if self.orphaned {
                 return Err(Error::AdminClosed);
             }
-            let left = SEND_TIMEOUT - waited;
+            let left = timeout - waited;
             self.service(Some(left.min(Duration::from_millis(100))));
         }
         Ok(())

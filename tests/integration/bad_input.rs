@@ -111,7 +111,10 @@ fn an_unknown_actor_type_is_refused_with_the_known_types_and_the_fix() {
     assert!(err.contains("greenroom load"), "{err}");
     sys.cli_ok(&["load", crate::support::example("zoo").to_str().unwrap()]);
     let err = sys.cli_err(&["create", "Nope"]);
-    assert!(err.contains("known types: ") && err.contains("Blocker, "), "{err}");
+    assert!(
+        err.contains("known types: ") && err.contains("Blocker, "),
+        "{err}"
+    );
 }
 
 #[test]

@@ -207,7 +207,11 @@ impl Admin {
         };
         let mut requests = Vec::new();
         let status = Incoming::read_all(conn, &mut requests);
-        if !matches!(status, Ok(ReadStatus::Drained)) {
+        if let Ok(ReadStatus::More) = status {
+            if let Some((token, _)) = &rec.control {
+                self.unread.push(*token);
+            }
+        } else if !matches!(status, Ok(ReadStatus::Drained)) {
             if let Err(e @ Error::FrameTooLarge { .. }) = &status {
                 crate::logging::bad_input(format_args!("actor {id}: {e}"));
             }

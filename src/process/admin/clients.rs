@@ -23,11 +23,9 @@ pub(super) struct Client {
     pub(super) page: Option<LedgerPage>,
 }
 
-/// A client whose answers wait unread beyond this many bytes is not read from until they drain.
-const CLIENT_BACKLOG_LOW: usize = 1 << 20;
-
-/// A client whose unread answers pass this many bytes is disconnected.
-const CLIENT_BACKLOG_CAP: usize = 16 << 20;
+/// A client with more than this many bytes of answers unread when the next answer is due is
+/// disconnected (one answer of any size is always let through).
+const CLIENT_BACKLOG_CAP: usize = 4 << 20;
 
 /// A control frame, decoded strictly.
 pub(super) enum Incoming {
@@ -120,14 +118,11 @@ impl Admin {
     }
 
     /// Read every request a client has sent; answer each in order. A client whose answers pile
-    /// up unread is not read from until they drain, and is disconnected past a cap.
+    /// up unread past a cap is disconnected: memory per client stays bounded.
     pub(super) fn on_client(&mut self, token: Token) {
         let client = self.clients.get_mut(&token).expect("checked by caller");
         if client.conn.flush().is_err() {
             return self.drop_client(token);
-        }
-        if client.conn.pending_bytes() > CLIENT_BACKLOG_LOW {
-            return;
         }
         let mut incoming = Vec::new();
         let status = Incoming::read_all(&mut client.conn, &mut incoming);
@@ -155,16 +150,19 @@ impl Admin {
                     answer.then(|| bad_request(&message))
                 }
             };
-            if let Some(resp) = resp {
-                self.respond(token, &resp);
-            }
             let backlog = self
                 .clients
                 .get(&token)
                 .map_or(0, |c| c.conn.pending_bytes());
-            if backlog > CLIENT_BACKLOG_CAP {
-                log::warn!("disconnecting a client that left {backlog} bytes of answers unread");
+            if resp.is_some() && backlog > CLIENT_BACKLOG_CAP {
+                crate::logging::bad_input(format_args!(
+                    "disconnecting a client that left {backlog} bytes of answers unread"
+                ));
                 close = true;
+                break;
+            }
+            if let Some(resp) = resp {
+                self.respond(token, &resp);
             }
             if close {
                 break;
@@ -172,6 +170,12 @@ impl Admin {
         }
         match status {
             Ok(ReadStatus::Drained) => {}
+            // Its turn is over; the rest is read on the next round.
+            Ok(ReadStatus::More) => {
+                if !close {
+                    self.unread.push(token);
+                }
+            }
             Ok(ReadStatus::Eof) => close = true,
             Err(Error::FrameTooLarge { len, limit }) => {
                 let e = Error::FrameTooLarge { len, limit };
