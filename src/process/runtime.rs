@@ -400,7 +400,9 @@ impl Runtime {
     /// The loop. Returns the exit reason to report, or `None` if the admin is gone.
     fn serve<A: Actor>(&mut self, actor: &mut A) -> Option<ExitReason> {
         loop {
-            let timeout = if self.inbound.ready(&self.queue) {
+            // Messages the last round read in (resuming a paused stream) must not wait for a
+            // new event: there may never be one.
+            let timeout = if self.queue.len() > 0 || self.inbound.ready(&self.queue) {
                 Some(Duration::ZERO)
             } else {
                 self.cell
