@@ -135,6 +135,11 @@ pub enum Error {
         /// How long the send waited.
         waited: std::time::Duration,
     },
+    /// An actor sent itself more than its queue holds (64 MiB of messages it has not handled).
+    #[error(
+        "this actor has sent itself more than 64 MiB of messages it has not handled yet; handle some before sending more"
+    )]
+    SelfBacklog,
     /// The system ran out of something greenroom needed: open files, memory or processes.
     #[error("{context}: {source}; {fix}")]
     Exhausted {

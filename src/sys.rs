@@ -272,6 +272,63 @@ impl SharedWords {
                 .fetch_add(value, std::sync::atomic::Ordering::AcqRel);
         }
     }
+
+    /// Copy `data` into the mapping at byte offset `at` (a mapping made for reading only
+    /// ignores this). Bytes written this way are for readers that look only once the writer has
+    /// published them through a word (or has died): they are not atomic.
+    pub(crate) fn write_bytes(&self, at: usize, data: &[u8]) {
+        assert!(at + data.len() <= self.words * 8, "bytes past the mapping");
+        if self.writable {
+            // SAFETY: the range is inside the mapping (checked above), which lives as long as
+            // `self`; no reference to these bytes is handed out while they are written.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    data.as_ptr(),
+                    self.ptr.as_ptr().cast::<u8>().add(at),
+                    data.len(),
+                )
+            };
+        }
+    }
+
+    /// Give the memory behind bytes `at..at + len` back to the system (they read as zeros
+    /// afterwards, in every process that maps the file). `at` and `len` must be page-aligned; a
+    /// mapping made for reading only ignores this.
+    pub(crate) fn discard(&self, at: usize, len: usize) {
+        assert!(at + len <= self.words * 8, "bytes past the mapping");
+        if self.writable {
+            // SAFETY: the range is inside the mapping (checked above); no reference into it is
+            // held while it is discarded. MADV_REMOVE frees the file's pages behind it.
+            let rc = unsafe {
+                libc::madvise(
+                    self.ptr.as_ptr().cast::<u8>().add(at).cast(),
+                    len,
+                    libc::MADV_REMOVE,
+                )
+            };
+            if rc != 0 {
+                log::debug!(
+                    "could not give back ring memory: {}",
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    }
+
+    /// Copy `len` bytes from byte offset `at` of the mapping.
+    pub(crate) fn read_bytes(&self, at: usize, len: usize) -> Vec<u8> {
+        assert!(at + len <= self.words * 8, "bytes past the mapping");
+        let mut out = vec![0u8; len];
+        // SAFETY: the range is inside the mapping (checked above); the copy reads bytes only.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.ptr.as_ptr().cast::<u8>().add(at),
+                out.as_mut_ptr(),
+                len,
+            )
+        };
+        out
+    }
 }
 
 impl Drop for SharedWords {

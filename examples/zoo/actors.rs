@@ -746,6 +746,57 @@ impl Flooder {
     }
 }
 
+/// Sets up a [`Stall`]: block on this message until `first` exists; then, on every `u64`,
+/// send it to `report` and block until `each` exists. `LoopBack { count }` makes it send itself
+/// `count` numbers first.
+#[derive(Serialize, Deserialize)]
+pub struct StallOn {
+    pub first: PathBuf,
+    pub each: PathBuf,
+    pub report: Address,
+}
+
+/// Asks a [`Stall`] to send itself `count` numbers (0, 1, ...).
+#[derive(Serialize, Deserialize)]
+pub struct LoopBack {
+    pub count: u64,
+}
+
+/// Holds messages it has taken without handling them: to show they outlive its process, and
+/// the processes that sent them.
+#[derive(Default)]
+pub struct Stall {
+    plan: Option<StallOn>,
+}
+
+fn wait_for_file(path: &std::path::Path) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !path.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+impl Actor for Stall {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(plan) = msg.get::<StallOn>() {
+            ctx.reply("stalling")?;
+            wait_for_file(&plan.first);
+            self.plan = Some(plan);
+        } else if let Some(lb) = msg.get::<LoopBack>() {
+            let me = ctx.my_address().clone();
+            for n in 0..lb.count {
+                ctx.send(&me, &n)?;
+            }
+        } else if let Some(n) = msg.get::<u64>()
+            && let Some(plan) = &self.plan
+        {
+            ctx.send(&plan.report, &n)?;
+            wait_for_file(&plan.each);
+        }
+        Ok(())
+    }
+}
+
 /// Register every zoo actor type. First thing in `main` of a binary that runs them.
 pub fn register() {
     greenroom::actors!(
@@ -772,6 +823,7 @@ pub fn register() {
         Burster,
         Bloater,
         Flooder,
+        Stall,
         greenroom::Troupe<Work>,
         greenroom::TroupeMember<Work>,
         greenroom::Transient<Session>,

@@ -13,12 +13,12 @@ use mio::{Events, Interest, Poll, Token};
 use crate::Address;
 use crate::core::ledger::{Count, Tally};
 use crate::error::{Error, IoContext, Result};
-use crate::message::{Message, Poison};
+use crate::message::Message;
 use crate::process::control::ControlClient;
-use crate::process::inbound::{Inbound, Origin, Queue, Queued};
+use crate::process::inbound::{Inbound, Queue, Queued};
 use crate::process::launcher::{ADMIN_START_TIMEOUT, list_types, start_admin};
 use crate::process::ledger_page::LedgerPage;
-use crate::process::outbox::{Accepted, Fate, Outbox};
+use crate::process::outbox::{Accepted, Outbox};
 use crate::process::runtime::{WINDOW, send_timeout};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
 use crate::registry;
@@ -121,7 +121,7 @@ impl ProcessSystem {
             }
         };
         let ledger = me.ledger_path();
-        let page = LedgerPage::create(&ledger)
+        let page = LedgerPage::create(&ledger, max_frame)
             .and_then(|f| LedgerPage::map(&f, true))
             .ctx(|| format!("creating {}", ledger.display()))?;
         let page = Arc::new(page);
@@ -216,31 +216,10 @@ impl ProcessSystem {
         Ok(self.inbox.len() > before)
     }
 
-    /// Carry out what came back from receivers that ended: the message one was handling comes
-    /// back here as a `Poison`, possibly handled; the rest go to the dead-letter handler.
+    /// Carry out what came back from receivers that ended without taking it: dead letters.
     fn carry_out_returns(&mut self) {
         for r in self.outbox.take_returns() {
-            match r.fate {
-                Fate::Poison => {
-                    let mut page: &LedgerPage = &self.page;
-                    page.count(Count::PossiblyHandled);
-                    page.count(Count::Sent);
-                    let poison = Poison {
-                        original: r.msg,
-                        details: format!("actor {} ended while handling it", r.to),
-                        possibly_handled: true,
-                    };
-                    self.inbox.push(Queued {
-                        env: Envelope {
-                            from: r.to,
-                            to: r.from,
-                            msg: Message::new(&poison).expect("Poison encodes"),
-                        },
-                        origin: Origin::Local,
-                    });
-                }
-                Fate::DeadLetter => self.dead_letter(&r.to, &r.from, r.msg),
-            }
+            self.dead_letter(&r.to, &r.from, r.msg);
         }
     }
 
@@ -299,7 +278,12 @@ impl ProcessSystem {
                 self.dead_letter(&me, &env.from, env.msg);
                 self.inbound.done(origin);
             }
-            if !self.outbox.pending() || Instant::now() >= deadline {
+            if !self.outbox.pending() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                self.outbox.abandon_unwritten();
+                self.carry_out_returns();
                 break;
             }
             let _ = self.pump(Duration::from_millis(100));

@@ -2,10 +2,12 @@
 //! in.
 //!
 //! Each sender's stream opens with its hello; the stream then gets a slot in this process's
-//! ledger page, and each message a sequence number on it (from 1). As messages are handled the
-//! owner reports them ([`Inbound::started`], [`Inbound::done`]) and the page says so to the
-//! sender. A stream that ends, or whose sender misbehaves (a malformed or oversized frame), is
-//! closed without disturbing the others; a refused stream's slot says how much of it was read.
+//! ledger page, and each message a sequence number on it (from 1). A message read is written
+//! into the page's queue ring before it joins the queue, which makes the ring its keeper (the
+//! slot says so to the sender, who then lets its copy go). As messages are handled the owner
+//! reports them ([`Inbound::started`], [`Inbound::done`]) and the ring lets them go. A stream
+//! that ends, or whose sender misbehaves (a malformed or oversized frame), is closed without
+//! disturbing the others; a refused stream's slot says how much of it was read.
 //!
 //! The queue's memory is bounded: once it holds [`QUEUE_BYTES`], streams are not read until it
 //! drains (the senders, whose writes then wait in their own buffers, are slowed down).
@@ -20,26 +22,29 @@ use crate::core::ledger::{Count, Tally};
 use crate::error::Error;
 use crate::message::Message;
 use crate::process::conn::{Conn, read_sender_hello};
-use crate::process::ledger_page::{LedgerPage, SLOTS};
+use crate::process::ledger_page::{LedgerPage, SLOTS, Source};
 use crate::protocol::Envelope;
 use crate::wire::ReadStatus;
 
 /// The most memory a process's queue of waiting messages holds before it stops reading.
 pub(crate) const QUEUE_BYTES: usize = 64 << 20;
 
-/// What a queued message costs beyond its frame (the envelope and its bookkeeping).
+/// What a queued message costs beyond its frame and its sender's address (the envelope and its
+/// bookkeeping; more than its ring entry's header).
 const QUEUE_OVERHEAD: usize = 128;
+
+/// Refused streams whose slots are kept from reuse for a while, so that their senders can
+/// still read how far the refusal went.
+const QUARANTINE: usize = 1024;
 
 /// Where a queued message came from, for the accounting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Origin {
     /// A timer of this process: nobody sent it, and it is not counted.
     Timer,
-    /// This process itself (a `Poison` it made for a message whose receiver died): counted,
-    /// with no connection to report to.
-    Local,
-    /// Message `seq` of the stream in ledger slot `slot`.
-    Stream { slot: u32, seq: u64 },
+    /// The entry from position `start` to `end` of the queue ring (see `ledger_page`): a
+    /// message from a sender's stream, or one the process sent itself.
+    Ring { start: u64, end: u64 },
 }
 
 /// A message waiting for the handler.
@@ -59,7 +64,7 @@ pub(crate) struct Queue {
 
 impl Queue {
     pub(crate) fn push(&mut self, q: Queued) {
-        let cost = q.env.msg.frame_len() + QUEUE_OVERHEAD;
+        let cost = q.env.msg.frame_len() + q.env.from.as_str().len() + QUEUE_OVERHEAD;
         self.bytes += cost;
         self.items.push_back((cost, q));
     }
@@ -86,18 +91,12 @@ struct Stream {
     /// The sender, once its hello has been read.
     from: Option<Address>,
     slot: u32,
+    /// The sender's number for this connection.
+    conn_id: u64,
     /// Whether the sender counts its own sends.
     counts_own: bool,
     /// Messages read so far.
     seq: u64,
-}
-
-/// A slot in use: how far its stream has been read, and whether the stream is closed.
-#[derive(Debug)]
-struct SlotUse {
-    read: u64,
-    done: u64,
-    closed: bool,
 }
 
 /// The accepted streams of one process.
@@ -107,9 +106,9 @@ pub(crate) struct Inbound {
     next: usize,
     limit: usize,
     page: Arc<LedgerPage>,
-    /// Slots in use, by slot number.
-    slots: Vec<Option<SlotUse>>,
     free: Vec<u32>,
+    /// Slots of refused streams, oldest first, not yet free.
+    quarantined: VecDeque<u32>,
     next_slot: u32,
     /// Streams not read because the queue was full.
     paused: Vec<Token>,
@@ -130,8 +129,8 @@ impl Inbound {
             next: first_token,
             limit,
             page,
-            slots: Vec::new(),
             free: Vec::new(),
+            quarantined: VecDeque::new(),
             next_slot: 0,
             paused: Vec::new(),
         }
@@ -150,6 +149,7 @@ impl Inbound {
                                 conn: Conn::new(stream, self.limit),
                                 from: None,
                                 slot: 0,
+                                conn_id: 0,
                                 counts_own: true,
                                 seq: 0,
                             };
@@ -232,8 +232,8 @@ impl Inbound {
             me,
             streams,
             page,
-            slots,
             free,
+            quarantined,
             next_slot,
             ..
         } = self;
@@ -249,6 +249,7 @@ impl Inbound {
                         *next_slot += 1;
                         *next_slot - 1
                     }
+                    None if !quarantined.is_empty() => quarantined.pop_front().expect("not empty"),
                     None => {
                         return Err(Error::Protocol(format!(
                             "{} connections are open already; refusing one from {}",
@@ -257,24 +258,25 @@ impl Inbound {
                     }
                 };
                 page.open_slot(slot, hello.conn);
-                if slots.len() <= slot as usize {
-                    slots.resize_with(slot as usize + 1, || None);
-                }
-                slots[slot as usize] = Some(SlotUse {
-                    read: 0,
-                    done: 0,
-                    closed: false,
-                });
                 s.from = Some(hello.from);
                 s.slot = slot;
+                s.conn_id = hello.conn;
                 s.counts_own = hello.ledger;
                 return Ok(());
             };
             let msg = Message::decode_frame_body(frame)?;
+            let source = Source::Stream {
+                slot: s.slot,
+                conn: s.conn_id,
+                seq: s.seq + 1,
+            };
+            // Into the ring first: from there on, the ring keeps it, not the sender.
+            let Some((start, end)) = page.push(source, from.as_str().as_bytes(), frame) else {
+                return Err(Error::Protocol(
+                    "this process's queue ring is full; refusing the rest of the stream".into(),
+                ));
+            };
             s.seq += 1;
-            if let Some(Some(u)) = slots.get_mut(s.slot as usize) {
-                u.read = s.seq;
-            }
             if !s.counts_own {
                 // A sender that keeps no ledger: its message counts as sent now.
                 (&**page).count(Count::Sent);
@@ -285,10 +287,7 @@ impl Inbound {
                     to: me.clone(),
                     msg,
                 },
-                origin: Origin::Stream {
-                    slot: s.slot,
-                    seq: s.seq,
-                },
+                origin: Origin::Ring { start, end },
             });
             Ok(())
         });
@@ -316,46 +315,54 @@ impl Inbound {
         self.paused.retain(|t| *t != token);
         if s.from.is_some() {
             if refused {
+                // Its sender reads how far the refusal went, so the slot is not reused at once.
                 self.page.refused(s.slot, s.seq);
+                self.quarantined.push_back(s.slot);
+                if self.quarantined.len() > QUARANTINE {
+                    let slot = self.quarantined.pop_front().expect("not empty");
+                    self.release(slot);
+                }
+            } else {
+                self.release(s.slot);
             }
-            if let Some(Some(u)) = self.slots.get_mut(s.slot as usize) {
-                u.closed = true;
-            }
-            self.release_if_settled(s.slot);
         }
     }
 
     /// The handler of a message from `origin` is about to run.
     pub(crate) fn started(&self, origin: Origin) {
-        if let Origin::Stream { slot, seq } = origin {
-            self.page.started(slot, seq);
+        if let Origin::Ring { start, .. } = origin {
+            self.page.started(start);
         }
     }
 
     /// A message from `origin` is settled: handled, poisoned back, or returned as a dead
-    /// letter.
+    /// letter. Messages from the ring settle in the order they were queued.
     pub(crate) fn done(&mut self, origin: Origin) {
-        if let Origin::Stream { slot, seq } = origin {
-            self.page.done(slot, seq);
-            if let Some(Some(u)) = self.slots.get_mut(slot as usize) {
-                u.done = seq;
-                if u.closed {
-                    self.release_if_settled(slot);
-                }
-            }
+        if let Origin::Ring { end, .. } = origin {
+            self.page.done(end);
         }
     }
 
-    /// Free a slot whose stream is closed and whose messages are all settled: its sender no
-    /// longer reads it.
-    fn release_if_settled(&mut self, slot: u32) {
-        if let Some(entry) = self.slots.get_mut(slot as usize)
-            && entry.as_ref().is_some_and(|u| u.closed && u.done == u.read)
-        {
-            *entry = None;
-            self.page.close_slot(slot);
-            self.free.push(slot);
-        }
+    /// A message this process sends itself: into the ring (so that it outlives the process),
+    /// and the queue. False if the ring has no room.
+    pub(crate) fn push_own(&self, queue: &mut Queue, env: Envelope, body: &[u8]) -> bool {
+        let Some((start, end)) = self
+            .page
+            .push(Source::Own, env.from.as_str().as_bytes(), body)
+        else {
+            return false;
+        };
+        queue.push(Queued {
+            env,
+            origin: Origin::Ring { start, end },
+        });
+        true
+    }
+
+    /// Free a slot whose stream has ended.
+    fn release(&mut self, slot: u32) {
+        self.page.close_slot(slot);
+        self.free.push(slot);
     }
 }
 
@@ -371,7 +378,7 @@ mod tests {
                 to: a,
                 msg: Message::from_parts("Blob", vec![0; n]),
             },
-            origin: Origin::Local,
+            origin: Origin::Timer,
         }
     }
 

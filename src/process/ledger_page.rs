@@ -1,23 +1,47 @@
-//! The ledger page: how a receiving process says, in memory its senders can read, how far it
-//! has got with each of their connections, in a form that outlives the process.
+//! The ledger page: a receiving process's queue and its progress with each of its senders'
+//! connections, in memory that outlives the process.
 //!
 //! Each actor and endpoint has a file `DIR/ID.ledger`, mapped shared by the process itself
-//! (writing) and by every process sending to it (reading). It holds the process's own counts
-//! (what it sent, handled, poisoned) and one slot per connection it accepts:
+//! (writing), by the admin (reading), and by every process sending to it (reading the header
+//! and the slots). It holds the process's own counts (what it sent, handled, poisoned), one
+//! slot per connection it accepts, and its *queue ring*.
+//!
+//! ## Custody
+//!
+//! A message has exactly one keeper at a time. The sender keeps a copy of each message it sent
+//! until the receiver has *taken* it: read it off the socket and written it into the receiver's
+//! queue ring, where it stays until it is settled (handled, poisoned back, or returned as a dead
+//! letter). From then on the ring is its keeper, and the ring lives in the page cache, not in
+//! the process: when the receiver dies (`kill -9` included), the admin reads what is left in
+//! its ring and returns it: the message being handled as a `Poison` marked *possibly handled*,
+//! the others as dead letters. What the receiver had not taken, its senders return as dead
+//! letters, whether or not the process that received them is alive, and whether or not the
+//! *sender* of a taken message is still alive: so a message survives the death of its sender
+//! as well as of its receiver.
+//!
+//! ## Slots
 //!
 //! | word | meaning |
 //! |---|---|
 //! | `conn` | the sender's number for the connection (from its hello), 0 if the slot is free |
-//! | `done` | every message up to this one (counted from 1 on the connection) is settled by the receiver: handled, poisoned back, or returned as a dead letter |
-//! | `started` | the message whose handler is running, if it is `done + 1` |
+//! | `taken` | every message up to this one (counted from 1 on the connection) is in the receiver's ring |
 //! | `refused` | if not 0, the receiver closed the connection after message `refused - 1` (a malformed frame followed); later ones were never read |
 //!
-//! A sender keeps a copy of every message until the receiver's `done` covers it. When the
-//! connection ends (the receiver exited, was killed, or refused it) the sender reads the slot
-//! and returns what is not covered: the message being handled (`started`) as a `Poison` marked
-//! *possibly handled*, the rest as dead letters. The stores cost the receiver two memory writes
-//! per message and no system call; a `kill -9` loses nothing of them, since the page lives in
-//! the page cache, not in the process.
+//! ## The queue ring
+//!
+//! After the slots, a ring of entries, each `[len u32][slot u32][conn u64][seq u64][pos u64]
+//! [from_len u32][from][body]` (little-endian; `len` counts the bytes after itself; `slot` is
+//! `u32::MAX` for a message the process sent itself; `pos` is the entry's own position; `body`
+//! is the message frame's body). A `len` of `u32::MAX` means "nothing more before the end:
+//! go on at the start". Three header words say where the ring stands: `head` (everything
+//! before it is settled), `tail` (everything before it is written), and `started + 1` (the
+//! entry whose handler runs). Positions only grow; an entry's offset in the ring is its position
+//! modulo the ring's size. A message from a connection is published by storing its slot's
+//! `taken` (after the entry's bytes, before `tail`): the admin counts an entry at `tail` as
+//! written if its slot's `conn` and `taken` cover it, so that a kill between the two stores
+//! neither loses the message nor returns it twice. Settled space is given back to the system
+//! (`MADV_REMOVE`) past the first few MiB, and the ring starts over at the front whenever it
+//! is empty, so an idle or keeping-up process holds only a little of it in memory.
 
 use std::fs::File;
 use std::path::Path;
@@ -30,43 +54,93 @@ pub(crate) const SLOTS: usize = 8192;
 
 const HEADER_WORDS: usize = 32;
 const SLOT_WORDS: usize = 4;
+/// The header and the slots: what a sender maps.
 const WORDS: usize = HEADER_WORDS + SLOTS * SLOT_WORDS;
+/// Where the ring starts in the file: the first page boundary after the slots.
+const RING_AT: usize = (WORDS * 8).div_ceil(4096) * 4096;
 
-/// "grledg01" in little-endian: a page that has been set up.
-const MAGIC: u64 = u64::from_le_bytes(*b"grledg01");
+/// The ring's space is handed out and given back in chunks of this size.
+const CHUNK: u64 = 1 << 20;
+/// Settled chunks within this many bytes of the ring's start stay in memory (the ring starts
+/// over there whenever it is empty, so they are the ones in use).
+const KEEP_BYTES: u64 = 4 << 20;
+
+/// In the ring, a length that means "the rest up to the end is unused; go on at the start".
+const WRAP: u32 = u32::MAX;
+/// The `slot` of an entry the process sent itself.
+const OWN: u32 = u32::MAX;
+/// An entry's bytes before the sender's address.
+const ENTRY_HEADER: usize = 36;
+
+/// "grledg02" in little-endian: a page that has been set up.
+const MAGIC: u64 = u64::from_le_bytes(*b"grledg02");
 
 // Header words.
 const W_MAGIC: usize = 0;
 const W_HIGH_WATER: usize = 1;
+const W_RING_BYTES: usize = 2;
 const W_SENT: usize = 8;
 const W_HANDLED: usize = 9;
 const W_POISONED: usize = 10;
 const W_POSSIBLY: usize = 11;
 const W_DEAD_LETTERED: usize = 12;
 const W_DROPPED: usize = 13;
+const W_HEAD: usize = 16;
+const W_TAIL: usize = 17;
+const W_STARTED: usize = 18;
 
 // Slot words.
 const S_CONN: usize = 0;
-const S_DONE: usize = 1;
-const S_STARTED: usize = 2;
-const S_REFUSED: usize = 3;
+const S_TAKEN: usize = 1;
+const S_REFUSED: usize = 2;
+
+/// The size of the queue ring for a process whose frames may be `max_frame` bytes long: room
+/// for a full queue, plus a frame read past it, plus the end of the ring left unused when a
+/// frame does not fit there, twice over. Only what is in use takes memory.
+pub(crate) fn ring_bytes(max_frame: usize) -> u64 {
+    let frame = (max_frame + crate::wire::WRAP_SLACK + 4096) as u64;
+    let bytes = 2 * crate::process::inbound::QUEUE_BYTES as u64 + 3 * frame;
+    bytes.div_ceil(CHUNK) * CHUNK
+}
 
 /// A ledger page, mapped for writing (the owner's) or for reading (a sender's view of its
-/// receiver's).
+/// receiver's, or the admin's).
 #[derive(Debug)]
 pub(crate) struct LedgerPage {
     words: SharedWords,
+    /// The ring's size, if this mapping includes the ring or `file` is there to read it.
+    ring: Option<u64>,
+    /// The page file, when the ring is read from it rather than mapped.
+    file: Option<File>,
 }
 
 /// How far a receiver has got with one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Progress {
-    /// Messages up to this one are settled by the receiver.
-    pub(crate) done: u64,
-    /// The message whose handler ran last or runs now (it is being handled if `done + 1`).
-    pub(crate) started: u64,
+    /// Messages up to this one are in the receiver's ring: no longer the sender's to keep.
+    pub(crate) taken: u64,
     /// The receiver refused the connection after this many messages.
     pub(crate) refused_after: Option<u64>,
+}
+
+/// Where a message in the ring came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The process sent it to itself.
+    Own,
+    /// Message `seq` of connection `conn`, in slot `slot`.
+    Stream { slot: u32, conn: u64, seq: u64 },
+}
+
+/// A message left in the ring of a process that has ended.
+#[derive(Debug)]
+pub(crate) struct Unsettled {
+    /// The sender's address, as text.
+    pub(crate) from: Vec<u8>,
+    /// The message frame's body.
+    pub(crate) body: Vec<u8>,
+    /// Its handler was running.
+    pub(crate) running: bool,
 }
 
 fn slot_word(slot: u32, word: usize) -> usize {
@@ -74,35 +148,266 @@ fn slot_word(slot: u32, word: usize) -> usize {
 }
 
 impl LedgerPage {
-    /// Create the page file at `path` (it must not exist), set up and empty. Returns the file,
-    /// for the process that will own the page.
-    pub(crate) fn create(path: &Path) -> std::io::Result<File> {
+    /// Create the page file at `path` (it must not exist), set up and empty, with a ring for
+    /// frames up to `max_frame` bytes. Returns the file, for the process that will own the page.
+    pub(crate) fn create(path: &Path, max_frame: usize) -> std::io::Result<File> {
+        LedgerPage::create_with_ring(path, ring_bytes(max_frame))
+    }
+
+    fn create_with_ring(path: &Path, ring: u64) -> std::io::Result<File> {
         let file = sys::create_new(path)?;
-        file.set_len((WORDS * 8) as u64)?;
-        SharedWords::map(&file, WORDS, true)?.store(W_MAGIC, MAGIC);
+        file.set_len(RING_AT as u64 + ring)?;
+        let header = SharedWords::map(&file, HEADER_WORDS, true)?;
+        header.store(W_RING_BYTES, ring);
+        header.store(W_MAGIC, MAGIC);
         Ok(file)
     }
 
-    /// Map a page file: for writing by its owner, or for reading.
+    /// Map a whole page file, ring included: for writing by its owner (or for reading, in
+    /// tests).
     pub(crate) fn map(file: &File, writable: bool) -> std::io::Result<LedgerPage> {
-        let words = SharedWords::map(file, WORDS, writable)?;
-        if words.load(W_MAGIC) != MAGIC {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "not a greenroom ledger page",
-            ));
-        }
-        Ok(LedgerPage { words })
+        let ring = LedgerPage::ring_of(file)?;
+        let bytes = usize::try_from(RING_AT as u64 + ring).map_err(|_| bad_page("too long"))?;
+        let mut whole = LedgerPage::map_words(file, bytes / 8, writable)?;
+        whole.ring = Some(ring);
+        Ok(whole)
     }
 
-    /// Map the page at `path` for reading: a sender's view of its receiver's progress.
+    /// The ring size a page file says it has, checked against its length.
+    fn ring_of(file: &File) -> std::io::Result<u64> {
+        let ring = LedgerPage::view(file)?.words.load(W_RING_BYTES);
+        let len = file.metadata()?.len();
+        if ring == 0 || ring % CHUNK != 0 || RING_AT as u64 + ring != len {
+            return Err(bad_page("its ring does not match its length"));
+        }
+        Ok(ring)
+    }
+
+    fn map_words(file: &File, words: usize, writable: bool) -> std::io::Result<LedgerPage> {
+        let words = SharedWords::map(file, words, writable)?;
+        if words.load(W_MAGIC) != MAGIC {
+            return Err(bad_page("not a ledger page"));
+        }
+        Ok(LedgerPage {
+            words,
+            ring: None,
+            file: None,
+        })
+    }
+
+    /// Map the page at `path` for reading: a sender's view of its receiver's progress (the
+    /// header and the slots; not the ring).
     pub(crate) fn open(path: &Path) -> std::io::Result<LedgerPage> {
-        LedgerPage::map(&sys::open_read_only(path)?, false)
+        LedgerPage::map_words(&sys::open_read_only(path)?, WORDS, false)
+    }
+
+    /// Map the header and slots of a page file for reading (the admin's view of a live
+    /// process).
+    pub(crate) fn view(file: &File) -> std::io::Result<LedgerPage> {
+        LedgerPage::map_words(file, WORDS, false)
+    }
+
+    /// Open the page at `path` for reading with its ring, refusing a ring larger than
+    /// `max_ring` bytes (for the admin, once the page's owner has ended). The header and slots
+    /// are mapped; the ring is read from the file, only as far as it is in use.
+    pub(crate) fn open_whole(path: &Path, max_ring: u64) -> std::io::Result<LedgerPage> {
+        let file = sys::open_read_only(path)?;
+        let ring = LedgerPage::ring_of(&file)?;
+        if ring > max_ring {
+            return Err(bad_page("its ring is larger than this system allows"));
+        }
+        let mut page = LedgerPage::view(&file)?;
+        page.ring = Some(ring);
+        page.file = Some(file);
+        Ok(page)
+    }
+
+    fn ring(&self) -> u64 {
+        self.ring.expect("this mapping of the page has no ring")
+    }
+
+    /// Append a message to the ring and publish it; for a message from a connection, this also
+    /// moves the slot's `taken` to it. Returns the entry's start and end positions, or `None`
+    /// if the ring has no room (it is sized so that this does not happen while the queue
+    /// respects its bound).
+    pub(crate) fn push(&self, source: Source, from: &[u8], body: &[u8]) -> Option<(u64, u64)> {
+        let ring = self.ring();
+        let (head, mut pos) = (self.words.load(W_HEAD), self.words.load(W_TAIL));
+        let len = (ENTRY_HEADER + from.len() + body.len()) as u64;
+        let left = ring - pos % ring;
+        if left < len {
+            // Does not fit before the end: mark the rest unused and start over at the front.
+            if left >= 4 {
+                self.write(pos, &WRAP.to_le_bytes());
+            }
+            pos += left;
+        }
+        if pos + len - head > ring {
+            return None;
+        }
+        let (slot, conn, seq) = match source {
+            Source::Own => (OWN, 0, 0),
+            Source::Stream { slot, conn, seq } => (slot, conn, seq),
+        };
+        let mut header = [0u8; ENTRY_HEADER];
+        header[0..4].copy_from_slice(&((len - 4) as u32).to_le_bytes());
+        header[4..8].copy_from_slice(&slot.to_le_bytes());
+        header[8..16].copy_from_slice(&conn.to_le_bytes());
+        header[16..24].copy_from_slice(&seq.to_le_bytes());
+        header[24..32].copy_from_slice(&pos.to_le_bytes());
+        header[32..36].copy_from_slice(&(from.len() as u32).to_le_bytes());
+        self.write(pos, &header);
+        self.write(pos + ENTRY_HEADER as u64, from);
+        self.write(pos + (ENTRY_HEADER + from.len()) as u64, body);
+        if let Source::Stream { slot, seq, .. } = source {
+            // The entry is the message's keeper from this store on.
+            self.words.store(slot_word(slot, S_TAKEN), seq);
+        }
+        self.words.store(W_TAIL, pos + len);
+        Some((pos, pos + len))
+    }
+
+    fn write(&self, pos: u64, bytes: &[u8]) {
+        let at = RING_AT + (pos % self.ring()) as usize;
+        self.words.write_bytes(at, bytes);
+    }
+
+    fn read(&self, pos: u64, len: usize) -> Vec<u8> {
+        let at = RING_AT + (pos % self.ring()) as usize;
+        match &self.file {
+            Some(file) => {
+                use std::os::unix::fs::FileExt;
+                let mut out = vec![0u8; len];
+                // The length was checked against the file's; a short read leaves zeros, which
+                // no entry is made of.
+                if let Err(e) = file.read_exact_at(&mut out, at as u64) {
+                    log::error!("reading a ledger page's ring: {e}");
+                }
+                out
+            }
+            None => self.words.read_bytes(at, len),
+        }
+    }
+
+    /// The entry that starts at `start` is being handled.
+    pub(crate) fn started(&self, start: u64) {
+        self.words.store(W_STARTED, start + 1);
+    }
+
+    /// Every entry up to `end` is settled (entries settle in the order they were pushed).
+    pub(crate) fn done(&self, end: u64) {
+        let ring = self.ring();
+        let head = self.words.load(W_HEAD);
+        if end == self.words.load(W_TAIL) {
+            // Empty: start over at the front, where the memory is already in use.
+            let front = end.div_ceil(ring) * ring;
+            self.give_back(head, end);
+            self.words.store(W_TAIL, front);
+            self.words.store(W_HEAD, front);
+            return;
+        }
+        self.words.store(W_HEAD, end);
+        self.give_back(head, end);
+    }
+
+    /// Give the memory of the chunks wholly settled between positions `from` and `to` back to
+    /// the system, except those near the ring's start.
+    fn give_back(&self, from: u64, to: u64) {
+        let ring = self.ring();
+        let mut chunk = from.div_ceil(CHUNK) * CHUNK;
+        while chunk + CHUNK <= to {
+            let off = chunk % ring;
+            if off >= KEEP_BYTES {
+                self.words.discard(RING_AT + off as usize, CHUNK as usize);
+            }
+            chunk += CHUNK;
+        }
+    }
+
+    /// The messages left in the ring, for the admin once the owner has ended: every entry
+    /// written and not settled, in order.
+    pub(crate) fn unsettled(&self, mut each: impl FnMut(Unsettled)) {
+        let ring = self.ring();
+        let (mut pos, tail) = (self.words.load(W_HEAD), self.words.load(W_TAIL));
+        let running = self.words.load(W_STARTED).checked_sub(1);
+        if tail < pos || tail - pos > ring {
+            log::error!("a ledger page's ring positions make no sense; nothing is returned");
+            return;
+        }
+        // Entries before `tail`, then possibly one at `tail` (or, past a wrap marker there, at
+        // the front) that was published by its slot just before the process died.
+        while pos <= tail + ring {
+            let off = pos % ring;
+            if ring - off < 4 {
+                pos += ring - off;
+                continue;
+            }
+            let len = u32::from_le_bytes(self.read(pos, 4).try_into().expect("4 bytes"));
+            if len == WRAP {
+                pos += ring - off;
+                continue;
+            }
+            let Some(entry) = self.entry_at(pos, len, tail) else {
+                break;
+            };
+            each(Unsettled {
+                running: running == Some(pos),
+                ..entry
+            });
+            if pos >= tail {
+                break;
+            }
+            pos += 4 + len as u64;
+        }
+    }
+
+    /// The entry at `pos` whose length word is `len`, if it is whole and written: before
+    /// `tail`, or at `tail` and published by its slot.
+    fn entry_at(&self, pos: u64, len: u32, tail: u64) -> Option<Unsettled> {
+        let ring = self.ring();
+        let size = 4 + len as u64;
+        let runs_past_tail = pos < tail && pos + size > tail;
+        if (len as usize) < ENTRY_HEADER - 4 || pos % ring + size > ring || runs_past_tail {
+            if pos < tail {
+                log::error!("a ledger page's ring holds a broken entry; the rest is skipped");
+            }
+            return None;
+        }
+        let header = self.read(pos, ENTRY_HEADER);
+        let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().expect("8"));
+        let slot = u32::from_le_bytes(header[4..8].try_into().expect("4 bytes"));
+        let from_len = u32::from_le_bytes(header[32..36].try_into().expect("4 bytes")) as u64;
+        if word(24) != pos || ENTRY_HEADER as u64 + from_len > size {
+            if pos < tail {
+                log::error!("a ledger page's ring holds a broken entry; the rest is skipped");
+            }
+            return None;
+        }
+        if pos >= tail {
+            // Written but not yet counted in `tail`: it is the ring's only if its slot says so.
+            let (conn, seq) = (word(8), word(16));
+            let published = slot != OWN
+                && (slot as usize) < SLOTS
+                && self.words.load(slot_word(slot, S_CONN)) == conn
+                && self.words.load(slot_word(slot, S_TAKEN)) >= seq;
+            if !published || pos + size - self.words.load(W_HEAD) > ring {
+                return None;
+            }
+        }
+        let from_at = pos + ENTRY_HEADER as u64;
+        Some(Unsettled {
+            from: self.read(from_at, from_len as usize),
+            body: self.read(
+                from_at + from_len,
+                (size - ENTRY_HEADER as u64 - from_len) as usize,
+            ),
+            running: false,
+        })
     }
 
     /// Take slot `slot` for connection `conn` (the owner's free-slot list says it is free).
     pub(crate) fn open_slot(&self, slot: u32, conn: u64) {
-        for w in [S_DONE, S_STARTED, S_REFUSED] {
+        for w in [S_TAKEN, S_REFUSED] {
             self.words.store(slot_word(slot, w), 0);
         }
         // Written last: a reader that finds `conn` finds the other words reset.
@@ -112,19 +417,9 @@ impl LedgerPage {
         }
     }
 
-    /// Free slot `slot`: its connection has ended and everything read from it is settled.
+    /// Free slot `slot`: its connection has ended.
     pub(crate) fn close_slot(&self, slot: u32) {
         self.words.store(slot_word(slot, S_CONN), 0);
-    }
-
-    /// The handler of message `seq` of the slot's connection is about to run.
-    pub(crate) fn started(&self, slot: u32, seq: u64) {
-        self.words.store(slot_word(slot, S_STARTED), seq);
-    }
-
-    /// Message `seq` of the slot's connection is settled (and so is every earlier one).
-    pub(crate) fn done(&self, slot: u32, seq: u64) {
-        self.words.store(slot_word(slot, S_DONE), seq);
     }
 
     /// The connection is refused after `after` messages: later ones will never be read.
@@ -142,8 +437,7 @@ impl LedgerPage {
     pub(crate) fn progress(&self, slot: u32) -> Progress {
         let refused = self.words.load(slot_word(slot, S_REFUSED));
         Progress {
-            done: self.words.load(slot_word(slot, S_DONE)),
-            started: self.words.load(slot_word(slot, S_STARTED)),
+            taken: self.words.load(slot_word(slot, S_TAKEN)),
             refused_after: refused.checked_sub(1),
         }
     }
@@ -162,6 +456,13 @@ impl LedgerPage {
         }
         .settle()
     }
+}
+
+fn bad_page(why: &str) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!("not a usable ledger page: {why}"),
+    )
 }
 
 impl Tally for &LedgerPage {
@@ -185,18 +486,35 @@ impl Tally for &LedgerPage {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_sender_reads_the_progress_its_receiver_wrote_after_the_receiver_is_gone() {
-        let t = tempfile::tempdir().unwrap();
-        let path = t.path().join("7.ledger");
-        let file = LedgerPage::create(&path).unwrap();
+    const RING: u64 = 8 * CHUNK;
+
+    fn page(dir: &Path, name: &str) -> (File, LedgerPage) {
+        let file = LedgerPage::create_with_ring(&dir.join(name), RING).unwrap();
         let owner = LedgerPage::map(&file, true).unwrap();
-        let view = LedgerPage::open(&path).unwrap();
+        (file, owner)
+    }
+
+    fn stream(slot: u32, conn: u64, seq: u64) -> Source {
+        Source::Stream { slot, conn, seq }
+    }
+
+    fn left(page: &LedgerPage) -> Vec<(Vec<u8>, usize, bool)> {
+        let mut out = Vec::new();
+        page.unsettled(|u| out.push((u.from, u.body.len(), u.running)));
+        out
+    }
+
+    #[test]
+    fn a_sender_reads_what_its_receiver_took_after_the_receiver_is_gone() {
+        let t = tempfile::tempdir().unwrap();
+        let (file, owner) = page(t.path(), "7.ledger");
+        let view = LedgerPage::open(&t.path().join("7.ledger")).unwrap();
         assert_eq!(view.find(42), None);
         owner.open_slot(0, 41);
         owner.open_slot(3, 42);
-        owner.started(3, 5);
-        owner.done(3, 4);
+        for seq in 1..=4 {
+            owner.push(stream(3, 42, seq), b"1@/d", b"body").unwrap();
+        }
         (&owner).count(Count::Sent);
         (&owner).count(Count::PossiblyHandled);
         drop((owner, file));
@@ -205,8 +523,7 @@ mod tests {
         assert_eq!(
             view.progress(slot),
             Progress {
-                done: 4,
-                started: 5,
+                taken: 4,
                 refused_after: None
             }
         );
@@ -215,28 +532,100 @@ mod tests {
     }
 
     #[test]
+    fn the_ring_keeps_what_is_not_settled_across_wraps_and_refuses_more_than_it_holds() {
+        let t = tempfile::tempdir().unwrap();
+        let (_file, owner) = page(t.path(), "9.ledger");
+        owner.open_slot(0, 5);
+        let big = vec![7u8; (RING / 3) as usize];
+        // Settle most of the ring (but never all of it, which starts it over at the front),
+        // so that later entries wrap around its end.
+        let (_, a) = owner.push(stream(0, 5, 1), b"1@/d", &big).unwrap();
+        let (_, b) = owner.push(stream(0, 5, 2), b"1@/d", &big).unwrap();
+        owner.done(a);
+        owner.push(Source::Own, b"9@/d", &[3; 30]).unwrap();
+        owner.done(b);
+        let (s1, _) = owner.push(stream(0, 5, 3), b"1@/d", &[1; 10]).unwrap();
+        let (_, e2) = owner.push(stream(0, 5, 4), b"2@/d", &big).unwrap();
+        assert!(e2 % RING < RING / 2, "wrapped");
+        owner.push(Source::Own, b"9@/d", &[2; 20]).unwrap();
+        assert!(
+            owner.push(stream(0, 5, 5), b"1@/d", &big).is_none(),
+            "the ring is full"
+        );
+        owner.started(s1);
+        let admin = LedgerPage::open_whole(&t.path().join("9.ledger"), RING).unwrap();
+        assert_eq!(
+            left(&admin),
+            [
+                (b"9@/d".to_vec(), 30, false),
+                (b"1@/d".to_vec(), 10, true),
+                (b"2@/d".to_vec(), big.len(), false),
+                (b"9@/d".to_vec(), 20, false)
+            ]
+        );
+        owner.done(e2);
+        assert_eq!(left(&admin).len(), 1);
+        assert_eq!(owner.progress(0).taken, 4, "the refused push took nothing");
+    }
+
+    #[test]
+    fn an_entry_published_by_its_slot_but_not_by_the_tail_is_still_returned_once() {
+        let t = tempfile::tempdir().unwrap();
+        let (file, owner) = page(t.path(), "6.ledger");
+        owner.open_slot(1, 9);
+        let (_, e1) = owner.push(stream(1, 9, 1), b"1@/d", b"one").unwrap();
+        owner.done(e1);
+        let (s2, _) = owner.push(stream(1, 9, 2), b"1@/d", b"two").unwrap();
+        let admin = LedgerPage::map(&file, false).unwrap();
+        // Killed after the slot's store and before the tail's: the ring still has it.
+        owner.words.store(W_TAIL, s2);
+        assert_eq!(left(&admin), [(b"1@/d".to_vec(), 3, false)]);
+        // Killed before the slot's store: the sender still has it, the ring does not.
+        owner.words.store(slot_word(1, S_TAKEN), 1);
+        assert!(left(&admin).is_empty());
+        // A stale entry of an earlier connection in the same slot is not mistaken for one.
+        owner.words.store(slot_word(1, S_TAKEN), 2);
+        owner.open_slot(1, 10);
+        assert!(left(&admin).is_empty());
+    }
+
+    #[test]
+    fn an_empty_ring_starts_over_at_the_front() {
+        let t = tempfile::tempdir().unwrap();
+        let (file, owner) = page(t.path(), "5.ledger");
+        let (s1, e1) = owner.push(Source::Own, b"5@/d", &[0; 100]).unwrap();
+        assert_eq!(s1, 0);
+        owner.done(e1);
+        let (s2, _) = owner.push(Source::Own, b"5@/d", &[0; 100]).unwrap();
+        assert_eq!(s2 % RING, 0, "starts at the front again");
+        assert!(s2 > s1, "positions only grow");
+        assert_eq!(left(&LedgerPage::map(&file, false).unwrap()).len(), 1);
+    }
+
+    #[test]
     fn a_reused_slot_starts_afresh_and_a_refusal_is_seen() {
         let t = tempfile::tempdir().unwrap();
-        let path = t.path().join("8.ledger");
-        let owner = LedgerPage::map(&LedgerPage::create(&path).unwrap(), true).unwrap();
+        let (_file, owner) = page(t.path(), "8.ledger");
         owner.open_slot(0, 1);
-        owner.done(0, 9);
+        owner.push(stream(0, 1, 1), b"1@/d", b"m").unwrap();
         owner.close_slot(0);
         owner.open_slot(0, 2);
         owner.refused(0, 0);
-        let view = LedgerPage::open(&path).unwrap();
+        let view = LedgerPage::open(&t.path().join("8.ledger")).unwrap();
         assert_eq!(view.find(1), None);
         assert_eq!(
             view.progress(view.find(2).unwrap()),
             Progress {
-                done: 0,
-                started: 0,
+                taken: 0,
                 refused_after: Some(0)
             }
         );
-        // A file that is not a page is refused.
+        // A file that is not a page is refused; so is a page whose ring is too big.
         let other = t.path().join("x");
-        std::fs::write(&other, vec![0u8; WORDS * 8]).unwrap();
+        std::fs::write(&other, vec![0u8; RING_AT]).unwrap();
         assert!(LedgerPage::open(&other).is_err());
+        let path = t.path().join("8.ledger");
+        assert!(LedgerPage::open_whole(&path, RING / 2).is_err());
+        assert!(LedgerPage::open_whole(&path, RING).is_ok());
     }
 }

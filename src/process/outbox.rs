@@ -1,14 +1,14 @@
 //! Outgoing message connections, one per receiver, each keeping a copy of every message until
-//! the receiver has settled it.
+//! the receiver has taken it into its queue ring.
 //!
 //! A send appends the message's frame to the connection's buffer and writes at once (or, in a
 //! burst, when 32 KiB have gathered or the handler returns): it leaves while the handler still
 //! runs. Written frames are not thrown away: they stay in the buffer until the receiver's
-//! ledger page says they are settled, and are then dropped from the front, a batch at a time.
-//! When the connection ends (the receiver exited, was killed, or refused it), what the ledger
-//! does not cover comes back as [`Returned`] messages for the owner to carry out: the one being
-//! handled as a `Poison` marked *possibly handled*, the others as dead letters. So a message
-//! whose send returned `Ok` is never lost because its receiver died.
+//! ledger page says they are taken (the receiver's ring keeps them from then on, see
+//! `ledger_page`), and are then dropped from the front, a batch at a time. When the connection
+//! ends (the receiver exited, was killed, or refused it), what the receiver had not taken comes
+//! back as [`Returned`] messages for the owner to hand on as dead letters. So a message whose
+//! send returned `Ok` is never lost because its receiver died.
 //!
 //! A receiver that keeps no ledger page (a program in another language may not) gets its
 //! messages at most once: nothing is kept for it.
@@ -36,29 +36,19 @@ pub(crate) const BATCH_BYTES: usize = 32 * 1024;
 /// Settled frames are dropped from a connection's buffer once this many bytes are kept.
 const TRIM_BYTES: usize = 64 * 1024;
 
-/// What became of a message whose receiver's connection ended before it was settled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fate {
-    /// The receiver died while handling it: back to the sender as a `Poison`, possibly
-    /// handled.
-    Poison,
-    /// It was never handled: a dead letter.
-    DeadLetter,
-}
-
-/// A message that came back: from whom, to whom, and what it becomes.
+/// A message its receiver never took, back from a connection that ended: from whom, to whom.
+/// It becomes a dead letter.
 #[derive(Debug)]
 pub(crate) struct Returned {
     pub(crate) from: Address,
     pub(crate) to: Address,
     pub(crate) msg: Message,
-    pub(crate) fate: Fate,
 }
 
 /// How a send was taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Accepted {
-    /// Kept until the receiver settles it.
+    /// Kept until the receiver takes it.
     Kept,
     /// The receiver keeps no ledger: delivered at most once, and counted as handled now.
     AtMostOnce,
@@ -69,7 +59,7 @@ struct Peer {
     token: Token,
     stream: UnixStream,
     from: Address,
-    /// Frames from `base` on: first those written and not yet settled, then those not written.
+    /// Frames from `base` on: first those written and not yet taken, then those not written.
     buf: Vec<u8>,
     base: usize,
     /// The sequence number of the frame at `base` (0 is the hello).
@@ -117,12 +107,12 @@ impl Peer {
         self.slot.map(|s| ledger.progress(s))
     }
 
-    /// Drop the written frames the receiver has settled.
+    /// Drop the written frames the receiver has taken.
     fn trim(&mut self) {
-        // Until the receiver has a slot for this connection, only the hello is settled (once
+        // Until the receiver has a slot for this connection, only the hello is taken (once
         // written).
-        let done = self.progress().map_or(0, |p| p.done);
-        while self.ledger.is_some() && self.base + 4 <= self.wpos && self.base_seq <= done {
+        let taken = self.progress().map_or(0, |p| p.taken);
+        while self.ledger.is_some() && self.base + 4 <= self.wpos && self.base_seq <= taken {
             let end = self.base + 4 + frame_len(&self.buf, self.base);
             if end > self.wpos {
                 break;
@@ -141,7 +131,7 @@ impl Peer {
         }
     }
 
-    /// The connection has ended: what the receiver did not settle, with its fate.
+    /// The connection has ended: what the receiver did not take.
     fn verdict(mut self, to: &Address) -> Vec<Returned> {
         let progress = self.progress();
         if self.ledger.is_none() {
@@ -153,34 +143,22 @@ impl Peer {
             }
             return Vec::new();
         }
-        // No slot: the receiver never read this connection's hello, so nothing of it.
-        let (settled, running) = match progress {
-            Some(p) => match p.refused_after {
-                // Refused: what it read before the bad frame is its to settle; the rest was
-                // never read.
-                Some(after) => (after.max(p.done), None),
-                None => (p.done, (p.started == p.done + 1).then_some(p.started)),
-            },
-            None => (0, None),
-        };
+        // No slot: the receiver never read this connection's hello, so nothing of it. A
+        // refused connection's slot says how far the receiver took it, like any other.
+        let taken = progress.map_or(0, |p| p.taken);
         let mut out = Vec::new();
         let (mut at, mut seq) = (self.base, self.base_seq);
         while at + 4 <= self.buf.len() {
             let len = frame_len(&self.buf, at);
             let body = &self.buf[at + 4..at + 4 + len];
-            if seq > settled {
+            if seq > taken {
                 match Message::decode_frame_body(body) {
                     Ok(msg) => out.push(Returned {
                         from: self.from.clone(),
                         to: to.clone(),
                         msg,
-                        fate: if Some(seq) == running {
-                            Fate::Poison
-                        } else {
-                            Fate::DeadLetter
-                        },
                     }),
-                    // The hello (seq 0) is never above `settled`; frames were written here.
+                    // The hello (seq 0) is never above `taken`; frames were written here.
                     Err(e) => log::error!("a kept frame to {to} does not decode: {e}"),
                 }
             }
@@ -365,6 +343,59 @@ impl Outbox {
                 }
                 crate::sys::wait_writable(&peer.stream, left);
             }
+        }
+    }
+
+    /// Give up on what is still unwritten (before a process exits, once `flush_all` has waited
+    /// long enough): each connection with bytes left is closed, and the messages not wholly
+    /// written come back (a frame cut short never reaches its receiver's queue).
+    pub(crate) fn abandon_unwritten(&mut self) {
+        let stuck: Vec<Address> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.unwritten() > 0)
+            .map(|(to, _)| to.clone())
+            .collect();
+        for to in stuck {
+            if let Some(mut peer) = self.peers.remove(&to) {
+                let _ = self.registry.deregister(&mut peer.stream);
+                self.by_token.remove(&peer.token);
+                log::warn!(
+                    "{} bytes to {to} could not be written before this process ended; they are returned",
+                    peer.unwritten()
+                );
+                let (mut at, mut seq) = (peer.base, peer.base_seq);
+                while at + 4 <= peer.buf.len() {
+                    let end = at + 4 + frame_len(&peer.buf, at);
+                    // Seq 0 is the hello.
+                    if end > peer.wpos && seq > 0 {
+                        match Message::decode_frame_body(&peer.buf[at + 4..end]) {
+                            Ok(msg) => self.returns.push(Returned {
+                                from: peer.from.clone(),
+                                to: to.clone(),
+                                msg,
+                            }),
+                            Err(e) => log::error!("a kept frame to {to} does not decode: {e}"),
+                        }
+                    }
+                    at = end;
+                    seq += 1;
+                }
+            }
+        }
+    }
+
+    /// Work out what comes back from every connection whose receiver has already gone, without
+    /// waiting for its event (used before a process exits, when no more events will be read).
+    pub(crate) fn settle_ended(&mut self) {
+        let ended: Vec<Address> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| crate::sys::peer_closed(&p.stream))
+            .map(|(to, _)| to.clone())
+            .collect();
+        for to in ended {
+            self.ended(&to);
         }
     }
 

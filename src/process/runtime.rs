@@ -31,7 +31,7 @@ use crate::message::{ExitReason, ExitRequest, Message, Poison, Wakeup};
 use crate::process::control::ControlClient;
 use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::ledger_page::LedgerPage;
-use crate::process::outbox::{Accepted, Fate, Outbox};
+use crate::process::outbox::{Accepted, Outbox};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role};
 use crate::registry;
 use crate::sys::{self, Handed};
@@ -141,6 +141,8 @@ struct Runtime {
     max_frame: usize,
     /// The admin is gone: the process exits as soon as it can.
     orphaned: bool,
+    /// A buffer for encoding messages to itself.
+    scratch: Vec<u8>,
 }
 
 /// A thread that writes batched sends while a handler runs. Started on the first batched send.
@@ -358,6 +360,7 @@ impl Runtime {
             queue: Queue::default(),
             max_frame: args.max_frame,
             orphaned: false,
+            scratch: Vec::new(),
         })
     }
 
@@ -496,6 +499,10 @@ impl Runtime {
     /// against the frame limit first). A receiver that is not running gets it as a dead letter,
     /// and that is not an error: it is not the sender's failure.
     fn post(&mut self, to: &Address, msg: Message) -> Result<()> {
+        if *to == self.cell.me {
+            let me = self.cell.me.clone();
+            return self.send_to_self(me, msg);
+        }
         self.wait_for_room(to)?;
         self.sends_this_call += 1;
         let batch = self.sends_this_call > IMMEDIATE_SENDS;
@@ -521,6 +528,30 @@ impl Runtime {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A message to this actor itself goes straight to its queue, through the ring of its
+    /// ledger page: if the process is killed, the admin finds it there and returns it. `from`
+    /// is this actor, or the receiver a returned message was for.
+    fn send_to_self(&mut self, from: Address, msg: Message) -> Result<()> {
+        if self.queue.is_full() {
+            return Err(Error::SelfBacklog);
+        }
+        self.scratch.clear();
+        msg.encode_frame_into(&mut self.scratch);
+        let env = Envelope {
+            from,
+            to: self.cell.me.clone(),
+            msg,
+        };
+        if !self
+            .inbound
+            .push_own(&mut self.queue, env, &self.scratch[4..])
+        {
+            return Err(Error::SelfBacklog);
+        }
+        (&*self.page).count(Count::Sent);
+        Ok(())
     }
 
     /// Before a send to `to`: if too much to it is still unwritten, take in events (without
@@ -561,27 +592,7 @@ impl Runtime {
             outbox.take_returns()
         };
         for r in returns {
-            match r.fate {
-                Fate::Poison => {
-                    let mut page: &LedgerPage = &self.page;
-                    page.count(Count::PossiblyHandled);
-                    page.count(Count::Sent);
-                    let poison = Poison {
-                        original: r.msg,
-                        details: format!("actor {} ended while handling it", r.to),
-                        possibly_handled: true,
-                    };
-                    self.queue.push(Queued {
-                        env: Envelope {
-                            from: r.to,
-                            to: r.from,
-                            msg: Message::new(&poison).expect("Poison encodes"),
-                        },
-                        origin: Origin::Local,
-                    });
-                }
-                Fate::DeadLetter => self.dead_letter(&r.to, &r.from, r.msg),
-            }
+            self.dead_letter(&r.to, &r.from, r.msg);
         }
     }
 
@@ -643,8 +654,17 @@ impl Runtime {
     /// admin why this process ends, and exit.
     fn leave(mut self, reason: ExitReason, code: i32) -> ! {
         self.return_queued();
-        lock(&self.outbox).flush_all(Instant::now() + EXIT_FLUSH);
-        // What came back meanwhile (a Poison for this actor among it) has no handler left.
+        {
+            let mut outbox = lock(&self.outbox);
+            outbox.flush_all(Instant::now() + EXIT_FLUSH);
+            // What could not be written, and what receivers that are gone already did not
+            // take, comes back now, while this process can still hand it on (later, no one
+            // would). What is written, its receivers take from their sockets after this process
+            // has gone.
+            outbox.abandon_unwritten();
+            outbox.settle_ended();
+        }
+        // What came back meanwhile has no handler left.
         self.carry_out_returns();
         self.return_queued();
         let _ = self.control.post(&Request::Exiting { reason });

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod custody;
 mod flow;
 mod lifecycle;
 mod messaging;

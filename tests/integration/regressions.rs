@@ -433,7 +433,7 @@ fn forty_actors_told_to_exit_at_once_are_all_reported_as_requested() {
 }
 
 /// A `DeadHandler` registered as the system's dead-letter handler.
-fn dead_letter_handler(system: &mut greenroom::ActorSystem) -> greenroom::Address {
+pub(crate) fn dead_letter_handler(system: &mut greenroom::ActorSystem) -> greenroom::Address {
     let handler = system.create_actor_by_name("DeadHandler", None).unwrap();
     let done = system.ask(&handler, "register", PATIENCE).unwrap().unwrap();
     assert_eq!(done.decode::<String>().unwrap(), "done");

@@ -13,10 +13,9 @@ use crate::address::{ADMIN_ID, Address};
 use crate::core::directory::DeadLetter;
 use crate::core::ledger::{Count, Tally};
 use crate::error::{Error, IoContext, Result};
-use crate::message::{ChildExited, ExitReason, Message};
+use crate::message::{ChildExited, ExitReason, Message, Poison};
 use crate::process::conn::Conn;
-use crate::process::ledger_page::LedgerPage;
-use crate::process::outbox::Fate;
+use crate::process::ledger_page::{LedgerPage, ring_bytes};
 use crate::process::runtime::{ActorArgs, SPARE};
 use crate::process::spawn::{self, Reaped};
 use crate::protocol::Response;
@@ -82,9 +81,9 @@ impl Admin {
         let id = self.ids.take();
         let address = Address::new(&self.dir, id);
         let (socket, ledger) = (address.socket_path(), address.ledger_path());
-        let page_file =
-            LedgerPage::create(&ledger).ctx(|| format!("creating {}", ledger.display()))?;
-        let page = LedgerPage::map(&page_file, false).ctx(|| "mapping a ledger page".into());
+        let page_file = LedgerPage::create(&ledger, self.cfg.max_frame)
+            .ctx(|| format!("creating {}", ledger.display()))?;
+        let page = LedgerPage::view(&page_file).ctx(|| "mapping a ledger page".into());
         let listener =
             StdUnixListener::bind(&socket).ctx(|| format!("binding {}", socket.display()));
         let pair = StdUnixStream::pair().ctx(|| "creating a control socket pair".into());
@@ -234,13 +233,8 @@ impl Admin {
             return;
         };
         let address = Address::new(&self.dir, id);
-        // Its senders hold the page mapped if they still need it; the counts stay here.
-        if let Some(page) = rec.page.take() {
-            self.retired = self.retired.plus(page.counts());
-        }
-        let _ = std::fs::remove_file(address.socket_path());
-        let _ = std::fs::remove_file(address.ledger_path());
         if rec.spare {
+            self.retire(&address, rec.page.take());
             if self.spares.get(&rec.binary) == Some(&id) {
                 self.spares.remove(&rec.binary);
             }
@@ -256,16 +250,29 @@ impl Admin {
         };
         log::debug!("{} {address} (pid {pid}) {reason}", rec.type_name);
         self.directory.ended(id, &reason);
-        if rec.parent.id() == ADMIN_ID && rec.parent.system_dir() == self.dir {
-            return;
+        // The parent hears first; then what the actor had taken and not settled comes back.
+        if rec.parent.id() != ADMIN_ID || rec.parent.system_dir() != self.dir {
+            let notice = ChildExited {
+                child: address.clone(),
+                reason,
+            };
+            let msg = Message::new(&notice).expect("ChildExited encodes");
+            let parent = rec.parent.clone();
+            self.send(&parent, msg);
         }
-        let notice = ChildExited {
-            child: address,
-            reason,
-        };
-        let msg = Message::new(&notice).expect("ChildExited encodes");
-        let parent = rec.parent.clone();
-        self.send(&parent, msg);
+        self.retire(&address, rec.page.take());
+    }
+
+    /// The process at `address` has ended: return what its queue ring still holds, keep its
+    /// counts, and remove its socket and ledger page (its senders hold the page mapped if they
+    /// still need it).
+    fn retire(&mut self, address: &Address, page: Option<LedgerPage>) {
+        self.return_ring(address);
+        if let Some(page) = page {
+            self.retired = self.retired.plus(page.counts());
+        }
+        let _ = std::fs::remove_file(address.socket_path());
+        let _ = std::fs::remove_file(address.ledger_path());
     }
 
     /// Send a message of the admin's own (`ChildExited`, `DeadEnvelope`, `ExitRequest`); one
@@ -303,16 +310,56 @@ impl Admin {
         }
     }
 
-    /// Carry out what came back from receivers of the admin's messages that ended: a message the
-    /// receiver was handling when it died is counted as possibly handled (the admin has no
-    /// handler to poison); the others are dead letters.
+    /// Carry out what came back from receivers of the admin's messages that ended without
+    /// taking them: dead letters.
     pub(super) fn carry_out_returns(&mut self) {
         while self.outbox.has_returns() {
             for r in self.outbox.take_returns() {
-                match r.fate {
-                    Fate::Poison => self.ledger.count(Count::PossiblyHandled),
-                    Fate::DeadLetter => self.dead_letter(r.to, r.from, r.msg),
+                self.dead_letter(r.to, r.from, r.msg);
+            }
+        }
+    }
+
+    /// The process at `address` (an actor or an endpoint) has ended: return what its queue
+    /// ring still holds. The message whose handler was running goes back to its sender as a
+    /// `Poison` marked possibly handled (sent by the admin); the others become dead letters.
+    pub(super) fn return_ring(&mut self, address: &Address) {
+        let page =
+            match LedgerPage::open_whole(&address.ledger_path(), ring_bytes(self.cfg.max_frame)) {
+                Ok(page) => page,
+                Err(e) => {
+                    log::error!("cannot read what {address} left in its queue: {e}");
+                    return;
                 }
+            };
+        let mut left = Vec::new();
+        page.unsettled(|u| left.push(u));
+        drop(page);
+        for u in left {
+            let from = std::str::from_utf8(&u.from)
+                .ok()
+                .and_then(|t| t.parse::<Address>().ok());
+            let (Some(from), Ok(msg)) = (from, Message::decode_frame_body(&u.body)) else {
+                log::error!("{address} left an unreadable message in its queue; it is dropped");
+                self.ledger.count(Count::Dropped);
+                continue;
+            };
+            // The admin has no handler for a Poison: what it sent (a `Poison` among it, whose
+            // original must stay visible) becomes a dead letter, as does what the actor sent
+            // itself.
+            if !u.running || from == *address || from == self.me {
+                self.dead_letter(address.clone(), from, msg);
+                continue;
+            }
+            self.ledger.count(Count::PossiblyHandled);
+            let poison = Poison {
+                original: msg,
+                details: format!("actor {address} died while handling it"),
+                possibly_handled: true,
+            };
+            match Message::new(&poison) {
+                Ok(poison) => self.send(&from, poison),
+                Err(e) => log::error!("could not encode a Poison: {e}"),
             }
         }
     }

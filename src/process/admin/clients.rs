@@ -214,6 +214,8 @@ impl Admin {
         let _ = self.poll.registry().deregister(&mut client.conn.stream);
         if let Some(id) = client.endpoint {
             let address = Address::new(&self.dir, id);
+            // What its program never took is returned, as for an actor that ended.
+            self.return_ring(&address);
             if let Some(page) = client
                 .page
                 .or_else(|| LedgerPage::open(&address.ledger_path()).ok())

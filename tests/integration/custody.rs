@@ -1,0 +1,131 @@
+//! Who keeps a message: its sender until the receiver has taken it, then the receiver's queue
+//! ring, which outlives the receiver's process. So a message survives the death of the process
+//! that sent it as well as of the one that took it.
+
+use std::path::PathBuf;
+
+use greenroom::{ActorSystem, Address, DeadEnvelope, Poison};
+use serde::Serialize;
+
+use crate::regressions::dead_letter_handler;
+use crate::support::{PATIENCE, TestSystem, wait_for, wait_gone};
+
+#[derive(Serialize)]
+struct StallOn {
+    first: PathBuf,
+    each: PathBuf,
+    report: Address,
+}
+
+/// What came back as dead letters once there are `count`: each number, and whether it came
+/// inside a `Poison` marked possibly handled.
+fn returned(system: &mut ActorSystem, handler: &Address, count: usize) -> Vec<(u64, bool)> {
+    let mut out = Vec::new();
+    wait_for(&format!("{count} dead letters"), || {
+        let reply = system.ask(handler, "report", PATIENCE).unwrap().unwrap();
+        let dead: Vec<DeadEnvelope> = reply.decode().unwrap();
+        out = dead
+            .iter()
+            .filter_map(|d| match d.message.get::<Poison>() {
+                Some(p) => Some((p.original.get::<u64>()?, p.possibly_handled)),
+                None => Some((d.message.get::<u64>()?, false)),
+            })
+            .collect();
+        out.len() >= count
+    });
+    out.sort();
+    out
+}
+
+/// Kill an actor and wait until the admin has reaped it.
+fn kill(sys: &TestSystem, system: &mut ActorSystem, actor: &Address) {
+    let pid = sys.pid_of(system, actor);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    wait_gone(pid);
+    wait_for("the actor to be reaped", || {
+        !sys.status(system).iter().any(|a| a.address == *actor)
+    });
+}
+
+#[test]
+fn messages_taken_from_a_killed_sender_come_back_when_the_receiver_is_killed_too() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let handler = dead_letter_handler(&mut system);
+    let (first, each) = (sys.tmp.path().join("first"), sys.tmp.path().join("each"));
+    // The receiver blocks in its first handler, so what the sender sends waits in its socket.
+    let stall = system.create_actor_by_name("Stall", None).unwrap();
+    let me = system.address().clone();
+    let plan = StallOn {
+        first: first.clone(),
+        each: each.clone(),
+        report: me,
+    };
+    let reply = system.ask(&stall, &plan, PATIENCE).unwrap().unwrap();
+    assert_eq!(reply.decode::<String>().unwrap(), "stalling");
+    #[derive(Serialize)]
+    struct Produce {
+        to: Address,
+        count: u64,
+    }
+    let source = system.create_actor_by_name("Source", None).unwrap();
+    let produce = Produce {
+        to: stall.clone(),
+        count: 10,
+    };
+    system.tell(&source, &produce).unwrap();
+    // Answered after the Produce handler returned: all ten are written by then.
+    assert!(system.actor_status(&source, PATIENCE).unwrap().is_some());
+    // The sender dies holding its copies; the receiver has not even read them yet.
+    kill(&sys, &mut system, &source);
+    // The receiver takes all ten at once and blocks handling the first.
+    std::fs::write(&first, b"").unwrap();
+    let handling = system.listen(PATIENCE).unwrap().expect("the first number");
+    assert_eq!(handling.decode::<u64>().unwrap(), 0);
+    kill(&sys, &mut system, &stall);
+    // The one being handled went back to its sender as Poison, possibly handled; the sender
+    // being gone, that too became a dead letter. The other nine are dead letters.
+    let mut expected = vec![(0, true)];
+    expected.extend((1..10).map(|n| (n, false)));
+    assert_eq!(returned(&mut system, &handler, 10), expected);
+    let ledger = system.system_status().unwrap().ledger;
+    assert_eq!(ledger.in_flight, 0, "{ledger:?}");
+    assert_eq!(ledger.possibly_handled, 1, "{ledger:?}");
+}
+
+#[test]
+fn messages_an_actor_sent_itself_come_back_when_it_is_killed() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let handler = dead_letter_handler(&mut system);
+    let (first, each) = (sys.tmp.path().join("first"), sys.tmp.path().join("each"));
+    std::fs::write(&first, b"").unwrap();
+    let stall = system.create_actor_by_name("Stall", None).unwrap();
+    let me = system.address().clone();
+    let plan = StallOn {
+        first: first.clone(),
+        each: each.clone(),
+        report: me,
+    };
+    let reply = system.ask(&stall, &plan, PATIENCE).unwrap().unwrap();
+    assert_eq!(reply.decode::<String>().unwrap(), "stalling");
+    #[derive(Serialize)]
+    struct LoopBack {
+        count: u64,
+    }
+    system.tell(&stall, &LoopBack { count: 5 }).unwrap();
+    let handling = system.listen(PATIENCE).unwrap().expect("the first number");
+    assert_eq!(handling.decode::<u64>().unwrap(), 0);
+    kill(&sys, &mut system, &stall);
+    // Its own sender is gone with it: all five come back as dead letters, the one it was
+    // handling among them.
+    let back = returned(&mut system, &handler, 5);
+    assert_eq!(back, (0..5).map(|n| (n, false)).collect::<Vec<_>>());
+    assert_eq!(system.system_status().unwrap().ledger.in_flight, 0);
+}
