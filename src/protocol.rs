@@ -115,6 +115,11 @@ pub enum Request {
         sender: Address,
         /// The message.
         message: Message,
+        /// If the sender kept a copy in its out ring, which one: `[conn, seq]`, its connection's
+        /// number and the message's number on it (so that the admin never returns that copy a
+        /// second time if the sender dies). Optional; absent means none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kept: Option<[u64; 2]>,
     },
     /// List the live actors; answered with [`Response::Status`].
     Status,

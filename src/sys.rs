@@ -273,6 +273,29 @@ impl SharedWords {
         }
     }
 
+    /// Copy `parts`, one after the other, into the mapping from byte offset `at` (a mapping
+    /// made for reading only ignores this). As [`write_bytes`](Self::write_bytes), with one
+    /// bounds check for all of them.
+    pub(crate) fn write_parts(&self, at: usize, parts: &[&[u8]]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        assert!(at + len <= self.words * 8, "bytes past the mapping");
+        if self.writable {
+            let mut dst = at;
+            for part in parts {
+                // SAFETY: every part lands inside the mapping (checked above for the total),
+                // which lives as long as `self`; no reference to these bytes is handed out.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        part.as_ptr(),
+                        self.ptr.as_ptr().cast::<u8>().add(dst),
+                        part.len(),
+                    )
+                };
+                dst += part.len();
+            }
+        }
+    }
+
     /// Copy `data` into the mapping at byte offset `at` (a mapping made for reading only
     /// ignores this). Bytes written this way are for readers that look only once the writer has
     /// published them through a word (or has died): they are not atomic.

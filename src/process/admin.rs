@@ -34,6 +34,7 @@ use crate::wire;
 
 mod children;
 mod clients;
+mod custody;
 mod ids;
 mod requests;
 mod shutdown;
@@ -144,6 +145,10 @@ struct Admin {
     outbox: Outbox,
     /// Connections whose read budget ran out with bytes left: read again next round.
     unread: Vec<Token>,
+    /// Messages whose sender ended after writing them, waiting for their receivers.
+    orphans: Vec<custody::Orphan>,
+    /// How far recently ended processes took their connections.
+    finals: HashMap<Address, custody::FinalProgress>,
     ids: Ids,
     next_token: usize,
     shutdown: Option<Shutdown>,
@@ -226,6 +231,7 @@ impl Admin {
                     .try_clone()
                     .ctx(|| "cloning the event registry".into())?,
                 cfg.max_frame + wire::WRAP_SLACK,
+                None,
             ),
             cfg,
             dir,
@@ -246,6 +252,8 @@ impl Admin {
             spares: HashMap::new(),
             replenish: Vec::new(),
             unread: Vec::new(),
+            orphans: Vec::new(),
+            finals: HashMap::new(),
             next_token: 2,
             shutdown: None,
             _lock: lock,
@@ -272,11 +280,14 @@ impl Admin {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            // Connections with bytes left from their last turn are read without waiting.
-            let timeout = if self.unread.is_empty() {
-                timeout
-            } else {
+            // Connections with bytes left from their last turn are read without waiting;
+            // orphans are looked at often.
+            let timeout = if !self.unread.is_empty() {
                 Some(Duration::ZERO)
+            } else if !self.orphans.is_empty() {
+                Some(timeout.map_or(custody::ORPHAN_CHECK, |t| t.min(custody::ORPHAN_CHECK)))
+            } else {
+                timeout
             };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
@@ -285,6 +296,9 @@ impl Admin {
             }
             if events.is_empty() && self.unread.is_empty() {
                 self.start_spares();
+            }
+            if !self.orphans.is_empty() {
+                self.check_orphans();
             }
             for t in std::mem::take(&mut self.unread) {
                 if self.clients.contains_key(&t) {

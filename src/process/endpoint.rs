@@ -149,8 +149,8 @@ impl ProcessSystem {
             events: Events::with_capacity(64),
             listener: Some(listener),
             inbound: Inbound::new(me.clone(), 1, limit, page.clone()),
-            page,
-            outbox: Outbox::new(registry, limit),
+            page: page.clone(),
+            outbox: Outbox::new(registry, limit, Some(page.clone())),
             me,
             inbox: Queue::default(),
             admin,
@@ -176,10 +176,22 @@ impl ProcessSystem {
 
     /// Hand a message whose target is not running to the admin, for the dead-letter handler.
     fn dead_letter(&mut self, target: &Address, sender: &Address, message: Message) {
+        self.post_dead_letter(target, sender, message, None);
+    }
+
+    /// As [`dead_letter`](Self::dead_letter), naming the out ring copy it comes from.
+    fn post_dead_letter(
+        &mut self,
+        target: &Address,
+        sender: &Address,
+        message: Message,
+        kept: Option<(u64, u64)>,
+    ) {
         let req = Request::DeadLetter {
             target: target.clone(),
             sender: sender.clone(),
             message,
+            kept: kept.map(|(c, s)| [c, s]),
         };
         if let Err(e) = self.control.post(&req) {
             log::warn!("could not hand a dead letter to the admin: {e}");
@@ -218,9 +230,11 @@ impl ProcessSystem {
 
     /// Carry out what came back from receivers that ended without taking it: dead letters.
     fn carry_out_returns(&mut self) {
-        for r in self.outbox.take_returns() {
-            self.dead_letter(&r.to, &r.from, r.msg);
+        let returns = self.outbox.take_returns();
+        for r in &returns {
+            self.post_dead_letter(&r.to, &r.from, r.msg.clone(), r.kept);
         }
+        self.outbox.handed_on(&returns);
     }
 
     /// Before a send to `to`: while too much to it is unwritten, take in events until its

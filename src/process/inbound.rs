@@ -106,7 +106,8 @@ pub(crate) struct Inbound {
     next: usize,
     limit: usize,
     page: Arc<LedgerPage>,
-    free: Vec<u32>,
+    /// Freed slots, oldest first (reused only once every slot has been used).
+    free: VecDeque<u32>,
     /// Slots of refused streams, oldest first, not yet free.
     quarantined: VecDeque<u32>,
     next_slot: u32,
@@ -129,7 +130,7 @@ impl Inbound {
             next: first_token,
             limit,
             page,
-            free: Vec::new(),
+            free: VecDeque::new(),
             quarantined: VecDeque::new(),
             next_slot: 0,
             paused: Vec::new(),
@@ -243,19 +244,21 @@ impl Inbound {
         let status = s.conn.read(|frame| {
             let Some(from) = &s.from else {
                 let hello = read_sender_hello(frame)?;
-                let slot = match free.pop() {
-                    Some(slot) => slot,
-                    None if (*next_slot as usize) < SLOTS => {
-                        *next_slot += 1;
-                        *next_slot - 1
-                    }
-                    None if !quarantined.is_empty() => quarantined.pop_front().expect("not empty"),
-                    None => {
-                        return Err(Error::Protocol(format!(
-                            "{} connections are open already; refusing one from {}",
-                            SLOTS, hello.from
-                        )));
-                    }
+                // A fresh slot while there are any, then the one freed longest ago: a closed
+                // slot keeps how far its connection was taken for as long as possible, for the
+                // admin to read should the sender have died.
+                let slot = if (*next_slot as usize) < SLOTS {
+                    *next_slot += 1;
+                    *next_slot - 1
+                } else if let Some(slot) = free.pop_front() {
+                    slot
+                } else if let Some(slot) = quarantined.pop_front() {
+                    slot
+                } else {
+                    return Err(Error::Protocol(format!(
+                        "{} connections are open already; refusing one from {}",
+                        SLOTS, hello.from
+                    )));
                 };
                 page.open_slot(slot, hello.conn);
                 s.from = Some(hello.from);
@@ -362,7 +365,7 @@ impl Inbound {
     /// Free a slot whose stream has ended.
     fn release(&mut self, slot: u32) {
         self.page.close_slot(slot);
-        self.free.push(slot);
+        self.free.push_back(slot);
     }
 }
 

@@ -10,12 +10,19 @@
 //! back as [`Returned`] messages for the owner to hand on as dead letters. So a message whose
 //! send returned `Ok` is never lost because its receiver died.
 //!
+//! The copies are also in the owner's *out ring* (in its own ledger page), with a peer entry
+//! per connection saying how far it is written: if the owner dies first, the admin finds there
+//! what it had not handed over. A copy leaves the out ring when its receiver takes it, or once
+//! the owner has handed it on as a dead letter (the dead letter names it, so that the admin
+//! never returns it a second time).
+//!
 //! A receiver that keeps no ledger page (a program in another language may not) gets its
 //! messages at most once: nothing is kept for it.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::Instant;
 
 use mio::net::UnixStream;
@@ -25,7 +32,7 @@ use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::message::Message;
 use crate::process::conn::{connect, encode_sender_hello};
-use crate::process::ledger_page::LedgerPage;
+use crate::process::ledger_page::{LedgerPage, PEERS};
 
 /// First token the outbox hands out; callers keep their own tokens below it.
 pub(crate) const OUTBOX_TOKENS: usize = 1 << 40;
@@ -37,12 +44,18 @@ pub(crate) const BATCH_BYTES: usize = 32 * 1024;
 const TRIM_BYTES: usize = 64 * 1024;
 
 /// A message its receiver never took, back from a connection that ended: from whom, to whom.
-/// It becomes a dead letter.
+/// It becomes a dead letter; once the owner has handed it on, it tells the outbox
+/// ([`Outbox::handed_on`]) so that its copy leaves the out ring.
 #[derive(Debug)]
 pub(crate) struct Returned {
     pub(crate) from: Address,
     pub(crate) to: Address,
     pub(crate) msg: Message,
+    /// Its connection and number there, if a copy is in the out ring: the dead letter names
+    /// it.
+    pub(crate) kept: Option<(u64, u64)>,
+    /// Its out ring entry, and its connection's peer entry.
+    mirror: Option<(u64, u32)>,
 }
 
 /// How a send was taken.
@@ -52,6 +65,12 @@ pub(crate) enum Accepted {
     Kept,
     /// The receiver keeps no ledger: delivered at most once, and counted as handled now.
     AtMostOnce,
+}
+
+/// Where the written-up-to mark of a connection goes.
+struct Mark {
+    page: Arc<LedgerPage>,
+    peer: u32,
 }
 
 /// One receiver's connection.
@@ -66,6 +85,11 @@ struct Peer {
     base_seq: u64,
     /// Bytes written up to here.
     wpos: usize,
+    /// The first frame not wholly written, and its sequence number.
+    wframe: usize,
+    wframe_seq: u64,
+    /// The last frame the peer entry says may have been written.
+    marked: u64,
     /// The sequence number the next frame gets.
     next_seq: u64,
     /// This connection's number, as its hello told the receiver.
@@ -73,6 +97,10 @@ struct Peer {
     /// The receiver's ledger page, and this connection's slot in it once found.
     ledger: Option<LedgerPage>,
     slot: Option<u32>,
+    /// The owner's peer entry for this connection, if its copies are in the out ring.
+    mark: Option<Mark>,
+    /// The out ring entries of the kept frames, by sequence number, oldest first.
+    mirrored: VecDeque<(u64, u64)>,
 }
 
 impl Peer {
@@ -82,20 +110,53 @@ impl Peer {
 
     /// Write buffered bytes until done or the socket would block.
     fn flush(&mut self) -> io::Result<()> {
+        if self.wpos < self.buf.len()
+            && self.ledger.is_some()
+            && self.marked < self.next_seq - 1
+            && let Some(m) = &self.mark
+        {
+            // Before the write: if this process dies during it, the admin knows that nothing
+            // after this frame can have reached the receiver.
+            self.marked = self.next_seq - 1;
+            m.page.written(m.peer, self.marked);
+        }
+        let before = self.wpos;
+        let mut result = Ok(());
         while self.wpos < self.buf.len() {
             match self.stream.write(&self.buf[self.wpos..]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(0) => {
+                    result = Err(io::ErrorKind::WriteZero.into());
+                    break;
+                }
                 Ok(n) => self.wpos += n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
             }
         }
         if self.ledger.is_none() {
             // Nothing is kept for a receiver without a ledger.
             self.base = self.wpos;
+            self.wframe = self.wpos;
+        } else if self.wpos > before {
+            self.mark_written();
         }
-        Ok(())
+        result
+    }
+
+    /// Move past the frames now wholly written.
+    fn mark_written(&mut self) {
+        while self.wframe + 4 <= self.wpos {
+            let end = self.wframe + 4 + frame_len(&self.buf, self.wframe);
+            if end > self.wpos {
+                break;
+            }
+            self.wframe = end;
+            self.wframe_seq += 1;
+        }
     }
 
     /// The receiver's progress on this connection, if it has read the hello.
@@ -107,8 +168,8 @@ impl Peer {
         self.slot.map(|s| ledger.progress(s))
     }
 
-    /// Drop the written frames the receiver has taken.
-    fn trim(&mut self) {
+    /// Drop the written frames the receiver has taken; their out ring entries go to `out`.
+    fn trim(&mut self, out: &mut Option<OutRing>) {
         // Until the receiver has a slot for this connection, only the hello is taken (once
         // written).
         let taken = self.progress().map_or(0, |p| p.taken);
@@ -120,19 +181,41 @@ impl Peer {
             self.base = end;
             self.base_seq += 1;
         }
+        self.let_go_to(taken, out);
         if self.base == self.buf.len() {
             self.buf.clear();
             self.wpos = 0;
             self.base = 0;
+            self.wframe = 0;
         } else if self.base > TRIM_BYTES && self.base * 2 > self.buf.len() {
             self.buf.drain(..self.base);
             self.wpos -= self.base;
+            self.wframe -= self.base;
             self.base = 0;
         }
     }
 
+    /// Let the out ring entries of frames up to `seq` go.
+    fn let_go_to(&mut self, seq: u64, out: &mut Option<OutRing>) {
+        let Some(out) = out else {
+            return;
+        };
+        let mut any = false;
+        while let Some(&(s, id)) = self.mirrored.front() {
+            if s > seq {
+                break;
+            }
+            self.mirrored.pop_front();
+            out.mark_let_go(id);
+            any = true;
+        }
+        if any {
+            out.advance();
+        }
+    }
+
     /// The connection has ended: what the receiver did not take.
-    fn verdict(mut self, to: &Address) -> Vec<Returned> {
+    fn verdict(mut self, to: &Address, out: &mut Option<OutRing>) -> Vec<Returned> {
         let progress = self.progress();
         if self.ledger.is_none() {
             if self.unwritten() > 0 {
@@ -146,17 +229,25 @@ impl Peer {
         // No slot: the receiver never read this connection's hello, so nothing of it. A
         // refused connection's slot says how far the receiver took it, like any other.
         let taken = progress.map_or(0, |p| p.taken);
-        let mut out = Vec::new();
+        self.let_go_to(taken, out);
+        let mut out_entries = self.mirrored.iter().copied().peekable();
+        let mut returned = Vec::new();
         let (mut at, mut seq) = (self.base, self.base_seq);
         while at + 4 <= self.buf.len() {
             let len = frame_len(&self.buf, at);
             let body = &self.buf[at + 4..at + 4 + len];
             if seq > taken {
+                let mirror = out_entries
+                    .next_if(|&(s, _)| s == seq)
+                    .zip(self.mark.as_ref())
+                    .map(|((_, id), m)| (id, m.peer));
                 match Message::decode_frame_body(body) {
-                    Ok(msg) => out.push(Returned {
+                    Ok(msg) => returned.push(Returned {
                         from: self.from.clone(),
                         to: to.clone(),
                         msg,
+                        kept: mirror.map(|_| (self.conn, seq)),
+                        mirror,
                     }),
                     // The hello (seq 0) is never above `taken`; frames were written here.
                     Err(e) => log::error!("a kept frame to {to} does not decode: {e}"),
@@ -165,13 +256,159 @@ impl Peer {
             at += 4 + len;
             seq += 1;
         }
-        out
+        if let (Some(out), Some(mark)) = (out, self.mark.take()) {
+            out.closing(
+                mark.peer,
+                returned.iter().filter(|r| r.mirror.is_some()).count(),
+            );
+        }
+        returned
     }
 }
 
 /// The length in a frame header at `at`.
 fn frame_len(buf: &[u8], at: usize) -> usize {
     u32::from_be_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize
+}
+
+/// The owner's side of its out ring: which entries are still held, and which peer entries
+/// are in use.
+struct OutRing {
+    page: Arc<LedgerPage>,
+    /// Entries not yet let go of the ring's front, in ring order: start, end, still held.
+    entries: VecDeque<(u64, u64, bool)>,
+    /// The id of `entries[0]`.
+    first: u64,
+    free_peers: Vec<u32>,
+    next_peer: u32,
+    /// Peer entries of ended connections, with how many of their copies are still to be
+    /// handed on.
+    closing: HashMap<u32, usize>,
+    /// The receiver of each peer entry in use.
+    receivers: HashMap<u32, Address>,
+}
+
+impl OutRing {
+    fn new(page: Arc<LedgerPage>) -> OutRing {
+        OutRing {
+            page,
+            entries: VecDeque::new(),
+            first: 0,
+            free_peers: Vec::new(),
+            next_peer: 0,
+            closing: HashMap::new(),
+            receivers: HashMap::new(),
+        }
+    }
+
+    /// A peer entry for a new connection `conn` to `to`, if one is free and the address fits.
+    fn open_peer(&mut self, conn: u64, to: &Address) -> Option<Mark> {
+        let peer = match self.free_peers.pop() {
+            Some(p) => p,
+            None if (self.next_peer as usize) < PEERS => {
+                self.next_peer += 1;
+                self.next_peer - 1
+            }
+            None => return None,
+        };
+        if !self.page.open_peer(peer, conn, to.as_str()) {
+            self.free_peers.push(peer);
+            return None;
+        }
+        self.receivers.insert(peer, to.clone());
+        Some(Mark {
+            page: self.page.clone(),
+            peer,
+        })
+    }
+
+    /// A connection has ended with `pending` copies still to be handed on: its peer entry is
+    /// freed once they are.
+    fn closing(&mut self, peer: u32, pending: usize) {
+        if pending == 0 {
+            self.free_peer(peer);
+        } else {
+            self.closing.insert(peer, pending);
+        }
+    }
+
+    fn free_peer(&mut self, peer: u32) {
+        self.page.close_peer(peer);
+        self.receivers.remove(&peer);
+        self.free_peers.push(peer);
+    }
+
+    /// One copy of an ended connection was handed on.
+    fn handed_on(&mut self, peer: u32) {
+        if let Some(n) = self.closing.get_mut(&peer) {
+            *n -= 1;
+            if *n == 0 {
+                self.closing.remove(&peer);
+                self.free_peer(peer);
+            }
+        }
+    }
+
+    /// Copy a frame's body into the ring. Returns its entry id, or `None` if the ring is full
+    /// (of copies whose receivers have not taken them).
+    fn push(&mut self, peer: u32, conn: u64, seq: u64, body: &[u8]) -> Option<u64> {
+        let (start, end) = self.page.push_out(peer, conn, seq, body)?;
+        self.entries.push_back((start, end, true));
+        Some(self.first + self.entries.len() as u64 - 1)
+    }
+
+    /// Make room: move the held entry at the ring's front (whose receiver is slow to take it)
+    /// to its tail, so that the head can pass it. Returns the move (peer entry, sequence
+    /// number, new id), or `None` if nothing can move.
+    fn rotate(&mut self) -> Option<(u32, u64, u64)> {
+        let &(start, _, held) = self.entries.front()?;
+        if !held {
+            return None;
+        }
+        let entry = self.page.out_entry(start)?;
+        let id = self.push(entry.peer, entry.conn, entry.seq, &entry.body)?;
+        self.let_go(self.first);
+        Some((entry.peer, entry.seq, id))
+    }
+
+    /// Entry `id` is no longer needed: move the ring's head past every entry let go at its
+    /// front.
+    fn let_go(&mut self, id: u64) {
+        self.mark_let_go(id);
+        self.advance();
+    }
+
+    /// Entry `id` is no longer needed (the head moves on [`advance`](Self::advance)).
+    fn mark_let_go(&mut self, id: u64) {
+        let Some(i) = id.checked_sub(self.first) else {
+            return;
+        };
+        if let Some(e) = self.entries.get_mut(i as usize) {
+            // At the front the head passes it at once: only an entry let go behind one still
+            // held needs to say so itself.
+            if e.2 && i > 0 {
+                self.page.out_entry_let_go(e.0);
+            }
+            e.2 = false;
+        }
+    }
+
+    /// Move the ring's head past every entry let go at its front.
+    fn advance(&mut self) {
+        let mut moved = false;
+        while self.entries.front().is_some_and(|e| !e.2) {
+            self.entries.pop_front();
+            self.first += 1;
+            moved = true;
+        }
+        if moved {
+            let head = match self.entries.front() {
+                Some(e) => e.0,
+                None => self.page.out_tail(),
+            };
+            self.page.out_let_go(head);
+        }
+    }
 }
 
 /// Cached outgoing connections, one per receiver.
@@ -185,12 +422,14 @@ pub(crate) struct Outbox {
     limit: usize,
     /// Messages that came back from receivers whose connection ended.
     returns: Vec<Returned>,
+    /// The owner's out ring, if it has a ledger page (the admin has none).
+    out: Option<OutRing>,
 }
 
 impl Outbox {
     /// An outbox whose streams are watched by `registry` (a clone of the loop's registry),
-    /// refusing frames longer than `limit`.
-    pub(crate) fn new(registry: Registry, limit: usize) -> Outbox {
+    /// refusing frames longer than `limit`, with copies in the out ring of `page` if given.
+    pub(crate) fn new(registry: Registry, limit: usize, page: Option<Arc<LedgerPage>>) -> Outbox {
         Outbox {
             registry,
             peers: HashMap::new(),
@@ -199,15 +438,17 @@ impl Outbox {
             next: OUTBOX_TOKENS,
             limit,
             returns: Vec::new(),
+            out: page.map(OutRing::new),
         }
     }
 
     /// Send `msg` from `from` to `to`. With `batch` false the frame is written now; with `batch`
     /// true it may stay buffered (up to [`BATCH_BYTES`]) until [`flush_dirty`](Self::flush_dirty).
     ///
-    /// `Ok` means the message is taken: it will be settled by the receiver or come back through
+    /// `Ok` means the message is taken: it will be taken by the receiver or come back through
     /// [`take_returns`](Self::take_returns). An error means it was not taken: it is over the
-    /// frame limit, or the receiver is not running ([`Error::DeadActor`]).
+    /// frame limit, the receiver is not running ([`Error::DeadActor`]), or this process holds
+    /// as many copies as its out ring takes ([`Error::Backpressure`]).
     pub(crate) fn send(
         &mut self,
         from: &Address,
@@ -226,14 +467,25 @@ impl Outbox {
         let peer = match self.peers.entry(to.clone()) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(slot) => {
-                let peer = open_peer(&self.registry, Token(self.next), from, to)?;
+                let mut peer = open_peer(&self.registry, Token(self.next), from, to)?;
+                if peer.ledger.is_some() {
+                    peer.mark = self.out.as_mut().and_then(|o| o.open_peer(peer.conn, to));
+                }
                 self.next += 1;
                 self.by_token.insert(peer.token, to.clone());
                 slot.insert(peer)
             }
         };
         let was_buffered = peer.unwritten() > 0;
+        let at = peer.buf.len();
         msg.encode_frame_into(&mut peer.buf);
+        if let (Some(mark), Some(out)) = (&peer.mark, &mut self.out) {
+            match out.push(mark.peer, peer.conn, peer.next_seq, &peer.buf[at + 4..]) {
+                Some(id) => peer.mirrored.push_back((peer.next_seq, id)),
+                None => self.mirror_when_out_ring_full(to, at)?,
+            }
+        }
+        let peer = self.peers.get_mut(to).expect("just sent to");
         peer.next_seq += 1;
         let accepted = if peer.ledger.is_some() {
             Accepted::Kept
@@ -251,13 +503,45 @@ impl Outbox {
         match written {
             Ok(()) => {
                 if peer.wpos - peer.base > TRIM_BYTES {
-                    peer.trim();
+                    peer.trim(&mut self.out);
                 }
             }
             // Taken all the same: the verdict returns it.
             Err(_) => self.ended(to),
         }
         Ok(accepted)
+    }
+
+    /// The out ring had no room for the frame just added to `to`'s buffer at `at`: move the
+    /// copies that hold its front to its tail and try again. If it is full of copies no
+    /// receiver has taken, the frame is taken back out and the send refused.
+    fn mirror_when_out_ring_full(&mut self, to: &Address, at: usize) -> Result<()> {
+        let out = self.out.as_mut().expect("only with an out ring");
+        for _ in 0..out.entries.len() {
+            let Some((peer_entry, seq, id)) = out.rotate() else {
+                break;
+            };
+            if let Some(p) = out
+                .receivers
+                .get(&peer_entry)
+                .and_then(|r| self.peers.get_mut(r))
+                && let Some(m) = p.mirrored.iter_mut().find(|m| m.0 == seq)
+            {
+                m.1 = id;
+            }
+            let peer = self.peers.get_mut(to).expect("just sent to");
+            let mark = peer.mark.as_ref().expect("mirrored").peer;
+            if let Some(id) = out.push(mark, peer.conn, peer.next_seq, &peer.buf[at + 4..]) {
+                peer.mirrored.push_back((peer.next_seq, id));
+                return Ok(());
+            }
+        }
+        let peer = self.peers.get_mut(to).expect("just sent to");
+        peer.buf.truncate(at);
+        Err(Error::Backpressure {
+            to: to.clone(),
+            waited: std::time::Duration::ZERO,
+        })
     }
 
     /// True if a connection to `to` is open.
@@ -275,11 +559,13 @@ impl Outbox {
         if let Some(mut peer) = self.peers.remove(to) {
             let _ = self.registry.deregister(&mut peer.stream);
             self.by_token.remove(&peer.token);
-            self.returns.extend(peer.verdict(to));
+            let returned = peer.verdict(to, &mut self.out);
+            self.returns.extend(returned);
         }
     }
 
-    /// Messages that came back since the last call, for the owner to carry out.
+    /// Messages that came back since the last call, for the owner to hand on as dead letters
+    /// (then to report with [`handed_on`](Self::handed_on)).
     pub(crate) fn take_returns(&mut self) -> Vec<Returned> {
         std::mem::take(&mut self.returns)
     }
@@ -289,15 +575,28 @@ impl Outbox {
         !self.returns.is_empty()
     }
 
+    /// The owner has handed these returned messages on: their copies leave the out ring.
+    pub(crate) fn handed_on<'a>(&mut self, returned: impl IntoIterator<Item = &'a Returned>) {
+        let Some(out) = &mut self.out else {
+            return;
+        };
+        for r in returned {
+            if let Some((id, peer)) = r.mirror {
+                out.let_go(id);
+                out.handed_on(peer);
+            }
+        }
+    }
+
     /// Write what batched sends left buffered (as much as the sockets take now), and drop what
-    /// receivers have settled.
+    /// receivers have taken.
     pub(crate) fn flush_dirty(&mut self) {
         for to in std::mem::take(&mut self.dirty) {
             let failed = match self.peers.get_mut(&to) {
                 Some(peer) => {
                     let failed = peer.flush().is_err();
                     if !failed {
-                        peer.trim();
+                        peer.trim(&mut self.out);
                     }
                     failed
                 }
@@ -323,7 +622,7 @@ impl Outbox {
         if peer.flush().is_err() || closed {
             self.ended(&to);
         } else {
-            peer.trim();
+            peer.trim(&mut self.out);
         }
         true
     }
@@ -348,7 +647,8 @@ impl Outbox {
 
     /// Give up on what is still unwritten (before a process exits, once `flush_all` has waited
     /// long enough): each connection with bytes left is closed, and the messages not wholly
-    /// written come back (a frame cut short never reaches its receiver's queue).
+    /// written come back (a frame cut short never reaches its receiver's queue). What was
+    /// written its receiver may still take: its copies stay in the out ring, for the admin.
     pub(crate) fn abandon_unwritten(&mut self) {
         let stuck: Vec<Address> = self
             .peers
@@ -357,30 +657,40 @@ impl Outbox {
             .map(|(to, _)| to.clone())
             .collect();
         for to in stuck {
-            if let Some(mut peer) = self.peers.remove(&to) {
-                let _ = self.registry.deregister(&mut peer.stream);
-                self.by_token.remove(&peer.token);
-                log::warn!(
-                    "{} bytes to {to} could not be written before this process ended; they are returned",
-                    peer.unwritten()
-                );
-                let (mut at, mut seq) = (peer.base, peer.base_seq);
-                while at + 4 <= peer.buf.len() {
-                    let end = at + 4 + frame_len(&peer.buf, at);
-                    // Seq 0 is the hello.
-                    if end > peer.wpos && seq > 0 {
-                        match Message::decode_frame_body(&peer.buf[at + 4..end]) {
-                            Ok(msg) => self.returns.push(Returned {
+            let Some(mut peer) = self.peers.remove(&to) else {
+                continue;
+            };
+            let _ = self.registry.deregister(&mut peer.stream);
+            self.by_token.remove(&peer.token);
+            log::warn!(
+                "{} bytes to {to} could not be written before this process ended; they are returned",
+                peer.unwritten()
+            );
+            let (mut at, mut seq) = (peer.wframe, peer.wframe_seq);
+            let mirror = |seq: u64| {
+                let id = peer.mirrored.iter().find(|m| m.0 == seq).map(|m| m.1)?;
+                Some((id, peer.mark.as_ref()?.peer))
+            };
+            while at + 4 <= peer.buf.len() {
+                let end = at + 4 + frame_len(&peer.buf, at);
+                // Seq 0 is the hello.
+                if seq > 0 {
+                    match Message::decode_frame_body(&peer.buf[at + 4..end]) {
+                        Ok(msg) => {
+                            let mirror = mirror(seq);
+                            self.returns.push(Returned {
                                 from: peer.from.clone(),
                                 to: to.clone(),
                                 msg,
-                            }),
-                            Err(e) => log::error!("a kept frame to {to} does not decode: {e}"),
+                                kept: mirror.map(|_| (peer.conn, seq)),
+                                mirror,
+                            })
                         }
+                        Err(e) => log::error!("a kept frame to {to} does not decode: {e}"),
                     }
-                    at = end;
-                    seq += 1;
                 }
+                at = end;
+                seq += 1;
             }
         }
     }
@@ -443,9 +753,14 @@ fn open_peer(registry: &Registry, token: Token, from: &Address, to: &Address) ->
         base: 0,
         base_seq: 0,
         wpos: 0,
+        wframe: 0,
+        wframe_seq: 0,
+        marked: 0,
         next_seq: 1,
         conn,
         ledger,
         slot: None,
+        mark: None,
+        mirrored: VecDeque::new(),
     })
 }

@@ -346,14 +346,14 @@ impl Runtime {
         Ok(Runtime {
             cell: Cell::new(args.me.clone(), args.type_name.clone(), args.parent.clone()),
             inbound: Inbound::new(args.me.clone(), FIRST_INBOUND, limit, page.clone()),
-            page,
+            page: page.clone(),
             exe: std::env::current_exe()
                 .ok()
                 .map(|p| p.to_string_lossy().into_owned()),
             poll,
             events: Events::with_capacity(256),
             control,
-            outbox: Arc::new(Mutex::new(Outbox::new(registry, limit))),
+            outbox: Arc::new(Mutex::new(Outbox::new(registry, limit, Some(page.clone())))),
             flusher: None,
             sends_this_call: 0,
             listener: Some(listener),
@@ -591,18 +591,31 @@ impl Runtime {
             }
             outbox.take_returns()
         };
-        for r in returns {
-            self.dead_letter(&r.to, &r.from, r.msg);
+        for r in &returns {
+            self.post_dead_letter(&r.to, &r.from, r.msg.clone(), r.kept);
         }
+        lock(&self.outbox).handed_on(&returns);
     }
 
     /// Hand a message whose target is not running to the admin, for the dead-letter handler
     /// (the admin counts what becomes of it).
     fn dead_letter(&mut self, target: &Address, sender: &Address, message: Message) {
+        self.post_dead_letter(target, sender, message, None);
+    }
+
+    /// As [`dead_letter`](Self::dead_letter), naming the out ring copy it comes from.
+    fn post_dead_letter(
+        &mut self,
+        target: &Address,
+        sender: &Address,
+        message: Message,
+        kept: Option<(u64, u64)>,
+    ) {
         let req = Request::DeadLetter {
             target: target.clone(),
             sender: sender.clone(),
             message,
+            kept: kept.map(|(c, s)| [c, s]),
         };
         if let Err(e) = self.control.post(&req) {
             log::warn!("could not hand a dead letter to the admin: {e}");

@@ -1,6 +1,6 @@
-//! Who keeps a message: its sender until the receiver has taken it, then the receiver's queue
-//! ring, which outlives the receiver's process. So a message survives the death of the process
-//! that sent it as well as of the one that took it.
+//! Who keeps a message: its sender (with a copy in its out ring) until the receiver has taken
+//! it, then the receiver's queue ring; both outlive their processes. So a message survives the
+//! death of the process that sent it as well as of the one that took it, in either order.
 
 use std::path::PathBuf;
 
@@ -124,8 +124,128 @@ fn messages_an_actor_sent_itself_come_back_when_it_is_killed() {
     assert_eq!(handling.decode::<u64>().unwrap(), 0);
     kill(&sys, &mut system, &stall);
     // Its own sender is gone with it: all five come back as dead letters, the one it was
-    // handling among them.
+    // handling as a Poison marked possibly handled.
     let back = returned(&mut system, &handler, 5);
-    assert_eq!(back, (0..5).map(|n| (n, false)).collect::<Vec<_>>());
+    let mut expected = vec![(0, true)];
+    expected.extend((1..5).map(|n| (n, false)));
+    assert_eq!(back, expected);
     assert_eq!(system.system_status().unwrap().ledger.in_flight, 0);
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct Padded {
+    n: u64,
+    #[serde(with = "serde_bytes")]
+    pad: Vec<u8>,
+}
+
+#[derive(Serialize)]
+struct Produce {
+    to: Address,
+    count: u64,
+    size: Option<usize>,
+}
+
+/// A `Stall` blocked in its first handler (so it reads nothing), and what its `first` and
+/// `each` files are.
+fn stalled(sys: &TestSystem, system: &mut ActorSystem) -> (Address, PathBuf, PathBuf) {
+    let (first, each) = (sys.tmp.path().join("first"), sys.tmp.path().join("each"));
+    let stall = system.create_actor_by_name("Stall", None).unwrap();
+    let me = system.address().clone();
+    let plan = StallOn {
+        first: first.clone(),
+        each: each.clone(),
+        report: me,
+    };
+    let reply = system.ask(&stall, &plan, PATIENCE).unwrap().unwrap();
+    assert_eq!(reply.decode::<String>().unwrap(), "stalling");
+    (stall, first, each)
+}
+
+#[test]
+fn what_a_killed_sender_wrote_or_still_held_comes_back_when_its_receiver_is_killed_too() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let handler = dead_letter_handler(&mut system);
+    let (stall, _, _) = stalled(&sys, &mut system);
+    // 600 KB to a receiver that reads nothing: the socket takes part, the rest waits unwritten
+    // in the sender.
+    let source = system.create_actor_by_name("Source", None).unwrap();
+    let produce = Produce {
+        to: stall.clone(),
+        count: 600,
+        size: Some(1000),
+    };
+    system.tell(&source, &produce).unwrap();
+    assert!(system.actor_status(&source, PATIENCE).unwrap().is_some());
+    // The sender dies with the only copies; then the receiver dies without having read any.
+    kill(&sys, &mut system, &source);
+    kill(&sys, &mut system, &stall);
+    // The receiver died in its first handler: that message comes back to this endpoint.
+    let p: Poison = system
+        .listen(PATIENCE)
+        .unwrap()
+        .expect("a Poison")
+        .decode()
+        .unwrap();
+    assert!(
+        p.possibly_handled && p.original.type_name() == "StallOn",
+        "{p:?}"
+    );
+    let mut back = Vec::new();
+    wait_for("600 dead letters", || {
+        let reply = system.ask(&handler, "report", PATIENCE).unwrap().unwrap();
+        let dead: Vec<DeadEnvelope> = reply.decode().unwrap();
+        back = dead
+            .iter()
+            .filter(|d| d.target == stall && d.sender == source)
+            .filter_map(|d| d.message.get::<Padded>().map(|p| p.n))
+            .collect();
+        back.len() >= 600
+    });
+    back.sort();
+    assert_eq!(back, (0..600).collect::<Vec<_>>(), "each exactly once");
+    let ledger = system.system_status().unwrap().ledger;
+    assert_eq!(ledger.in_flight, 0, "{ledger:?}");
+}
+
+#[test]
+fn what_a_killed_sender_wrote_is_still_handled_by_a_receiver_that_lives() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let handler = dead_letter_handler(&mut system);
+    let (stall, first, each) = stalled(&sys, &mut system);
+    let source = system.create_actor_by_name("Source", None).unwrap();
+    let produce = Produce {
+        to: stall.clone(),
+        count: 10,
+        size: None,
+    };
+    system.tell(&source, &produce).unwrap();
+    assert!(system.actor_status(&source, PATIENCE).unwrap().is_some());
+    kill(&sys, &mut system, &source);
+    // The receiver wakes up, takes the ten from its socket and handles them: they are not
+    // returned as well.
+    std::fs::write(&each, b"").unwrap();
+    std::fs::write(&first, b"").unwrap();
+    let mut handled: Vec<u64> = (0..10)
+        .map(|_| {
+            system
+                .listen(PATIENCE)
+                .unwrap()
+                .expect("a number")
+                .decode()
+                .unwrap()
+        })
+        .collect();
+    handled.sort();
+    assert_eq!(handled, (0..10).collect::<Vec<_>>());
+    wait_for("the ledger to settle", || {
+        system.system_status().unwrap().ledger.in_flight == 0
+    });
+    let reply = system.ask(&handler, "report", PATIENCE).unwrap().unwrap();
+    let dead: Vec<DeadEnvelope> = reply.decode().unwrap();
+    assert!(dead.is_empty(), "returned as well: {dead:?}");
 }

@@ -2,6 +2,7 @@
 //! own temp directory, and checks on the way out that nothing is left behind.
 
 mod bad_input;
+mod chaos;
 mod cli;
 mod custody;
 mod flow;

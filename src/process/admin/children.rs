@@ -1,6 +1,7 @@
 //! The admin's children: starting actor processes (and spares), hearing from them on their
 //! control sockets, reaping them, and telling parents why a child ended.
 
+use std::collections::HashSet;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::path::PathBuf;
 
@@ -13,9 +14,9 @@ use crate::address::{ADMIN_ID, Address};
 use crate::core::directory::DeadLetter;
 use crate::core::ledger::{Count, Tally};
 use crate::error::{Error, IoContext, Result};
-use crate::message::{ChildExited, ExitReason, Message, Poison};
+use crate::message::{ChildExited, ExitReason, Message};
 use crate::process::conn::Conn;
-use crate::process::ledger_page::{LedgerPage, ring_bytes};
+use crate::process::ledger_page::LedgerPage;
 use crate::process::runtime::{ActorArgs, SPARE};
 use crate::process::spawn::{self, Reaped};
 use crate::protocol::Response;
@@ -33,6 +34,8 @@ pub(super) struct ActorRec {
     pub(super) exiting: Option<ExitReason>,
     /// Its ledger page, read for the system's counts.
     pub(super) page: Option<LedgerPage>,
+    /// Copies from its out ring it has handed on as dead letters itself: `(conn, seq)`.
+    pub(super) handed_on: HashSet<(u64, u64)>,
 }
 
 impl Admin {
@@ -150,6 +153,7 @@ impl Admin {
                 )),
                 exiting: None,
                 page: Some(page),
+                handed_on: HashSet::new(),
             },
         );
         log::debug!("started {type_name} as {address}, pid {pid}");
@@ -234,7 +238,7 @@ impl Admin {
         };
         let address = Address::new(&self.dir, id);
         if rec.spare {
-            self.retire(&address, rec.page.take());
+            self.retire(&address, rec.page.take(), &rec.handed_on);
             if self.spares.get(&rec.binary) == Some(&id) {
                 self.spares.remove(&rec.binary);
             }
@@ -260,14 +264,19 @@ impl Admin {
             let parent = rec.parent.clone();
             self.send(&parent, msg);
         }
-        self.retire(&address, rec.page.take());
+        self.retire(&address, rec.page.take(), &rec.handed_on);
     }
 
     /// The process at `address` has ended: return what its queue ring still holds, keep its
     /// counts, and remove its socket and ledger page (its senders hold the page mapped if they
     /// still need it).
-    fn retire(&mut self, address: &Address, page: Option<LedgerPage>) {
-        self.return_ring(address);
+    fn retire(
+        &mut self,
+        address: &Address,
+        page: Option<LedgerPage>,
+        handed_on: &HashSet<(u64, u64)>,
+    ) {
+        self.settle_rings(address, handed_on);
         if let Some(page) = page {
             self.retired = self.retired.plus(page.counts());
         }
@@ -316,50 +325,6 @@ impl Admin {
         while self.outbox.has_returns() {
             for r in self.outbox.take_returns() {
                 self.dead_letter(r.to, r.from, r.msg);
-            }
-        }
-    }
-
-    /// The process at `address` (an actor or an endpoint) has ended: return what its queue
-    /// ring still holds. The message whose handler was running goes back to its sender as a
-    /// `Poison` marked possibly handled (sent by the admin); the others become dead letters.
-    pub(super) fn return_ring(&mut self, address: &Address) {
-        let page =
-            match LedgerPage::open_whole(&address.ledger_path(), ring_bytes(self.cfg.max_frame)) {
-                Ok(page) => page,
-                Err(e) => {
-                    log::error!("cannot read what {address} left in its queue: {e}");
-                    return;
-                }
-            };
-        let mut left = Vec::new();
-        page.unsettled(|u| left.push(u));
-        drop(page);
-        for u in left {
-            let from = std::str::from_utf8(&u.from)
-                .ok()
-                .and_then(|t| t.parse::<Address>().ok());
-            let (Some(from), Ok(msg)) = (from, Message::decode_frame_body(&u.body)) else {
-                log::error!("{address} left an unreadable message in its queue; it is dropped");
-                self.ledger.count(Count::Dropped);
-                continue;
-            };
-            // The admin has no handler for a Poison: what it sent (a `Poison` among it, whose
-            // original must stay visible) becomes a dead letter, as does what the actor sent
-            // itself.
-            if !u.running || from == *address || from == self.me {
-                self.dead_letter(address.clone(), from, msg);
-                continue;
-            }
-            self.ledger.count(Count::PossiblyHandled);
-            let poison = Poison {
-                original: msg,
-                details: format!("actor {address} died while handling it"),
-                possibly_handled: true,
-            };
-            match Message::new(&poison) {
-                Ok(poison) => self.send(&from, poison),
-                Err(e) => log::error!("could not encode a Poison: {e}"),
             }
         }
     }

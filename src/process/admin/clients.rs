@@ -21,6 +21,8 @@ pub(super) struct Client {
     pub(super) greeted: bool,
     /// Its endpoint's ledger page, once the admin has looked at it.
     pub(super) page: Option<LedgerPage>,
+    /// Copies from its out ring it has handed on as dead letters itself: `(conn, seq)`.
+    pub(super) handed_on: std::collections::HashSet<(u64, u64)>,
 }
 
 /// A client with more than this many bytes of answers unread when the next answer is due is
@@ -104,6 +106,7 @@ impl Admin {
                             endpoint: None,
                             greeted: false,
                             page: None,
+                            handed_on: Default::default(),
                         },
                     );
                 }
@@ -214,8 +217,10 @@ impl Admin {
         let _ = self.poll.registry().deregister(&mut client.conn.stream);
         if let Some(id) = client.endpoint {
             let address = Address::new(&self.dir, id);
-            // What its program never took is returned, as for an actor that ended.
-            self.return_ring(&address);
+            // What its program never took, or sent and no one took, is settled as for an
+            // actor that ended.
+            let handed_on = std::mem::take(&mut client.handed_on);
+            self.settle_rings(&address, &handed_on);
             if let Some(page) = client
                 .page
                 .or_else(|| LedgerPage::open(&address.ledger_path()).ok())

@@ -100,7 +100,19 @@ impl Admin {
                 target,
                 sender,
                 message,
+                kept,
             } => {
+                if let Some([conn, seq]) = kept {
+                    // Named so that the admin never returns the same copy again, should the
+                    // sender die with it still in its out ring.
+                    let set = match source {
+                        Source::Actor(id) => self.actors.get_mut(&id).map(|r| &mut r.handed_on),
+                        Source::Client(t) => self.clients.get_mut(&t).map(|c| &mut c.handed_on),
+                    };
+                    if let Some(set) = set {
+                        set.insert((conn, seq));
+                    }
+                }
                 self.dead_letter(target, sender, message);
                 return None;
             }
