@@ -145,6 +145,8 @@ struct Admin {
     outbox: Outbox,
     /// Connections whose read budget ran out with bytes left: read again next round.
     unread: Vec<Token>,
+    /// The process that started this admin.
+    parent_pid: u32,
     /// Messages whose sender ended after writing them, waiting for their receivers.
     orphans: Vec<custody::Orphan>,
     /// How far recently ended processes took their connections.
@@ -252,6 +254,7 @@ impl Admin {
             spares: HashMap::new(),
             replenish: Vec::new(),
             unread: Vec::new(),
+            parent_pid: std::os::unix::process::parent_id(),
             orphans: Vec::new(),
             finals: HashMap::new(),
             next_token: 2,

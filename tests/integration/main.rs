@@ -6,6 +6,7 @@ mod chaos;
 mod cli;
 mod custody;
 mod flow;
+mod fuzz;
 mod lifecycle;
 mod messaging;
 mod regressions;

@@ -23,6 +23,16 @@ pub(super) struct Client {
     pub(super) page: Option<LedgerPage>,
     /// Copies from its out ring it has handed on as dead letters itself: `(conn, seq)`.
     pub(super) handed_on: std::collections::HashSet<(u64, u64)>,
+    /// The pid of the process on the other end, as the kernel tells it.
+    pub(super) peer_pid: Option<u32>,
+}
+
+/// The pid of the process at the other end of a Unix socket (`SO_PEERCRED`).
+fn peer_pid(stream: &mio::net::UnixStream) -> Option<u32> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    getsockopt(stream, PeerCredentials)
+        .ok()
+        .and_then(|c| u32::try_from(c.pid()).ok())
 }
 
 /// A client with more than this many bytes of answers unread when the next answer is due is
@@ -98,6 +108,7 @@ impl Admin {
                         log::warn!("cannot watch a new client: {e}");
                         continue;
                     }
+                    let peer_pid = peer_pid(&stream);
                     let conn = Conn::new(stream, self.cfg.max_frame + wire::WRAP_SLACK);
                     self.clients.insert(
                         token,
@@ -107,6 +118,7 @@ impl Admin {
                             greeted: false,
                             page: None,
                             handed_on: Default::default(),
+                            peer_pid,
                         },
                     );
                 }

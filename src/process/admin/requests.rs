@@ -57,7 +57,11 @@ impl Admin {
                     c.endpoint = Some(id);
                     c.greeted = true;
                 }
-                if owner && self.cfg.owned && self.owner.is_none() {
+                // Only the program that started an owned admin owns it (its going shuts the
+                // admin down): the kernel, not the frame, says who is on the other end.
+                let started_us =
+                    self.clients.get(&token).and_then(|c| c.peer_pid) == Some(self.parent_pid);
+                if owner && self.cfg.owned && self.owner.is_none() && started_us {
                     self.owner = Some(token);
                 }
                 log::debug!("client pid {pid} attached as {id}");
