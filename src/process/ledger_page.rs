@@ -231,11 +231,12 @@ impl LedgerPage {
     }
 
     fn create_with_ring(path: &Path, ring: u64) -> std::io::Result<File> {
+        use std::os::unix::fs::FileExt;
         let file = sys::create_new(path)?;
         file.set_len(RING_AT as u64 + 2 * ring)?;
-        let header = SharedWords::map(&file, HEADER_WORDS, true)?;
-        header.store(W_RING_BYTES, ring);
-        header.store(W_MAGIC, MAGIC);
+        // Written, not mapped: nobody maps the file before it is set up.
+        file.write_all_at(&ring.to_le_bytes(), (W_RING_BYTES * 8) as u64)?;
+        file.write_all_at(&MAGIC.to_le_bytes(), (W_MAGIC * 8) as u64)?;
         Ok(file)
     }
 
@@ -251,9 +252,14 @@ impl LedgerPage {
 
     /// The ring size a page file says it has, checked against its length.
     fn ring_of(file: &File) -> std::io::Result<u64> {
-        let ring = LedgerPage::map_words(file, HEADER_WORDS, false)?
-            .words
-            .load(W_RING_BYTES);
+        use std::os::unix::fs::FileExt;
+        let mut words = [0u8; 24];
+        file.read_exact_at(&mut words, 0)?;
+        let word = |i: usize| u64::from_le_bytes(words[i * 8..i * 8 + 8].try_into().expect("8"));
+        if word(W_MAGIC) != MAGIC {
+            return Err(bad_page("not a ledger page"));
+        }
+        let ring = word(W_RING_BYTES);
         let len = file.metadata()?.len();
         if ring == 0
             || ring % CHUNK != 0
