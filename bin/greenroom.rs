@@ -50,7 +50,8 @@ enum Cmd {
         #[arg(long)]
         name: Option<String>,
     },
-    /// Send a message to an actor (one way).
+    /// Send a message to an actor (one way). Exits 1, keeping nothing, if the actor is not
+    /// running.
     Tell {
         /// The actor's address.
         address: String,
@@ -86,12 +87,15 @@ enum Cmd {
         /// The actor's address.
         address: String,
     },
-    /// Show the actor tree, global names, the dead-letter handler, loaded binaries and
-    /// counters; or, given an address, one actor's children, pending timers and messages handled.
+    /// Show the actor tree, global names, the dead-letter handler, loaded binaries, counters and
+    /// the system's ledger (messages sent, handled, poisoned, dead-lettered, dropped, in flight);
+    /// or, given an address, one actor's children, pending timers, messages handled and ledger.
     Status {
         /// One actor to ask about (the framework answers, not the actor's handler).
         address: Option<String>,
-        /// Print JSON: {"actors": [{"address", "type", "pid", "parent"}, ...], "names", ...}.
+        /// Print JSON: {"actors": [{"address", "type", "pid", "parent"}, ...], "names", ...,
+        /// "ledger": {"sent", "handled", "poisoned", "dead_lettered", "dropped", "in_flight",
+        /// "possibly_handled"}}.
         #[arg(long)]
         json: bool,
     },

@@ -56,20 +56,32 @@
 //!
 //! ## Guarantees
 //!
+//! - **Every message accounted for**: every message whose send returned `Ok` ends in exactly
+//!   one of *handled*, *poisoned* (back to its sender as [`Poison`]), *dead-lettered* (a
+//!   [`DeadEnvelope`] to the dead-letter handler) or *dropped* (no handler registered; counted).
+//!   `kill -9` of the receiver, the sender or both included: each process keeps what it has not
+//!   handed over in a ledger page that outlives it, and the admin returns what the dead leave
+//!   behind. A message whose receiver died while handling it comes back as a [`Poison`] with
+//!   `possibly_handled: true` (its handler may have run to the end). A send that cannot be
+//!   accepted returns an [`Error`] and the caller keeps running.
+//! - **The ledger is visible**: [`Ledger`] counts per actor ([`ActorStatus::ledger`]) and for the
+//!   system ([`SystemStatus::ledger`](crate::protocol::SystemStatus), `greenroom status`).
 //! - **Ordering**: messages from one sender to one receiver arrive in the order sent (each pair
 //!   uses one stream).
 //! - **Sends leave at once**: a send inside a handler is written to the socket immediately, not
-//!   when the handler returns.
+//!   when the handler returns; a sender that outpaces its receiver waits (at 1 MiB unwritten),
+//!   reading its own sockets meanwhile, and fails with [`Error::Backpressure`] after 30 s.
 //! - **Early messages**: the address returned by `create_actor` works at once; messages sent before
 //!   the process is ready are queued by the kernel and delivered in order.
 //! - **Death is reported**: the parent receives [`ChildExited`] whether the child exited on
 //!   request, exited by itself, failed to start, or was killed by a signal.
 //! - **No orphans**: if the admin dies, its actor processes exit too.
-//! - **Bounded frames**: a frame longer than the limit (64 MiB by default, `GREENROOM_MAX_FRAME`)
-//!   is refused before anything is allocated for it; the connection is closed and the process
-//!   keeps serving others.
+//! - **Every byte distrusted**: frames are versioned and decoded strictly; memory grows with the
+//!   bytes received, never with a length header; a frame longer than the limit (64 MiB by default,
+//!   `GREENROOM_MAX_FRAME`) or malformed closes only its own connection.
 //!
-//! The wire protocol is described in `docs/PROTOCOL.md` in the repository.
+//! greenroom runs on Linux only. The wire protocol, the ledger page and what each bad frame does
+//! are described in `docs/PROTOCOL.md` in the repository.
 
 #![deny(missing_docs)]
 
