@@ -4,7 +4,9 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use crate::address::Address;
 use crate::error::{Error, IoContext, Result};
+use crate::message::Message;
 use crate::protocol::{Request, Response};
 use crate::wire;
 
@@ -28,6 +30,27 @@ impl ControlClient {
         self.stream
             .write_all(&frame)
             .ctx(|| "writing to the admin's control socket".into())
+    }
+
+    /// Hand the admin a message whose target is not running, for the dead-letter handler (the
+    /// admin counts what becomes of it); `kept` names the out ring copy it comes from. Not
+    /// answered; a failure is logged, since the caller has nowhere else to put it.
+    pub(crate) fn dead_letter(
+        &mut self,
+        target: &Address,
+        sender: &Address,
+        message: Message,
+        kept: Option<(u64, u64)>,
+    ) {
+        let req = Request::DeadLetter {
+            target: target.clone(),
+            sender: sender.clone(),
+            message,
+            kept: kept.map(|(c, s)| [c, s]),
+        };
+        if let Err(e) = self.post(&req) {
+            log::warn!("could not hand a dead letter to the admin: {e}");
+        }
     }
 
     /// Send a request and wait for its response; an `Error` response becomes an `Err`.

@@ -176,26 +176,7 @@ impl ProcessSystem {
 
     /// Hand a message whose target is not running to the admin, for the dead-letter handler.
     fn dead_letter(&mut self, target: &Address, sender: &Address, message: Message) {
-        self.post_dead_letter(target, sender, message, None);
-    }
-
-    /// As [`dead_letter`](Self::dead_letter), naming the out ring copy it comes from.
-    fn post_dead_letter(
-        &mut self,
-        target: &Address,
-        sender: &Address,
-        message: Message,
-        kept: Option<(u64, u64)>,
-    ) {
-        let req = Request::DeadLetter {
-            target: target.clone(),
-            sender: sender.clone(),
-            message,
-            kept: kept.map(|(c, s)| [c, s]),
-        };
-        if let Err(e) = self.control.post(&req) {
-            log::warn!("could not hand a dead letter to the admin: {e}");
-        }
+        self.control.dead_letter(target, sender, message, None);
     }
 
     /// Wait up to `timeout` for events: take in messages, write what waits, and carry out what
@@ -232,7 +213,8 @@ impl ProcessSystem {
     fn carry_out_returns(&mut self) {
         let returns = self.outbox.take_returns();
         for r in &returns {
-            self.post_dead_letter(&r.to, &r.from, r.msg.clone(), r.kept);
+            self.control
+                .dead_letter(&r.to, &r.from, r.msg.clone(), r.kept);
         }
         self.outbox.handed_on(&returns);
     }

@@ -214,6 +214,37 @@ impl Peer {
         }
     }
 
+    /// The kept messages from the frame at byte `at` (number `seq`) on whose number is above
+    /// `after`, as returns naming their out ring copies.
+    fn returned(&self, to: &Address, mut at: usize, mut seq: u64, after: u64) -> Vec<Returned> {
+        let mut out = Vec::new();
+        while at + 4 <= self.buf.len() {
+            let end = at + 4 + frame_len(&self.buf, at);
+            // Seq 0 is the hello.
+            if seq > after && seq > 0 {
+                let mirror = self
+                    .mirrored
+                    .binary_search_by_key(&seq, |m| m.0)
+                    .ok()
+                    .zip(self.mark.as_ref())
+                    .map(|(i, m)| (self.mirrored[i].1, m.peer));
+                match Message::decode_frame_body(&self.buf[at + 4..end]) {
+                    Ok(msg) => out.push(Returned {
+                        from: self.from.clone(),
+                        to: to.clone(),
+                        msg,
+                        kept: mirror.map(|_| (self.conn, seq)),
+                        mirror,
+                    }),
+                    Err(e) => log::error!("a kept frame to {to} does not decode: {e}"),
+                }
+            }
+            at = end;
+            seq += 1;
+        }
+        out
+    }
+
     /// The connection has ended: what the receiver did not take.
     fn verdict(mut self, to: &Address, out: &mut Option<OutRing>) -> Vec<Returned> {
         let progress = self.progress();
@@ -230,32 +261,7 @@ impl Peer {
         // refused connection's slot says how far the receiver took it, like any other.
         let taken = progress.map_or(0, |p| p.taken);
         self.let_go_to(taken, out);
-        let mut out_entries = self.mirrored.iter().copied().peekable();
-        let mut returned = Vec::new();
-        let (mut at, mut seq) = (self.base, self.base_seq);
-        while at + 4 <= self.buf.len() {
-            let len = frame_len(&self.buf, at);
-            let body = &self.buf[at + 4..at + 4 + len];
-            if seq > taken {
-                let mirror = out_entries
-                    .next_if(|&(s, _)| s == seq)
-                    .zip(self.mark.as_ref())
-                    .map(|((_, id), m)| (id, m.peer));
-                match Message::decode_frame_body(body) {
-                    Ok(msg) => returned.push(Returned {
-                        from: self.from.clone(),
-                        to: to.clone(),
-                        msg,
-                        kept: mirror.map(|_| (self.conn, seq)),
-                        mirror,
-                    }),
-                    // The hello (seq 0) is never above `taken`; frames were written here.
-                    Err(e) => log::error!("a kept frame to {to} does not decode: {e}"),
-                }
-            }
-            at += 4 + len;
-            seq += 1;
-        }
+        let returned = self.returned(to, self.base, self.base_seq, taken);
         if let (Some(out), Some(mark)) = (out, self.mark.take()) {
             out.closing(
                 mark.peer,
@@ -666,32 +672,8 @@ impl Outbox {
                 "{} bytes to {to} could not be written before this process ended; they are returned",
                 peer.unwritten()
             );
-            let (mut at, mut seq) = (peer.wframe, peer.wframe_seq);
-            let mirror = |seq: u64| {
-                let id = peer.mirrored.iter().find(|m| m.0 == seq).map(|m| m.1)?;
-                Some((id, peer.mark.as_ref()?.peer))
-            };
-            while at + 4 <= peer.buf.len() {
-                let end = at + 4 + frame_len(&peer.buf, at);
-                // Seq 0 is the hello.
-                if seq > 0 {
-                    match Message::decode_frame_body(&peer.buf[at + 4..end]) {
-                        Ok(msg) => {
-                            let mirror = mirror(seq);
-                            self.returns.push(Returned {
-                                from: peer.from.clone(),
-                                to: to.clone(),
-                                msg,
-                                kept: mirror.map(|_| (peer.conn, seq)),
-                                mirror,
-                            })
-                        }
-                        Err(e) => log::error!("a kept frame to {to} does not decode: {e}"),
-                    }
-                }
-                at = end;
-                seq += 1;
-            }
+            let returned = peer.returned(&to, peer.wframe, peer.wframe_seq, 0);
+            self.returns.extend(returned);
         }
     }
 

@@ -449,14 +449,16 @@ impl Runtime {
         let Queued { env, origin } = queued;
         let counted = origin != Origin::Timer;
         if self.cell.receive(&env.msg) == Receive::Status {
-            let status = self.cell.status(std::process::id(), self.page.counts());
+            // Settled before the answer leaves: a process killed in between then loses only
+            // the answer (never sent), rather than returning a request it did answer.
             (&*self.page).count(Count::Handled);
+            self.inbound.done(origin);
+            let status = self.cell.status(std::process::id(), self.page.counts());
             let sent = Message::new(&status).and_then(|m| self.post(&env.from, m));
             if let Err(e) = sent {
                 log::warn!("could not answer a status request from {}: {e}", env.from);
             }
             self.end_of_call();
-            self.inbound.done(origin);
             return None;
         }
         self.inbound.started(origin);
@@ -592,7 +594,8 @@ impl Runtime {
             outbox.take_returns()
         };
         for r in &returns {
-            self.post_dead_letter(&r.to, &r.from, r.msg.clone(), r.kept);
+            self.control
+                .dead_letter(&r.to, &r.from, r.msg.clone(), r.kept);
         }
         lock(&self.outbox).handed_on(&returns);
     }
@@ -600,26 +603,7 @@ impl Runtime {
     /// Hand a message whose target is not running to the admin, for the dead-letter handler
     /// (the admin counts what becomes of it).
     fn dead_letter(&mut self, target: &Address, sender: &Address, message: Message) {
-        self.post_dead_letter(target, sender, message, None);
-    }
-
-    /// As [`dead_letter`](Self::dead_letter), naming the out ring copy it comes from.
-    fn post_dead_letter(
-        &mut self,
-        target: &Address,
-        sender: &Address,
-        message: Message,
-        kept: Option<(u64, u64)>,
-    ) {
-        let req = Request::DeadLetter {
-            target: target.clone(),
-            sender: sender.clone(),
-            message,
-            kept: kept.map(|(c, s)| [c, s]),
-        };
-        if let Err(e) = self.control.post(&req) {
-            log::warn!("could not hand a dead letter to the admin: {e}");
-        }
+        self.control.dead_letter(target, sender, message, None);
     }
 
     /// The handler asked to exit: no new senders get in, every message already sent here that

@@ -57,26 +57,13 @@ fn messages_taken_from_a_killed_sender_come_back_when_the_receiver_is_killed_too
     let mut system = sys.connect();
     sys.load_zoo(&mut system);
     let handler = dead_letter_handler(&mut system);
-    let (first, each) = (sys.tmp.path().join("first"), sys.tmp.path().join("each"));
     // The receiver blocks in its first handler, so what the sender sends waits in its socket.
-    let stall = system.create_actor_by_name("Stall", None).unwrap();
-    let me = system.address().clone();
-    let plan = StallOn {
-        first: first.clone(),
-        each: each.clone(),
-        report: me,
-    };
-    let reply = system.ask(&stall, &plan, PATIENCE).unwrap().unwrap();
-    assert_eq!(reply.decode::<String>().unwrap(), "stalling");
-    #[derive(Serialize)]
-    struct Produce {
-        to: Address,
-        count: u64,
-    }
+    let (stall, first, _) = stalled(&sys, &mut system);
     let source = system.create_actor_by_name("Source", None).unwrap();
     let produce = Produce {
         to: stall.clone(),
         count: 10,
+        size: None,
     };
     system.tell(&source, &produce).unwrap();
     // Answered after the Produce handler returned: all ten are written by then.
@@ -104,17 +91,9 @@ fn messages_an_actor_sent_itself_come_back_when_it_is_killed() {
     let mut system = sys.connect();
     sys.load_zoo(&mut system);
     let handler = dead_letter_handler(&mut system);
-    let (first, each) = (sys.tmp.path().join("first"), sys.tmp.path().join("each"));
-    std::fs::write(&first, b"").unwrap();
-    let stall = system.create_actor_by_name("Stall", None).unwrap();
-    let me = system.address().clone();
-    let plan = StallOn {
-        first: first.clone(),
-        each: each.clone(),
-        report: me,
-    };
-    let reply = system.ask(&stall, &plan, PATIENCE).unwrap().unwrap();
-    assert_eq!(reply.decode::<String>().unwrap(), "stalling");
+    // This one does not block in its first handler.
+    std::fs::write(sys.tmp.path().join("first"), b"").unwrap();
+    let (stall, _, _) = stalled(&sys, &mut system);
     #[derive(Serialize)]
     struct LoopBack {
         count: u64,
