@@ -59,17 +59,8 @@ fn messages_taken_from_a_killed_sender_come_back_when_the_receiver_is_killed_too
     let handler = dead_letter_handler(&mut system);
     // The receiver blocks in its first handler, so what the sender sends waits in its socket.
     let (stall, first, _) = stalled(&sys, &mut system);
-    let source = system.create_actor_by_name("Source", None).unwrap();
-    let produce = Produce {
-        to: stall.clone(),
-        count: 10,
-        size: None,
-    };
-    system.tell(&source, &produce).unwrap();
-    // Answered after the Produce handler returned: all ten are written by then.
-    assert!(system.actor_status(&source, PATIENCE).unwrap().is_some());
     // The sender dies holding its copies; the receiver has not even read them yet.
-    kill(&sys, &mut system, &source);
+    killed_source(&sys, &mut system, &stall, 10, None);
     // The receiver takes all ten at once and blocks handling the first.
     std::fs::write(&first, b"").unwrap();
     let handling = system.listen(PATIENCE).unwrap().expect("the first number");
@@ -141,6 +132,27 @@ fn stalled(sys: &TestSystem, system: &mut ActorSystem) -> (Address, PathBuf, Pat
     (stall, first, each)
 }
 
+/// A `Source` that sends `count` numbers (padded to `size` bytes) to `to` and is then killed:
+/// its status answer comes after its sending handler returned, so all were sent by then.
+fn killed_source(
+    sys: &TestSystem,
+    system: &mut ActorSystem,
+    to: &Address,
+    count: u64,
+    size: Option<usize>,
+) -> Address {
+    let source = system.create_actor_by_name("Source", None).unwrap();
+    let produce = Produce {
+        to: to.clone(),
+        count,
+        size,
+    };
+    system.tell(&source, &produce).unwrap();
+    assert!(system.actor_status(&source, PATIENCE).unwrap().is_some());
+    kill(sys, system, &source);
+    source
+}
+
 #[test]
 fn what_a_killed_sender_wrote_or_still_held_comes_back_when_its_receiver_is_killed_too() {
     let sys = TestSystem::start();
@@ -150,16 +162,8 @@ fn what_a_killed_sender_wrote_or_still_held_comes_back_when_its_receiver_is_kill
     let (stall, _, _) = stalled(&sys, &mut system);
     // 600 KB to a receiver that reads nothing: the socket takes part, the rest waits unwritten
     // in the sender.
-    let source = system.create_actor_by_name("Source", None).unwrap();
-    let produce = Produce {
-        to: stall.clone(),
-        count: 600,
-        size: Some(1000),
-    };
-    system.tell(&source, &produce).unwrap();
-    assert!(system.actor_status(&source, PATIENCE).unwrap().is_some());
     // The sender dies with the only copies; then the receiver dies without having read any.
-    kill(&sys, &mut system, &source);
+    let source = killed_source(&sys, &mut system, &stall, 600, Some(1000));
     kill(&sys, &mut system, &stall);
     // The receiver died in its first handler: that message comes back to this endpoint.
     let p: Poison = system
@@ -196,15 +200,7 @@ fn what_a_killed_sender_wrote_is_still_handled_by_a_receiver_that_lives() {
     sys.load_zoo(&mut system);
     let handler = dead_letter_handler(&mut system);
     let (stall, first, each) = stalled(&sys, &mut system);
-    let source = system.create_actor_by_name("Source", None).unwrap();
-    let produce = Produce {
-        to: stall.clone(),
-        count: 10,
-        size: None,
-    };
-    system.tell(&source, &produce).unwrap();
-    assert!(system.actor_status(&source, PATIENCE).unwrap().is_some());
-    kill(&sys, &mut system, &source);
+    killed_source(&sys, &mut system, &stall, 10, None);
     // The receiver wakes up, takes the ten from its socket and handles them: they are not
     // returned as well.
     std::fs::write(&each, b"").unwrap();
