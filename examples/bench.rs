@@ -551,5 +551,11 @@ fn run() {
             uss as f64 / 1024.0
         );
     }
+    // The system is this run's alone: no address of it outlives the run, so the file that keeps
+    // its ids from being reused (beside its directory) goes too.
+    let ids = system
+        .dir()
+        .with_file_name(format!(".bench-{}.next-id", std::process::id()));
     system.shutdown().expect("shutdown");
+    let _ = std::fs::remove_file(ids);
 }
