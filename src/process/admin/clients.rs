@@ -27,6 +27,19 @@ pub(super) struct Client {
     pub(super) peer_pid: Option<u32>,
 }
 
+impl Client {
+    /// Its endpoint's ledger page (in system directory `dir`), mapped the first time it is
+    /// needed: the endpoint creates it after its `Hello` is answered.
+    pub(super) fn page(&mut self, dir: &std::path::Path) -> Option<&LedgerPage> {
+        if self.page.is_none()
+            && let Some(id) = self.endpoint
+        {
+            self.page = LedgerPage::open(&Address::new(dir, id).ledger_path()).ok();
+        }
+        self.page.as_ref()
+    }
+}
+
 /// The pid of the process at the other end of a Unix socket (`SO_PEERCRED`).
 fn peer_pid(stream: &mio::net::UnixStream) -> Option<u32> {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
@@ -233,10 +246,7 @@ impl Admin {
             // actor that ended.
             let handed_on = std::mem::take(&mut client.handed_on);
             self.settle_rings(&address, &handed_on);
-            if let Some(page) = client
-                .page
-                .or_else(|| LedgerPage::open(&address.ledger_path()).ok())
-            {
+            if let Some(page) = client.page(&self.dir) {
                 self.retired = self.retired.plus(page.counts());
             }
             let _ = std::fs::remove_file(address.socket_path());

@@ -183,10 +183,7 @@ impl Admin {
                 .values_mut()
                 .find(|c| c.endpoint == Some(to.id()))
             {
-                if client.page.is_none() {
-                    client.page = LedgerPage::open(&to.ledger_path()).ok();
-                }
-                return Receiver::Live(client.page.as_ref().and_then(progress));
+                return Receiver::Live(client.page(&self.dir).and_then(progress));
             }
             return Receiver::Ended(
                 self.finals

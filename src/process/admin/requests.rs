@@ -8,7 +8,6 @@ use super::{Admin, Source, bad_request, error_kind, error_response};
 use crate::address::Address;
 use crate::core::ledger::Ledger;
 use crate::error::{Error, Result};
-use crate::process::ledger_page::LedgerPage;
 use crate::protocol::{ActorInfo, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
 
 impl Admin {
@@ -150,12 +149,7 @@ impl Admin {
             }
         }
         for client in self.clients.values_mut() {
-            if client.page.is_none()
-                && let Some(id) = client.endpoint
-            {
-                client.page = LedgerPage::open(&Address::new(&self.dir, id).ledger_path()).ok();
-            }
-            if let Some(page) = &client.page {
+            if let Some(page) = client.page(&self.dir) {
                 sum = sum.plus(page.counts());
             }
         }
