@@ -409,8 +409,8 @@ fn median(mut v: Vec<f64>) -> (f64, f64) {
     (v[v.len() / 2], v[0])
 }
 
-/// Figures to measure: those named on the command line (`ask`, `one-way`, `create`, `kill`,
-/// `fan-out`, `simple`, `memory`), or all of them.
+/// Figures to measure: those named on the command line (`ask`, `one-way`, `create`,
+/// `create-spaced`, `kill`, `fan-out`, `simple`, `memory`), or all of them.
 fn wanted(figure: &str) -> bool {
     let named: Vec<String> = std::env::args().skip(1).collect();
     named.is_empty() || named.iter().any(|n| n == figure)
@@ -482,6 +482,9 @@ fn run() {
             ms(spawn99),
             create50.as_secs_f64() / spawn50.as_secs_f64()
         );
+    }
+    if wanted("create-spaced") {
+        let (spawn50, _) = p50_p99(raw_spawn());
         let gap = Duration::from_millis(20);
         let (warm50, warm99) = p50_p99(create_until_reply(&mut system, Some(gap)));
         println!(

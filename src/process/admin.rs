@@ -207,7 +207,7 @@ impl Admin {
         }
         let mut signals = UnixStream::from_std(sig_read);
         let terminate = Arc::new(AtomicBool::new(false));
-        for sig in [libc::SIGCHLD, libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        for sig in crate::process::spawn::CAUGHT {
             let w = sig_write
                 .try_clone()
                 .ctx(|| "cloning the signal pipe".into())?;

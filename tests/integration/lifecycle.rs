@@ -99,6 +99,12 @@ fn kill_9_of_a_child_is_reported_to_its_parent_with_the_signal() {
     );
     // The parent keeps running.
     assert!(system.ask(&parent, "children", PATIENCE).unwrap().is_some());
+    // And the death is in the system's log, at the default level.
+    let log = sys.cli_ok(&["log"]);
+    assert!(
+        log.contains(&format!("Echo {child} (pid {pid}) killed by SIGKILL (9)")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -174,6 +180,83 @@ fn kill_9_of_the_admin_leaves_no_actor_process() {
     sys.start_admin(&[]);
     let mut system = sys.connect();
     assert!(sys.status(&mut system).is_empty());
+}
+
+#[test]
+fn kill_9_of_the_admin_ends_an_actor_stuck_in_a_handler() {
+    use crate::messaging::BlockUntil;
+    let mut sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let stuck = system.create_actor_by_name("Blocker", None).unwrap();
+    let never = sys.tmp.path().join("never-created");
+    let burst = 0;
+    system
+        .tell(
+            &stuck,
+            &BlockUntil {
+                release: never,
+                burst,
+            },
+        )
+        .unwrap();
+    assert!(
+        system.listen(PATIENCE).unwrap().is_some(),
+        "Blocker did not start"
+    );
+    let pid = sys.pid_of(&mut system, &stuck);
+    drop(system);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(sys.admin_pid as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    sys.admin_killed();
+    // Its handler never returns: only the kernel's parent-death signal can end it.
+    wait_gone(pid);
+    // A new admin clears what the dead one left.
+    sys.start_admin(&[]);
+}
+
+#[test]
+fn ctrl_c_on_a_foreground_admin_runs_the_exit_sequence_and_spares_the_actors_the_signal() {
+    let mut sys = TestSystem::empty();
+    sys.start_admin_in_own_group();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let root = system.create_actor_by_name("Parent", None).unwrap();
+    spawn(&mut system, &root, 2, "Echo");
+    // Each actor leads a process group of its own, apart from the admin's.
+    for actor in sys.status(&mut system) {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", actor.pid)).unwrap();
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let pgrp: u32 = after_name.split(' ').nth(2).unwrap().parse().unwrap();
+        assert_eq!(
+            pgrp, actor.pid,
+            "{} is in process group {pgrp}",
+            actor.address
+        );
+    }
+    // What the terminal sends to its foreground job on Ctrl-C: SIGINT to the admin's group.
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(sys.admin_pid as i32),
+        nix::sys::signal::SIGINT,
+    )
+    .unwrap();
+    // The admin asks root to exit (it is not killed by the signal), and root's parent hears so.
+    let mut reason = None;
+    wait_for("ChildExited for root", || {
+        if let Some(env) = system.listen_any(Duration::from_millis(50)).unwrap()
+            && let Some(n) = env.msg.get::<ChildExited>()
+            && n.child == root
+        {
+            reason = Some(n.reason);
+        }
+        reason.is_some()
+    });
+    assert_eq!(reason.unwrap(), ExitReason::Requested);
+    drop(system);
+    sys.admin_ends();
 }
 
 #[test]

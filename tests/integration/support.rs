@@ -153,6 +153,18 @@ pub fn sockets_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// One system under test: its own temp directory, a real `greenroom-admin`, and the real CLI.
+/// Whether `child` exits (and is reaped) within [`PATIENCE`].
+fn exits_within_patience(child: &mut Child) -> bool {
+    let deadline = Instant::now() + PATIENCE;
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
 pub struct TestSystem {
     pub tmp: tempfile::TempDir,
     pub dir: PathBuf,
@@ -217,6 +229,15 @@ impl TestSystem {
             .arg(files.to_string())
             .arg(bin("greenroom-admin"));
         self.start_admin_as(sh, &[], &[]);
+    }
+
+    /// Start `greenroom-admin` as the leader of a process group of its own, as a shell starts a
+    /// foreground job: a signal to that group is what Ctrl-C in its terminal sends.
+    pub fn start_admin_in_own_group(&mut self) {
+        use std::os::unix::process::CommandExt;
+        let mut command = Command::new(bin("greenroom-admin"));
+        command.process_group(0);
+        self.start_admin_as(command, &[], &[]);
     }
 
     fn start_admin_as(&mut self, mut command: Command, args: &[&str], env: &[(&str, &str)]) {
@@ -346,15 +367,7 @@ impl TestSystem {
     pub fn shutdown(&mut self) {
         if let Some(mut child) = self.admin.take() {
             let out = self.cli(&["shutdown"]);
-            let deadline = Instant::now() + PATIENCE;
-            let mut exited = false;
-            while Instant::now() < deadline {
-                if child.try_wait().unwrap().is_some() {
-                    exited = true;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
+            let exited = exits_within_patience(&mut child);
             if !out.status.success() || !exited {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -364,6 +377,18 @@ impl TestSystem {
                     self.admin_log()
                 );
             }
+        }
+        self.assert_nothing_left();
+    }
+
+    /// The admin is ending by itself: wait for it to exit, then check that nothing is left.
+    pub fn admin_ends(&mut self) {
+        if let Some(mut child) = self.admin.take()
+            && !exits_within_patience(&mut child)
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the admin did not exit\nadmin log:\n{}", self.admin_log());
         }
         self.assert_nothing_left();
     }

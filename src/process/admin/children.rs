@@ -252,7 +252,11 @@ impl Admin {
             },
             Reaped::Exited(code) => rec.exiting.take().unwrap_or(ExitReason::Exited { code }),
         };
-        log::debug!("{} {address} (pid {pid}) {reason}", rec.type_name);
+        if reason == ExitReason::Requested {
+            log::debug!("{} {address} (pid {pid}) {reason}", rec.type_name);
+        } else {
+            log::warn!("{} {address} (pid {pid}) {reason}", rec.type_name);
+        }
         self.directory.ended(id, &reason);
         // The parent hears first; then what the actor had taken and not settled comes back.
         if rec.parent.id() != ADMIN_ID || rec.parent.system_dir() != self.dir {
