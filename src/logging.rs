@@ -3,12 +3,14 @@
 //! Every process of a system appends to the system's log, `DIR/system.log` (`greenroom log`
 //! shows it, `--follow` tails it), and every line names the process that wrote it: the actor's
 //! address and pid, or the admin's system name and pid. The admin also writes to its standard
-//! error, so that an admin run in the foreground shows its own lines.
+//! error, so that an admin run in the foreground shows its own lines; an admin started by a
+//! program does so only until it serves (the program's output is the program's own).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::address::Address;
 
@@ -26,6 +28,14 @@ fn open_log(dir: &Path) -> Option<File> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(log_path(dir))
         .ok()
+}
+
+/// Whether the admin's lines still go to standard error too.
+static ADMIN_STDERR: AtomicBool = AtomicBool::new(true);
+
+/// From now on, the admin's lines go to the system's log alone.
+pub(crate) fn admin_log_file_only() {
+    ADMIN_STDERR.store(false, Ordering::Relaxed);
 }
 
 /// Buffers each record and writes it with one `write` on an append-only file (so lines from several processes
@@ -46,7 +56,7 @@ impl Write for LogSink {
         if let Some(f) = &mut self.file {
             let _ = f.write_all(&self.line);
         }
-        if self.stderr || self.file.is_none() {
+        if (self.stderr && ADMIN_STDERR.load(Ordering::Relaxed)) || self.file.is_none() {
             let _ = io::stderr().write_all(&self.line);
         }
         self.line.clear();

@@ -162,8 +162,12 @@ struct Admin {
 /// Run an admin in this process until it is shut down. The process must be single-threaded:
 /// the admin forks.
 pub fn run(cfg: AdminConfig) -> Result<()> {
+    let owned = cfg.owned;
     let mut admin = Admin::open(cfg)?;
     log::info!("admin listening in {}", admin.dir.display());
+    if owned {
+        crate::logging::admin_log_file_only();
+    }
     let result = admin.serve();
     admin.finish();
     result
