@@ -148,7 +148,7 @@ struct Admin {
     /// The process that started this admin.
     parent_pid: u32,
     /// Messages whose sender ended after writing them, waiting for their receivers.
-    orphans: Vec<custody::Orphan>,
+    orphans: custody::Orphans,
     /// How far recently ended processes took their connections.
     finals: HashMap<Address, custody::FinalProgress>,
     ids: Ids,
@@ -259,7 +259,7 @@ impl Admin {
             replenish: Vec::new(),
             unread: Vec::new(),
             parent_pid: std::os::unix::process::parent_id(),
-            orphans: Vec::new(),
+            orphans: custody::Orphans::default(),
             finals: HashMap::new(),
             next_token: 2,
             shutdown: None,

@@ -224,3 +224,26 @@ fn what_a_killed_sender_wrote_is_still_handled_by_a_receiver_that_lives() {
     let dead: Vec<DeadEnvelope> = reply.decode().unwrap();
     assert!(dead.is_empty(), "returned as well: {dead:?}");
 }
+
+#[test]
+fn thousands_of_messages_left_by_a_killed_sender_are_settled_without_stalling_the_admin() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let (stall, _, _) = stalled(&sys, &mut system);
+    // 20,000 small messages to a receiver that reads nothing: thousands fill its socket
+    // (written, not taken: they wait on the receiver as orphans once their sender is dead),
+    // the rest wait unwritten in the sender. Settling them used to cost the admin time
+    // quadratic in their number, during which it answered nobody.
+    killed_source(&sys, &mut system, &stall, 20_000, None);
+    kill(&sys, &mut system, &stall);
+    // StallOn, being handled, comes back to this endpoint as Poison.
+    assert!(system.listen(PATIENCE).unwrap().is_some());
+    let mut ledger = system.system_status().unwrap().ledger;
+    wait_for("the ledger to settle", || {
+        ledger = system.system_status().unwrap().ledger;
+        ledger.in_flight == 0
+    });
+    // No dead-letter handler: every message of the source is dropped, counted.
+    assert!(ledger.dropped >= 20_000, "{ledger:?}");
+}

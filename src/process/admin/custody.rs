@@ -9,7 +9,7 @@
 //!   back at once; what was written waits as an *orphan* until its receiver takes it (then
 //!   nothing more is done) or ends (then it goes back too).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use super::Admin;
@@ -25,12 +25,21 @@ const REMEMBER_FINAL: Duration = Duration::from_secs(60);
 pub(super) const ORPHAN_CHECK: Duration = Duration::from_millis(5);
 
 /// A message whose sender ended after writing it and before its receiver took it.
-pub(super) struct Orphan {
+struct Orphan {
     from: Address,
-    to: Address,
-    conn: u64,
     seq: u64,
     msg: Message,
+}
+
+/// Orphans by receiver and connection: each receiver's page is read once per connection, not
+/// once per message (a sender can leave hundreds of thousands).
+#[derive(Default)]
+pub(super) struct Orphans(HashMap<(Address, u64), Vec<Orphan>>);
+
+impl Orphans {
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// How far an ended process took each of its connections, by connection number.
@@ -62,8 +71,13 @@ impl Admin {
         self.remember_final(address, &page);
         let mut queued = Vec::new();
         page.unsettled(|u| queued.push(u));
-        let mut outgoing = Vec::new();
-        page.outgoing(|o| outgoing.push(o));
+        // By connection, in ring order within each.
+        let mut outgoing: BTreeMap<(u32, u64), Vec<Outgoing>> = BTreeMap::new();
+        page.outgoing(|o| {
+            if !handed_on.contains(&(o.conn, o.seq)) {
+                outgoing.entry((o.peer, o.conn)).or_default().push(o);
+            }
+        });
         for u in queued {
             let from = std::str::from_utf8(&u.from)
                 .ok()
@@ -75,10 +89,8 @@ impl Admin {
             };
             self.return_taken(address, from, msg, u.running);
         }
-        for o in outgoing {
-            if !handed_on.contains(&(o.conn, o.seq)) {
-                self.settle_outgoing(address, &page, o);
-            }
+        for ((peer, conn), sent) in outgoing {
+            self.settle_outgoing(address, &page, peer, conn, sent);
         }
         // Orphans waiting on this process as their receiver can be settled now.
         self.check_orphans();
@@ -117,58 +129,81 @@ impl Admin {
             .insert(address.clone(), FinalProgress { at: now, taken });
     }
 
-    /// A message the ended process `from` had sent and its receiver had not taken (when it
-    /// last looked): hand it on, or wait for its receiver.
-    fn settle_outgoing(&mut self, from: &Address, page: &LedgerPage, o: Outgoing) {
-        let peer = page.peer(o.peer).filter(|p| p.conn == o.conn);
+    /// What the ended process `from` had sent on one connection and its receiver had not
+    /// taken (when it last looked): hand each on, or let it wait for its receiver.
+    fn settle_outgoing(
+        &mut self,
+        from: &Address,
+        page: &LedgerPage,
+        peer: u32,
+        conn: u64,
+        sent: Vec<Outgoing>,
+    ) {
+        let peer = page.peer(peer).filter(|p| p.conn == conn);
         let to = peer.as_ref().and_then(|p| {
             std::str::from_utf8(&p.to)
                 .ok()
                 .and_then(|t| t.parse::<Address>().ok())
         });
-        let (Some(peer), Some(to), Ok(msg)) = (peer, to, Message::decode_frame_body(&o.body))
-        else {
-            log::error!("{from} left an unreadable message in its out ring; it is dropped");
-            self.ledger.count(Count::Dropped);
+        let (Some(peer), Some(to)) = (peer, to) else {
+            log::error!(
+                "{from} left {} messages to an unreadable receiver in its out ring; they are dropped",
+                sent.len()
+            );
+            for _ in &sent {
+                self.ledger.count(Count::Dropped);
+            }
             return;
         };
-        let orphan = Orphan {
-            from: from.clone(),
-            to,
-            conn: o.conn,
-            seq: o.seq,
-            msg,
-        };
-        match self.receiver(&orphan.to, orphan.conn) {
-            Receiver::Live(Some(p)) if p.taken >= orphan.seq => {}
-            // Never written: it can never reach the receiver.
-            Receiver::Live(_) if orphan.seq > peer.written => self.return_orphan(orphan),
-            _ => {
-                self.orphans.push(orphan);
-                self.check_orphans();
+        let receiver = self.receiver(&to, conn);
+        let mut waiting = Vec::new();
+        for o in sent {
+            let Ok(msg) = Message::decode_frame_body(&o.body) else {
+                log::error!("{from} left an unreadable message in its out ring; it is dropped");
+                self.ledger.count(Count::Dropped);
+                continue;
+            };
+            match receiver {
+                Receiver::Live(Some(p)) if p.taken >= o.seq => {}
+                // Never written: it can never reach the receiver.
+                Receiver::Live(_) if o.seq > peer.written => {
+                    self.dead_letter(to.clone(), from.clone(), msg)
+                }
+                _ => waiting.push(Orphan {
+                    from: from.clone(),
+                    seq: o.seq,
+                    msg,
+                }),
             }
+        }
+        if !waiting.is_empty() {
+            self.orphans
+                .0
+                .entry((to, conn))
+                .or_default()
+                .extend(waiting);
         }
     }
 
     /// See whether the receivers of orphans have taken them, or ended.
     pub(super) fn check_orphans(&mut self) {
-        for orphan in std::mem::take(&mut self.orphans) {
-            match self.receiver(&orphan.to, orphan.conn) {
-                Receiver::Live(Some(p)) if p.taken >= orphan.seq => {}
-                // The receiver has read the connection to its end (or refused it): what it
+        for ((to, conn), mut waiting) in std::mem::take(&mut self.orphans.0) {
+            let (taken, gone) = match self.receiver(&to, conn) {
+                // Having read the connection to its end (or refused it), what the receiver
                 // has not taken it never will.
-                Receiver::Live(Some(p)) if p.closed || p.refused_after.is_some() => {
-                    self.return_orphan(orphan)
+                Receiver::Live(Some(p)) => (p.taken, p.closed || p.refused_after.is_some()),
+                Receiver::Live(None) => (0, false),
+                Receiver::Ended(taken) => (taken.unwrap_or(0), true),
+            };
+            waiting.retain(|o| o.seq > taken);
+            if gone {
+                for o in waiting {
+                    self.dead_letter(to.clone(), o.from, o.msg);
                 }
-                Receiver::Live(_) => self.orphans.push(orphan),
-                Receiver::Ended(taken) if taken.is_some_and(|t| t >= orphan.seq) => {}
-                Receiver::Ended(_) => self.return_orphan(orphan),
+            } else if !waiting.is_empty() {
+                self.orphans.0.insert((to, conn), waiting);
             }
         }
-    }
-
-    fn return_orphan(&mut self, o: Orphan) {
-        self.dead_letter(o.to, o.from, o.msg);
     }
 
     /// Where the receiver at `to` stands with connection `conn`.
