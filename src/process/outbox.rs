@@ -101,6 +101,8 @@ struct Peer {
     mark: Option<Mark>,
     /// The out ring entries of the kept frames, by sequence number, oldest first.
     mirrored: VecDeque<(u64, u64)>,
+    /// Whether the event loop reports this stream writable (see [`Peer::watch_writes`]).
+    watching_writes: bool,
 }
 
 impl Peer {
@@ -166,6 +168,28 @@ impl Peer {
             self.slot = ledger.find(self.conn);
         }
         self.slot.map(|s| ledger.progress(s))
+    }
+
+    /// Ask the event loop for writable events only while bytes wait to be written. Watched
+    /// always, every read by the receiver (which frees room in the socket) would wake this
+    /// process for nothing: two extra wake-ups per request and reply. Re-arming the interest
+    /// reports a stream that became writable meanwhile, so no wake-up is lost.
+    fn watch_writes(&mut self, registry: &Registry) {
+        let wanted = self.unwritten() > 0;
+        if wanted == self.watching_writes {
+            return;
+        }
+        let interest = if wanted {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
+        if registry
+            .reregister(&mut self.stream, self.token, interest)
+            .is_ok()
+        {
+            self.watching_writes = wanted;
+        }
     }
 
     /// Drop the written frames the receiver has taken; their out ring entries go to `out`.
@@ -508,6 +532,7 @@ impl Outbox {
         };
         match written {
             Ok(()) => {
+                peer.watch_writes(&self.registry);
                 if peer.wpos - peer.base > TRIM_BYTES {
                     peer.trim(&mut self.out);
                 }
@@ -602,6 +627,7 @@ impl Outbox {
                 Some(peer) => {
                     let failed = peer.flush().is_err();
                     if !failed {
+                        peer.watch_writes(&self.registry);
                         peer.trim(&mut self.out);
                     }
                     failed
@@ -628,6 +654,7 @@ impl Outbox {
         if peer.flush().is_err() || closed {
             self.ended(&to);
         } else {
+            peer.watch_writes(&self.registry);
             peer.trim(&mut self.out);
         }
         true
@@ -720,7 +747,7 @@ fn open_peer(registry: &Registry, token: Token, from: &Address, to: &Address) ->
     })?;
     let mut stream = UnixStream::from_std(std);
     registry
-        .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+        .register(&mut stream, token, Interest::READABLE)
         .map_err(|e| Error::Io {
             context: "registering a socket".into(),
             source: e,
@@ -744,5 +771,6 @@ fn open_peer(registry: &Registry, token: Token, from: &Address, to: &Address) ->
         slot: None,
         mark: None,
         mirrored: VecDeque::new(),
+        watching_writes: false,
     })
 }
