@@ -12,6 +12,24 @@ use greenroom::{ActorSystem, Address, Message, sysdir};
 ///
 /// Every command takes --system NAME (or $GREENROOM_SYSTEM; default "default"). Addresses are
 /// printed by `create` and `status` and look like `7@/run/user/1000/greenroom/default`.
+/// `println!`, except that a reader of standard output that has gone away (`greenroom status |
+/// head`) ends the program quietly with code 0 rather than a panic.
+macro_rules! say {
+    ($($arg:tt)*) => { say(format_args!($($arg)*)) };
+}
+
+fn say(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("greenroom: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
 #[derive(Parser)]
 #[command(version, propagate_version = true)]
 struct Cli {
@@ -107,6 +125,11 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("greenroom: {e}");
             ExitCode::from(1)
         }
@@ -124,12 +147,12 @@ fn run(cli: Cli) -> CliResult {
         Cmd::Start => start(name),
         Cmd::Shutdown => {
             ActorSystem::attach(name)?.shutdown()?;
-            println!("system '{name}' shut down");
+            say!("system '{name}' shut down");
             Ok(())
         }
         Cmd::Load { path } => {
             for t in ActorSystem::attach(name)?.load(&path)? {
-                println!("{t}");
+                say!("{t}");
             }
             Ok(())
         }
@@ -140,7 +163,7 @@ fn run(cli: Cli) -> CliResult {
         } => {
             let mut system = ActorSystem::attach(name)?;
             let address = system.create(&type_name, binary.as_deref(), global.as_deref())?;
-            println!("{address}");
+            say!("{address}");
             Ok(())
         }
         Cmd::Tell {
@@ -188,7 +211,7 @@ fn run(cli: Cli) -> CliResult {
                     .into())
                 }
                 Some(reply) => {
-                    println!("{}", render(&reply));
+                    say!("{}", render(&reply));
                     Ok(())
                 }
                 None => Err(format!("no reply from {to} within {timeout} s").into()),
@@ -210,23 +233,27 @@ fn run(cli: Cli) -> CliResult {
                 .actor_status(&actor, Duration::from_secs(5))?
                 .ok_or_else(|| format!("{actor} did not answer a status request within 5 s"))?;
             if json {
-                println!("{}", serde_json::to_string(&status)?);
+                say!("{}", serde_json::to_string(&status)?);
             } else {
-                println!(
+                say!(
                     "actor {} ({}, pid {})",
-                    status.address, status.type_name, status.pid
+                    status.address,
+                    status.type_name,
+                    status.pid
                 );
-                println!("parent: {}", status.parent);
-                println!("children: {}", status.children.len());
+                say!("parent: {}", status.parent);
+                say!("children: {}", status.children.len());
                 for c in &status.children {
-                    println!("  {c}");
+                    say!("  {c}");
                 }
-                println!("pending timers: {}", status.pending_timers);
-                println!("messages handled: {}", status.handled);
+                say!("pending timers: {}", status.pending_timers);
+                say!("messages handled: {}", status.handled);
                 let l = &status.ledger;
-                println!(
+                say!(
                     "ledger: {} sent, {} handled, {} poisoned",
-                    l.sent, l.handled, l.poisoned
+                    l.sent,
+                    l.handled,
+                    l.poisoned
                 );
             }
             Ok(())
@@ -237,7 +264,7 @@ fn run(cli: Cli) -> CliResult {
         } => {
             let status = ActorSystem::attach(name)?.system_status()?;
             if json {
-                println!("{}", serde_json::to_string(&status)?);
+                say!("{}", serde_json::to_string(&status)?);
             } else {
                 print_status(name, &status);
             }
@@ -250,7 +277,7 @@ fn run(cli: Cli) -> CliResult {
 fn print_status(name: &str, status: &SystemStatus) {
     let actors = &status.actors;
     if actors.is_empty() {
-        println!("no actors running in system '{name}'");
+        say!("no actors running in system '{name}'");
     } else {
         let live: std::collections::HashSet<&Address> = actors.iter().map(|a| &a.address).collect();
         let mut rows = Vec::new();
@@ -282,31 +309,39 @@ fn print_status(name: &str, status: &SystemStatus) {
             .max()
             .unwrap_or(0)
             .max(4);
-        println!("{:<aw$}  {:<tw$}  {:>8}  PARENT", "ACTOR", "TYPE", "PID");
+        say!("{:<aw$}  {:<tw$}  {:>8}  PARENT", "ACTOR", "TYPE", "PID");
         for (text, a) in rows {
-            println!(
+            say!(
                 "{text:<aw$}  {:<tw$}  {:>8}  {}",
-                a.type_name, a.pid, a.parent
+                a.type_name,
+                a.pid,
+                a.parent
             );
         }
     }
     for (n, a) in &status.names {
-        println!("global name {n}: {a}");
+        say!("global name {n}: {a}");
     }
     match &status.dead_letter_handler {
-        Some(h) => println!("dead-letter handler: {h}"),
-        None => println!("dead-letter handler: none (dead letters are dropped)"),
+        Some(h) => say!("dead-letter handler: {h}"),
+        None => say!("dead-letter handler: none (dead letters are dropped)"),
     }
     for (path, types) in &status.binaries {
-        println!("binary {path}: {}", types.join(", "));
+        say!("binary {path}: {}", types.join(", "));
     }
     let l = &status.ledger;
-    println!(
+    say!(
         "ledger: {} sent, {} handled, {} poisoned ({} possibly handled), {} dead-lettered, {} dropped, {} in flight",
-        l.sent, l.handled, l.poisoned, l.possibly_handled, l.dead_lettered, l.dropped, l.in_flight
+        l.sent,
+        l.handled,
+        l.poisoned,
+        l.possibly_handled,
+        l.dead_lettered,
+        l.dropped,
+        l.in_flight
     );
     let c = &status.counters;
-    println!(
+    say!(
         "counters: {} created, {} exited ({} killed, {} failed to start), {} from spares, {} dead letters delivered, {} dropped",
         c.created,
         c.exited,
@@ -378,7 +413,7 @@ fn start(name: &str) -> CliResult {
     let mut backoff = Duration::from_micros(200);
     loop {
         if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-            println!(
+            say!(
                 "system '{name}' running in {} (admin pid {})",
                 dir.display(),
                 child.id()

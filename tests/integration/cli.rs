@@ -179,3 +179,52 @@ fn actor_log_lines_reach_the_system_log_tagged_with_address_and_pid() {
     follow.wait().unwrap();
     reader.join().unwrap();
 }
+
+#[test]
+fn output_to_a_reader_that_has_gone_ends_quietly_with_code_0() {
+    let sys = TestSystem::start();
+    sys.cli_ok(&["load", &example("zoo").to_string_lossy()]);
+    sys.cli_ok(&["create", "Echo"]);
+    let zoo = example("zoo").to_string_lossy().to_string();
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &["log"],
+        &["load", &zoo],
+        &["--help"],
+    ] {
+        // A pipe whose reader is already gone, as for `greenroom status | head -0`.
+        let (read, write) = nix::unistd::pipe().unwrap();
+        drop(read);
+        let out = sys
+            .command(&crate::support::bin("greenroom"))
+            .args(args)
+            .stdout(std::process::Stdio::from(write))
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "greenroom {args:?}: {out:?}");
+        assert!(out.stderr.is_empty(), "greenroom {args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn load_of_a_bare_file_name_means_the_file_in_the_current_directory() {
+    let sys = TestSystem::start();
+    let zoo = example("zoo");
+    // Not on PATH: only the current directory has it.
+    let out = sys
+        .command(&crate::support::bin("greenroom"))
+        .args(["load", "zoo"])
+        .current_dir(zoo.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|t| t == "Echo"),
+        "{out:?}"
+    );
+    sys.cli_ok(&["create", "Echo"]);
+}

@@ -37,6 +37,24 @@ fn returned(system: &mut ActorSystem, handler: &Address, count: usize) -> Vec<(u
     out
 }
 
+/// Wait until the system's ledger has nothing in flight (saying what it holds if it never
+/// gets there), and return it.
+fn settled(system: &mut ActorSystem) -> greenroom::Ledger {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let status = system.system_status().unwrap();
+        if status.ledger.in_flight == 0 {
+            return status.ledger;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ledger never settled: {:?}\n{status:#?}",
+            status.ledger
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
 /// Kill an actor and wait until the admin has reaped it.
 fn kill(sys: &TestSystem, system: &mut ActorSystem, actor: &Address) {
     let pid = sys.pid_of(system, actor);
@@ -217,9 +235,7 @@ fn what_a_killed_sender_wrote_is_still_handled_by_a_receiver_that_lives() {
         .collect();
     handled.sort();
     assert_eq!(handled, (0..10).collect::<Vec<_>>());
-    wait_for("the ledger to settle", || {
-        system.system_status().unwrap().ledger.in_flight == 0
-    });
+    settled(&mut system);
     let reply = system.ask(&handler, "report", PATIENCE).unwrap().unwrap();
     let dead: Vec<DeadEnvelope> = reply.decode().unwrap();
     assert!(dead.is_empty(), "returned as well: {dead:?}");
@@ -239,11 +255,7 @@ fn thousands_of_messages_left_by_a_killed_sender_are_settled_without_stalling_th
     kill(&sys, &mut system, &stall);
     // StallOn, being handled, comes back to this endpoint as Poison.
     assert!(system.listen(PATIENCE).unwrap().is_some());
-    let mut ledger = system.system_status().unwrap().ledger;
-    wait_for("the ledger to settle", || {
-        ledger = system.system_status().unwrap().ledger;
-        ledger.in_flight == 0
-    });
+    let ledger = settled(&mut system);
     // No dead-letter handler: every message of the source is dropped, counted.
     assert!(ledger.dropped >= 20_000, "{ledger:?}");
 }
