@@ -33,7 +33,15 @@ pub struct Message {
 
 impl Message {
     /// Encode `value` as a message named after its type.
+    ///
+    /// A value that is already a `Message` is taken as it is, not wrapped in a message of
+    /// type `Message` (which no actor would recognise): `tell(&to, &msg)` sends `msg`.
     pub fn new<T: Serialize + ?Sized>(value: &T) -> Result<Message> {
+        if std::any::type_name::<T>().trim_start_matches('&') == std::any::type_name::<Message>() {
+            // Its serialised form is the wire form, `{"type": str, "body": bin}`.
+            let wire = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(e.to_string()))?;
+            return Message::decode_frame_body(&wire);
+        }
         Message::encode(Cow::Borrowed(type_name_of::<T>()), value)
     }
 
@@ -452,6 +460,25 @@ mod tests {
             type_name_of::<std::collections::HashMap<u8, Greeting>>(),
             "HashMap<u8, Greeting>"
         );
+    }
+
+    #[test]
+    fn a_message_is_not_wrapped_in_another() {
+        let inner = Message::new(&Greeting {
+            message: "hi".into(),
+        })
+        .unwrap();
+        assert_eq!(Message::new(&inner).unwrap(), inner);
+        assert_eq!(Message::new(&&inner).unwrap(), inner);
+        // Inside another type, a message is a field like any other.
+        let poison = Message::new(&Poison {
+            original: inner.clone(),
+            details: String::new(),
+            possibly_handled: false,
+        })
+        .unwrap();
+        assert_eq!(poison.type_name(), "Poison");
+        assert_eq!(poison.get::<Poison>().unwrap().original, inner);
     }
 
     #[test]

@@ -469,6 +469,13 @@ fn type_dispatch_falls_back_and_bad_bodies_are_poison(sys: &mut ActorSystem) -> 
         ask::<String, _>(sys, &stage, &link, "String")? == "linked",
         "link"
     );
+    // A message built beforehand and passed to `tell`/`ask` like any value is sent as it is,
+    // not wrapped in a message of type `Message`.
+    let built = Message::new(&link).map_err(err)?;
+    ensure!(
+        ask::<String, _>(sys, &stage, &built, "String")? == "linked",
+        "a built message given to ask"
+    );
     Ok(())
 }
 
