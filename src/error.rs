@@ -10,6 +10,7 @@ use crate::address::Address;
 /// `Debug` prints the same message as `Display`, so that `main` returning this error shows the
 /// message rather than the variant.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No admin answers on the system's control socket, and none could be started.
     #[error(
@@ -34,13 +35,16 @@ pub enum Error {
     /// The admin is shutting down and refuses new work.
     #[error("the greenroom admin is shutting down; wait for it to finish, then start a new one")]
     ShuttingDown,
-    /// The requested actor type is not provided by any loaded binary.
-    #[error("unknown actor type '{type_name}'{}; load the binary that provides it with `greenroom load PATH`, or pass `--binary PATH`", known_list(.known))]
+    /// The requested actor type is not provided by any loaded binary (or not by the binary
+    /// named). The same error on both bases.
+    #[error("unknown actor type '{type_name}'{}{}; load the binary that provides it with `greenroom load PATH`, or pass `--binary PATH`", in_binary(.binary), known_list(.known))]
     UnknownType {
         /// The requested type name.
         type_name: String,
-        /// The types the admin knows.
+        /// The types known: those of `binary` if one was named, else of every loaded binary.
         known: Vec<String>,
+        /// The binary named in the request, if any.
+        binary: Option<PathBuf>,
     },
     /// A path given as an actor binary is not one.
     #[error(
@@ -166,6 +170,13 @@ impl std::fmt::Debug for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         std::fmt::Display::fmt(self, f)
     }
+}
+
+fn in_binary(binary: &Option<PathBuf>) -> String {
+    binary
+        .as_ref()
+        .map(|b| format!(" in {}", b.display()))
+        .unwrap_or_default()
 }
 
 fn known_list(known: &[String]) -> String {

@@ -228,5 +228,20 @@ pub enum Response {
         kind: String,
         /// A message for people.
         message: String,
+        /// With kind `UnknownType`: its particulars, so that a client can rebuild the error.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unknown_type: Option<UnknownTypeDetail>,
     },
+}
+
+/// The particulars of an `UnknownType` error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnknownTypeDetail {
+    /// The type asked for.
+    pub type_name: String,
+    /// The types known: those of `binary` if the request named one, else of every loaded binary.
+    pub known: Vec<String>,
+    /// The binary the request named, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
 }

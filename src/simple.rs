@@ -208,6 +208,7 @@ impl SimpleSystem {
             return Err(Error::UnknownType {
                 type_name: type_name.to_string(),
                 known: registry::registered_types(),
+                binary: None,
             });
         }
         let id = self.next_id;

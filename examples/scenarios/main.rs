@@ -448,6 +448,16 @@ fn global_names_give_one_actor_until_it_exits(sys: &mut ActorSystem) -> Outcome 
 }
 
 fn type_dispatch_falls_back_and_bad_bodies_are_poison(sys: &mut ActorSystem) -> Outcome {
+    // An actor type nobody provides is the same error on both bases.
+    match sys.create_actor_by_name("NoSuchStage", None) {
+        Err(greenroom::Error::UnknownType {
+            type_name, known, ..
+        }) => ensure!(
+            type_name == "NoSuchStage" && known.iter().any(|k| k == "Stage"),
+            "unknown type {type_name}, known {known:?}"
+        ),
+        other => return Err(format!("creating an unknown type: {other:?}")),
+    }
     let stage = sys.create_actor_by_name("Stage", None).map_err(err)?;
     // An unknown type goes to the fallback: no reply, no poison.
     sys.tell(&stage, &3.5f64).map_err(err)?;

@@ -28,7 +28,7 @@ use crate::core::ledger::Ledger;
 use crate::error::{Error, IoContext, Result};
 use crate::process::outbox::Outbox;
 use crate::process::spawn;
-use crate::protocol::Response;
+use crate::protocol::{Response, UnknownTypeDetail};
 use crate::sysdir::{self, FileHow, PrivateDir};
 use crate::wire;
 
@@ -362,9 +362,22 @@ fn error_kind(e: &Error) -> &'static str {
 }
 
 fn error_response(kind: &str, e: &Error) -> Response {
+    let unknown_type = match e {
+        Error::UnknownType {
+            type_name,
+            known,
+            binary,
+        } => Some(UnknownTypeDetail {
+            type_name: type_name.clone(),
+            known: known.clone(),
+            binary: binary.as_ref().map(|b| b.to_string_lossy().into_owned()),
+        }),
+        _ => None,
+    };
     Response::Error {
         kind: kind.to_string(),
         message: e.to_string(),
+        unknown_type,
     }
 }
 
@@ -372,6 +385,7 @@ fn bad_request(message: &str) -> Response {
     Response::Error {
         kind: "BadRequest".into(),
         message: message.to_string(),
+        unknown_type: None,
     }
 }
 

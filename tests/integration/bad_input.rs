@@ -35,7 +35,7 @@ fn garbage_and_oversized_frames_on_the_admin_socket_get_an_error_and_the_admin_k
         .write_all(b"\x00\x00\x00\x05\xc1\xc1\xc1\xc1\xc1")
         .unwrap();
     match read_response(&mut garbage) {
-        Response::Error { kind, message } => {
+        Response::Error { kind, message, .. } => {
             assert_eq!(kind, "BadRequest");
             assert!(message.contains("could not decode"), "{message}");
         }

@@ -66,7 +66,9 @@ impl RawClient {
     /// The next response must be an error of `kind`; returns its message.
     pub fn expect_error(&mut self, kind: &str) -> String {
         match self.response() {
-            Some(Response::Error { kind: k, message }) if k == kind => message,
+            Some(Response::Error {
+                kind: k, message, ..
+            }) if k == kind => message,
             other => panic!("expected a {kind} error, got {other:?}"),
         }
     }

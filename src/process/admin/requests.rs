@@ -25,6 +25,7 @@ impl Admin {
                 return Some(Response::Error {
                     kind: "BadVersion".into(),
                     message,
+                    unknown_type: None,
                 });
             }
             Request::Hello {
@@ -210,6 +211,7 @@ impl Admin {
         let unknown = |known: &BTreeMap<String, String>| Error::UnknownType {
             type_name: type_name.to_string(),
             known: known.keys().cloned().collect(),
+            binary: None,
         };
         let binary = match binary {
             Some(b) => {
@@ -222,8 +224,9 @@ impl Admin {
                     && !provided.iter().any(|t| t == type_name)
                 {
                     return Err(Error::UnknownType {
-                        type_name: format!("{type_name}' in '{canon}"),
+                        type_name: type_name.to_string(),
                         known: provided.clone(),
+                        binary: Some(PathBuf::from(&canon)),
                     });
                 }
                 canon
