@@ -79,8 +79,9 @@ enum Cmd {
         #[arg(long = "type")]
         type_name: Option<String>,
     },
-    /// Send a message and print the next message that comes back (a string as plain text,
-    /// anything else as JSON). Exits 1 if nothing comes back in time.
+    /// Send a message and print its answer: the first message that comes back as part of this
+    /// request, from the actor or from actors it passed the request on to (a string as plain
+    /// text, anything else as JSON). Exits 1 if nothing comes back in time.
     Ask {
         /// The actor's address.
         address: String,
@@ -200,9 +201,8 @@ fn run(cli: Cli) -> CliResult {
                 .into());
             }
             let mut system = ActorSystem::attach(name)?;
-            system.tell_message(&to, msg)?;
-            match system.listen(wait)? {
-                Some(reply) if reply.is::<greenroom::Poison>() => {
+            match system.ask(&to, &msg, wait) {
+                Ok(reply) if reply.is::<greenroom::Poison>() => {
                     let poison: greenroom::Poison = reply.decode()?;
                     Err(format!(
                         "{to} could not handle the message ({}); see `greenroom log` for its side",
@@ -210,11 +210,14 @@ fn run(cli: Cli) -> CliResult {
                     )
                     .into())
                 }
-                Some(reply) => {
+                Ok(reply) => {
                     say!("{}", render(&reply));
                     Ok(())
                 }
-                None => Err(format!("no reply from {to} within {timeout} s").into()),
+                Err(greenroom::Error::NoReply { .. }) => {
+                    Err(format!("no reply from {to} within {timeout} s").into())
+                }
+                Err(e) => Err(e.into()),
             }
         }
         Cmd::Log { follow } => show_log(name, follow),
@@ -229,9 +232,7 @@ fn run(cli: Cli) -> CliResult {
         } => {
             let actor = address.parse::<Address>()?;
             let mut system = ActorSystem::attach(name)?;
-            let status = system
-                .actor_status(&actor, Duration::from_secs(5))?
-                .ok_or_else(|| format!("{actor} did not answer a status request within 5 s"))?;
+            let status = system.actor_status(&actor, Duration::from_secs(5))?;
             if json {
                 say!("{}", serde_json::to_string(&status)?);
             } else {

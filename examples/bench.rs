@@ -218,10 +218,7 @@ fn ask_round_trips(system: &mut ActorSystem, echo: &Address) -> Vec<Duration> {
     let mut times = Vec::with_capacity(PING_ROUNDS);
     for i in 0..PING_ROUNDS + 1000 {
         let t = Instant::now();
-        system
-            .ask(echo, &(i as u64), WAIT)
-            .unwrap()
-            .expect("echo reply");
+        system.ask(echo, &(i as u64), WAIT).unwrap();
         if i >= 1000 {
             times.push(t.elapsed());
         }
@@ -281,7 +278,7 @@ fn create_until_reply(system: &mut ActorSystem, gap: Option<Duration>) -> Vec<Du
             }
             let t = Instant::now();
             let echo = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
-            system.ask(&echo, "hi", WAIT).unwrap().expect("reply");
+            system.ask(&echo, "hi", WAIT).unwrap();
             let d = t.elapsed();
             system.tell_exit(&echo).unwrap();
             d
@@ -294,7 +291,7 @@ fn death_notices(system: &mut ActorSystem) -> Vec<Duration> {
     (0..KILLS)
         .map(|_| {
             let echo = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
-            system.ask(&echo, "ready?", WAIT).unwrap().expect("reply");
+            system.ask(&echo, "ready?", WAIT).unwrap();
             let pid = system
                 .status()
                 .unwrap()
@@ -380,7 +377,7 @@ fn simple_pipeline() -> Vec<f64> {
             next,
             tag: String::new(),
         };
-        system.ask(s, &link, WAIT).unwrap().expect("linked");
+        system.ask(s, &link, WAIT).unwrap();
     }
     const ITEMS: u64 = 200_000;
     let rates = (0..TRIALS)
@@ -562,7 +559,7 @@ fn run() {
         // actors run from one binary, so USS shows what one more actor costs.
         let _sibling = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
         let idle = system.create_actor_by_name("Echo", Some(&zoo)).unwrap();
-        system.ask(&idle, "hi", WAIT).unwrap().expect("reply");
+        system.ask(&idle, "hi", WAIT).unwrap();
         let pid = system
             .status()
             .unwrap()

@@ -331,8 +331,7 @@ fn run(a: &Args) -> Result<String, String> {
     let me = sys.address().clone();
     let graveyard = sys.create_actor::<Graveyard>().map_err(e)?;
     sys.ask(&graveyard, &me, Duration::from_secs(10))
-        .map_err(e)?
-        .ok_or("the graveyard did not register")?;
+        .map_err(e)?;
     let keeper = sys.create_actor::<Keeper>().map_err(e)?;
     let start = Start {
         count: a.actors,
@@ -343,7 +342,6 @@ fn run(a: &Args) -> Result<String, String> {
     let ready: Ready = sys
         .ask(&keeper, &start, Duration::from_secs(30))
         .map_err(e)?
-        .ok_or("the keeper did not start its jugglers")?
         .decode()
         .map_err(e)?;
     let mut jugglers = ready.jugglers;

@@ -23,9 +23,8 @@ fn main() -> Result<(), greenroom::Error> {
 
     let mut system = ActorSystem::new()?;
     let hello = system.create_actor::<Hello>()?;
-    if let Some(reply) = system.ask(&hello, "hi", Duration::from_secs(1))? {
-        println!("{}", reply.decode::<String>()?);
-    }
+    let reply: String = system.ask_as(&hello, "hi", Duration::from_secs(1))?;
+    println!("{reply}");
     system.tell(&hello, &ExitRequest::default())?;
     Ok(())
 }

@@ -74,15 +74,18 @@ fn main() -> Result<(), greenroom::Error> {
 
     let mut system = ActorSystem::new()?;
     let hello = system.create_actor::<Hello>()?;
+    // Each answer comes from Punctuate, not from Hello: everything sent while handling a
+    // request is part of it, so the ask matches it all the same.
     for _ in 0..2 {
-        if let Some(reply) = system.ask(&hello, "hi", Duration::from_millis(200))? {
-            println!("{}", reply.decode::<Greeting>()?.message);
-        }
+        let reply: Greeting = system.ask_as(&hello, "hi", Duration::from_millis(200))?;
+        println!("{}", reply.message);
     }
     system.tell(&hello, &ExitRequest::default())?;
     // Hello has exited (or is exiting): this ask is answered by nobody, or refused outright.
-    if let Ok(Some(reply)) = system.ask(&hello, "hi", Duration::from_millis(200)) {
-        println!("{}", reply.decode::<Greeting>()?.message);
+    // (In Thespian it would return the greeting Hello sent back for the ExitRequest; here an
+    // ask returns only its own answer, and that greeting waits for `listen`.)
+    if let Ok(reply) = system.ask_as::<Greeting, _>(&hello, "hi", Duration::from_millis(200)) {
+        println!("{}", reply.message);
     }
     Ok(())
 }

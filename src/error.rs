@@ -129,6 +129,25 @@ pub enum Error {
         "timed out after {0:?} waiting for the admin; check that it is alive with `greenroom status`"
     )]
     Timeout(std::time::Duration),
+    /// An [`ask`](crate::ActorSystem::ask) got no answer in time.
+    #[error(
+        "actor {to} did not answer within {waited:?}: it may be busy or stuck (check it with `greenroom status {to}`), or it does not answer this message"
+    )]
+    NoReply {
+        /// The actor asked.
+        to: Address,
+        /// How long the ask waited.
+        waited: std::time::Duration,
+    },
+    /// The answer to an [`ask_as`](crate::ActorSystem::ask_as) was a `Poison`: the actor could
+    /// not handle the request.
+    #[error("the actor could not handle the request: {details}")]
+    Poisoned {
+        /// Why (the `Poison`'s details).
+        details: String,
+        /// True if the actor died while handling it, so it may have been handled after all.
+        possibly_handled: bool,
+    },
     /// A send waited for its receiver to take what was already sent to it, in vain.
     #[error(
         "actor {to} took nothing sent to it for {waited:?}: it is stuck or far behind; the message was not sent (try again later, or check the actor with `greenroom status`)"

@@ -28,9 +28,8 @@
 //!
 //!     let mut system = ActorSystem::new()?;
 //!     let hello = system.create_actor::<Hello>()?;
-//!     if let Some(reply) = system.ask(&hello, "hi", Duration::from_secs(1))? {
-//!         println!("{}", reply.decode::<String>()?);
-//!     }
+//!     let reply: String = system.ask_as(&hello, "hi", Duration::from_secs(1))?;
+//!     println!("{reply}");
 //!     system.tell(&hello, &ExitRequest::default())?;
 //!     Ok(())
 //! }
@@ -43,7 +42,8 @@
 //!   `wakeup_after`, `handle_dead_letters`). [`dispatch!`] writes one handler per message type.
 //! - [`actors!`] — registers the actor types of a binary; invoke it first thing in `main`.
 //! - [`ActorSystem`] — the API for programs outside the actors: start or attach, create, `tell`,
-//!   `ask`, `listen`, `status`, `shutdown`.
+//!   `ask` (matched to its request: the answer may come from any actor the request passed
+//!   through, other messages stay queued for `listen`), `listen`, `status`, `shutdown`.
 //! - System messages: [`ExitRequest`], [`ChildExited`] with an [`ExitReason`], [`Poison`],
 //!   [`Wakeup`], [`DeadEnvelope`], and [`StatusRequest`] (answered by the framework with
 //!   [`ActorStatus`]).

@@ -23,13 +23,29 @@ use crate::error::{Error, Result};
 use crate::intern::Fnv;
 
 /// One message: its type name and its MessagePack body.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Two messages are equal when their types and bodies are; the request they answer (see
+/// [`ask`](crate::ActorSystem::ask)) is not part of the comparison, nor of the serialised form
+/// of a message inside another.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct Message {
     #[serde(rename = "type")]
     type_name: Cow<'static, str>,
     #[serde(with = "serde_bytes")]
     body: Vec<u8>,
+    /// The ask this message belongs to: set by `ask` on the request, carried by everything an
+    /// actor sends while handling it, and matched by `ask` on the way back.
+    #[serde(skip)]
+    pub(crate) ask: Option<u64>,
 }
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.type_name == other.type_name && self.body == other.body
+    }
+}
+
+impl Eq for Message {}
 
 impl Message {
     /// Encode `value` as a message named after its type.
@@ -52,7 +68,11 @@ impl Message {
 
     fn encode<T: Serialize + ?Sized>(type_name: Cow<'static, str>, value: &T) -> Result<Message> {
         let body = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(e.to_string()))?;
-        Ok(Message { type_name, body })
+        Ok(Message {
+            type_name,
+            body,
+            ask: None,
+        })
     }
 
     /// A message from an already-encoded MessagePack body.
@@ -60,6 +80,7 @@ impl Message {
         Message {
             type_name: Cow::Owned(type_name.into()),
             body,
+            ask: None,
         }
     }
 
@@ -70,11 +91,15 @@ impl Message {
         let start = out.len();
         out.extend_from_slice(&[0; 4]);
         // Writing to a Vec cannot fail.
-        let _ = rmp::encode::write_map_len(out, 2);
+        let _ = rmp::encode::write_map_len(out, 2 + self.ask.is_some() as u32);
         let _ = rmp::encode::write_str(out, "type");
         let _ = rmp::encode::write_str(out, &self.type_name);
         let _ = rmp::encode::write_str(out, "body");
         let _ = rmp::encode::write_bin(out, &self.body);
+        if let Some(ask) = self.ask {
+            let _ = rmp::encode::write_str(out, "ask");
+            let _ = rmp::encode::write_uint(out, ask);
+        }
         let len = (out.len() - start - 4) as u32;
         out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     }
@@ -97,19 +122,32 @@ impl Message {
                 _ => 5,
             }
         }
+        fn uint_len(n: u64) -> usize {
+            match n {
+                0..128 => 1,
+                128..256 => 2,
+                256..65536 => 3,
+                65536..=0xffff_ffff => 5,
+                _ => 9,
+            }
+        }
         let (t, b) = (self.type_name.len(), self.body.len());
-        1 + 5 + str_head(t) + t + 5 + bin_head(b) + b
+        let ask = self.ask.map_or(0, |a| 4 + uint_len(a));
+        1 + 5 + str_head(t) + t + 5 + bin_head(b) + b + ask
     }
 
     /// Decode a message frame body strictly: a map with the string keys `type` (a string) and
-    /// `body` (bytes), each once; other keys are skipped (a newer sender may add fields), and
-    /// nothing may follow the map. Any other shape is refused.
+    /// `body` (bytes), each once, and optionally `ask` (an unsigned integer); other keys are
+    /// skipped (a newer sender may add fields), and nothing may follow the map. Any other shape
+    /// is refused.
     pub(crate) fn decode_frame_body(frame: &[u8]) -> Result<Message> {
-        let (type_name, body) = read_message_map(frame).map_err(|why| Error::Decode {
+        let (type_name, body, ask) = read_message_map(frame).map_err(|why| Error::Decode {
             what: "a message frame".into(),
             why,
         })?;
-        Ok(Message::decoded(type_name, body))
+        let mut msg = Message::decoded(type_name, body);
+        msg.ask = ask;
+        Ok(msg)
     }
 
     /// A message decoded off the wire.
@@ -117,6 +155,7 @@ impl Message {
         Message {
             type_name: intern_type_name(type_name),
             body: body.to_vec(),
+            ask: None,
         }
     }
 
@@ -171,12 +210,13 @@ impl fmt::Debug for Message {
     }
 }
 
-/// The `type` and `body` of a message frame, read without copying; the error says what is wrong.
-fn read_message_map(frame: &[u8]) -> std::result::Result<(&str, &[u8]), String> {
+/// The `type`, `body` and `ask` of a message frame, read without copying; the error says what
+/// is wrong.
+fn read_message_map(frame: &[u8]) -> std::result::Result<(&str, &[u8], Option<u64>), String> {
     let mut rest = frame;
     let fields = rmp::decode::read_map_len(&mut rest)
         .map_err(|_| "expected a map with the keys \"type\" and \"body\"".to_string())?;
-    let (mut type_name, mut body) = (None, None);
+    let (mut type_name, mut body, mut ask) = (None, None, None);
     for _ in 0..fields {
         let (key, after) = rmp::decode::read_str_from_slice(rest)
             .map_err(|_| "map keys must be strings".to_string())?;
@@ -195,7 +235,13 @@ fn read_message_map(frame: &[u8]) -> std::result::Result<(&str, &[u8]), String> 
                 body = Some(rest.get(..len).ok_or("the frame ends inside \"body\"")?);
                 rest = &rest[len..];
             }
-            "type" | "body" => return Err(format!("\"{key}\" appears twice")),
+            "ask" if ask.is_none() => {
+                ask = Some(
+                    rmp::decode::read_int::<u64, _>(&mut rest)
+                        .map_err(|_| "\"ask\" must be an unsigned integer".to_string())?,
+                );
+            }
+            "type" | "body" | "ask" => return Err(format!("\"{key}\" appears twice")),
             _ => crate::wire::strict::skip(&mut rest).map_err(|e| e.message)?,
         }
     }
@@ -203,7 +249,7 @@ fn read_message_map(frame: &[u8]) -> std::result::Result<(&str, &[u8]), String> 
         return Err(format!("{} bytes follow the message", rest.len()));
     }
     match (type_name, body) {
-        (Some(t), Some(b)) => Ok((t, b)),
+        (Some(t), Some(b)) => Ok((t, b, ask)),
         _ => Err("a message needs both \"type\" and \"body\"".into()),
     }
 }
@@ -460,6 +506,40 @@ mod tests {
             type_name_of::<std::collections::HashMap<u8, Greeting>>(),
             "HashMap<u8, Greeting>"
         );
+    }
+
+    #[test]
+    fn the_ask_id_travels_in_the_frame_and_frame_len_counts_it() {
+        for ask in [
+            None,
+            Some(0),
+            Some(127),
+            Some(128),
+            Some(65_535),
+            Some(1 << 32),
+            Some(u64::MAX),
+        ] {
+            let mut msg = Message::new(&Greeting {
+                message: "hi".into(),
+            })
+            .unwrap();
+            msg.ask = ask;
+            let mut frame = Vec::new();
+            msg.encode_frame_into(&mut frame);
+            assert_eq!(frame.len() - 4, msg.frame_len(), "{ask:?}");
+            let back = Message::decode_frame_body(&frame[4..]).unwrap();
+            assert_eq!((back.ask, &back), (ask, &msg));
+        }
+        // Anything but an unsigned integer is refused.
+        let mut frame = Vec::new();
+        let _ = rmp::encode::write_map_len(&mut frame, 3);
+        let _ = rmp::encode::write_str(&mut frame, "type");
+        let _ = rmp::encode::write_str(&mut frame, "T");
+        let _ = rmp::encode::write_str(&mut frame, "body");
+        let _ = rmp::encode::write_bin(&mut frame, &[]);
+        let _ = rmp::encode::write_str(&mut frame, "ask");
+        let _ = rmp::encode::write_sint(&mut frame, -1);
+        assert!(Message::decode_frame_body(&frame).is_err());
     }
 
     #[test]

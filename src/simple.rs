@@ -78,6 +78,10 @@ pub(crate) struct SimpleSystem {
     /// This program's pid (actors' status reports it).
     pid: u32,
     closed: bool,
+    /// The ask of the message being handled: everything sent meanwhile carries it.
+    current_ask: Option<u64>,
+    /// The last ask id this program used.
+    next_ask: u64,
 }
 
 /// Frame buffers kept for reuse, and the largest one kept.
@@ -127,6 +131,8 @@ impl SimpleSystem {
             max_frame: wire::max_frame_from_env(),
             pid: std::process::id(),
             closed: false,
+            current_ask: None,
+            next_ask: 0,
         }
     }
 
@@ -171,8 +177,16 @@ impl SimpleSystem {
         }
         let mut frame = self.spare_frames.pop().unwrap_or_default();
         frame.clear();
-        frame.reserve(4 + len);
-        msg.encode_frame_into(&mut frame);
+        frame.reserve(4 + len + 13);
+        match (msg.ask, self.current_ask) {
+            // What a handler sends answers the same ask as the message it handles.
+            (None, Some(ask)) => {
+                let mut stamped = msg.clone();
+                stamped.ask = Some(ask);
+                stamped.encode_frame_into(&mut frame);
+            }
+            _ => msg.encode_frame_into(&mut frame),
+        }
         if counted {
             self.tally(self.actor_id(from), Count::Sent);
         }
@@ -305,12 +319,15 @@ impl SimpleSystem {
         self.queue = kept;
         for env in returned {
             self.tally(None, Count::Poisoned);
+            // The Poison answers the ask its message was part of.
+            self.current_ask = env.msg.ask;
             let poison = Poison {
                 original: env.msg,
                 details: format!("actor failed to start: {error}"),
                 possibly_handled: false,
             };
             self.system_send(&address, &env.from, &poison);
+            self.current_ask = None;
         }
         self.end(id, ExitReason::FailedToStart { error });
     }
@@ -320,6 +337,12 @@ impl SimpleSystem {
             self.inbox.push_back(env);
             return;
         }
+        self.current_ask = env.msg.ask;
+        self.deliver_to_actor(env, counted);
+        self.current_ask = None;
+    }
+
+    fn deliver_to_actor(&mut self, env: Envelope, counted: bool) {
         let id = env.to.id();
         let ready = self.ours(&env.to) && self.actors.get(&id).is_some_and(|s| s.actor.is_some());
         if !ready {
@@ -494,6 +517,11 @@ impl SystemBase for SimpleSystem {
         Ok(())
     }
 
+    fn new_ask(&mut self) -> u64 {
+        self.next_ask += 1;
+        self.next_ask
+    }
+
     fn next_envelope(
         &mut self,
         timeout: Duration,
@@ -501,12 +529,10 @@ impl SystemBase for SimpleSystem {
     ) -> Result<Option<Envelope>> {
         let deadline = self.clock.saturating_add(timeout);
         loop {
-            while let Some(env) = self.inbox.pop_front() {
+            if let Some(i) = self.inbox.iter().position(|e| wanted(&e.msg)) {
                 // Taken by the program: handled, as far as the system is concerned.
                 self.tally(None, Count::Handled);
-                if wanted(&env.msg) {
-                    return Ok(Some(env));
-                }
+                return Ok(self.inbox.remove(i));
             }
             if self.step() {
                 continue;

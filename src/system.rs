@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::actor::Actor;
 use crate::address::{ADMIN_ID, Address};
@@ -94,6 +95,9 @@ pub(crate) trait SystemBase {
         global_name: Option<&str>,
     ) -> Result<Address>;
     fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()>;
+    /// A fresh id for an ask (see `Message::ask`).
+    fn new_ask(&mut self) -> u64;
+    /// The first queued (or arriving) message `wanted` accepts; others stay queued.
     fn next_envelope(
         &mut self,
         timeout: Duration,
@@ -218,20 +222,55 @@ impl ActorSystem {
         self.tell(to, &ExitRequest::default())
     }
 
-    /// Send `value` to `to`, then wait up to `timeout` for the next message to this endpoint
-    /// (which may answer an earlier `tell`). `None` if nothing came in time.
+    /// Send `value` to `to` and wait up to `timeout` for its answer: the first message to this
+    /// endpoint that is part of this request. An actor's reply is (as is everything an actor
+    /// sends while handling the request, so an answer that comes back through other actors
+    /// counts too), and so is the `Poison` that says it could not be handled. Other messages
+    /// that arrive meanwhile, answers to other requests included, stay queued for
+    /// [`listen`](Self::listen). Nothing in time is [`Error::NoReply`].
     pub fn ask<T: Serialize + ?Sized>(
         &mut self,
         to: &Address,
         value: &T,
         timeout: Duration,
-    ) -> Result<Option<Message>> {
-        self.tell(to, value)?;
-        self.listen(timeout)
+    ) -> Result<Message> {
+        let mut msg = Message::new(value)?;
+        let id = self.inner.new_ask();
+        msg.ask = Some(id);
+        self.inner.tell_message(to, msg)?;
+        match self
+            .inner
+            .next_envelope(timeout, &|m: &Message| m.ask == Some(id))?
+        {
+            Some(env) => Ok(env.msg),
+            None => Err(Error::NoReply {
+                to: to.clone(),
+                waited: timeout,
+            }),
+        }
+    }
+
+    /// [`ask`](Self::ask), with the answer decoded as an `R`. An answer that is a [`Poison`]
+    /// is [`Error::Poisoned`]; one that is not an `R` is [`Error::Decode`].
+    pub fn ask_as<R: DeserializeOwned, T: Serialize + ?Sized>(
+        &mut self,
+        to: &Address,
+        value: &T,
+        timeout: Duration,
+    ) -> Result<R> {
+        let answer = self.ask(to, value, timeout)?;
+        if let Some(p) = answer.get::<Poison>() {
+            return Err(Error::Poisoned {
+                details: p.details,
+                possibly_handled: p.possibly_handled,
+            });
+        }
+        answer.decode()
     }
 
     /// Wait up to `timeout` for the next message to this endpoint. System messages other than
-    /// [`Poison`] (such as `ChildExited` for actors this endpoint created) are skipped.
+    /// [`Poison`] (such as `ChildExited` for actors this endpoint created) are left queued for
+    /// [`listen_any`](Self::listen_any).
     pub fn listen(&mut self, timeout: Duration) -> Result<Option<Message>> {
         Ok(self.listen_envelope(timeout)?.map(|e| e.msg))
     }
@@ -259,21 +298,18 @@ impl ActorSystem {
     }
 
     /// Ask one actor about itself (children, pending timers, messages handled): the framework
-    /// answers, not the actor's handler. Like [`ask`](Self::ask), this takes the next message
-    /// that arrives; `None` if none came in time.
-    pub fn actor_status(
-        &mut self,
-        actor: &Address,
-        timeout: Duration,
-    ) -> Result<Option<ActorStatus>> {
-        match self.ask(actor, &StatusRequest {}, timeout)? {
-            Some(reply) if reply.is::<ActorStatus>() => Ok(Some(reply.decode()?)),
-            Some(other) => Err(Error::Protocol(format!(
+    /// answers, not the actor's handler, as soon as the actor is between two messages. An
+    /// [`ask`](Self::ask): other messages stay queued; nothing in time is
+    /// [`Error::NoReply`].
+    pub fn actor_status(&mut self, actor: &Address, timeout: Duration) -> Result<ActorStatus> {
+        let reply = self.ask(actor, &StatusRequest {}, timeout)?;
+        if !reply.is::<ActorStatus>() {
+            return Err(Error::Protocol(format!(
                 "expected an ActorStatus from {actor}, got a {} message",
-                other.type_name()
-            ))),
-            None => Ok(None),
+                reply.type_name()
+            )));
         }
+        reply.decode()
     }
 
     /// Create an actor of a type, from a binary, under a global name: the general form of the

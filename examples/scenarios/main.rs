@@ -534,6 +534,48 @@ fn listen_receives_a_second_reply(sys: &mut ActorSystem) -> Outcome {
     Ok(())
 }
 
+fn an_ask_takes_its_own_answer_and_leaves_the_rest(sys: &mut ActorSystem) -> Outcome {
+    let echo = sys.create_actor_by_name("Echo", None).map_err(err)?;
+    // The reply to "first" arrives before the answer to the ask: the ask takes its own.
+    sys.tell(&echo, "first").map_err(err)?;
+    let answer = sys
+        .ask_as::<String, _>(&echo, "second", PATIENCE)
+        .map_err(err)?;
+    ensure!(answer == "second", "the ask took {answer:?}");
+    ensure!(
+        expect::<String>(sys, "String")? == "first",
+        "first reply kept"
+    );
+    // A request the actor fails on is answered by its Poison.
+    let flaky = sys.create_actor_by_name("Flaky", None).map_err(err)?;
+    let answer = sys.ask(&flaky, "panic", PATIENCE).map_err(err)?;
+    ensure!(
+        answer.is::<Poison>(),
+        "answered by a {}",
+        answer.type_name()
+    );
+    match sys.ask_as::<String, _>(&flaky, "err", PATIENCE) {
+        Err(greenroom::Error::Poisoned { details, .. }) if details.contains("refused") => {}
+        other => return Err(format!("ask_as of a failing request: {other:?}")),
+    }
+    // No answer in time is an error of its own.
+    let silent = sys.create_actor_by_name("Silent", None).map_err(err)?;
+    match sys.ask(&silent, "anyone?", Duration::from_millis(50)) {
+        Err(greenroom::Error::NoReply { to, .. }) if to == silent => {}
+        other => return Err(format!("ask of a silent actor: {other:?}")),
+    }
+    // What `listen` passes over (a ChildExited) waits for `listen_any`.
+    sys.tell_exit(&echo).map_err(err)?;
+    ensure!(
+        sys.listen(Duration::from_millis(200))
+            .map_err(err)?
+            .is_none(),
+        "listen returned a system message"
+    );
+    ensure!(child_exited(sys, &echo)? == ExitReason::Requested, "exit");
+    Ok(())
+}
+
 fn many_actors_reply_to_one_endpoint(sys: &mut ActorSystem) -> Outcome {
     let echoes: Vec<Address> = (0..10)
         .map(|_| sys.create_actor_by_name("Echo", None))
@@ -644,17 +686,11 @@ fn status_of_an_actor_and_of_the_system(sys: &mut ActorSystem) -> Outcome {
         },
     )
     .map_err(err)?;
-    let st = sys
-        .actor_status(&parent, PATIENCE)
-        .map_err(err)?
-        .ok_or("no status from the parent")?;
+    let st = sys.actor_status(&parent, PATIENCE).map_err(err)?;
     ensure!(st.children == kids, "children {:?}", st.children);
     ensure!(st.handled == 1 && st.type_name == "Parent", "{st:?}");
     ensure!(st.parent == *sys.address(), "parent {}", st.parent);
-    let st = sys
-        .actor_status(&timer, PATIENCE)
-        .map_err(err)?
-        .ok_or("no status from the timer")?;
+    let st = sys.actor_status(&timer, PATIENCE).map_err(err)?;
     ensure!(st.pending_timers == 1 && st.handled == 1, "{st:?}");
     let system = sys.system_status().map_err(err)?;
     ensure!(system.actors.len() == 4, "{} actors", system.actors.len());
@@ -816,6 +852,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         a_fifty_megabyte_message_and_its_reply_arrive_intact,
     ),
     ("second_reply", listen_receives_a_second_reply),
+    ("asks", an_ask_takes_its_own_answer_and_leaves_the_rest),
     ("many_to_one", many_actors_reply_to_one_endpoint),
     ("sub_actors", sub_actors_create_sub_actors),
     ("rapid_creates", a_hundred_rapid_creates),

@@ -61,6 +61,8 @@ pub(crate) struct ProcessSystem {
     own_exe: Option<PathBuf>,
     max_frame: usize,
     closed: bool,
+    /// The last ask id used (the first is random).
+    next_ask: u64,
 }
 
 impl ProcessSystem {
@@ -164,6 +166,7 @@ impl ProcessSystem {
             own_exe: None,
             max_frame,
             closed: false,
+            next_ask: random_u64(),
         };
         let types = registry::registered_types();
         if !types.is_empty() {
@@ -395,6 +398,13 @@ impl SystemBase for ProcessSystem {
         Ok(())
     }
 
+    fn new_ask(&mut self) -> u64 {
+        // Random, not counted from 1: an actor's answer to another program's ask must not
+        // match one of this program's.
+        self.next_ask = self.next_ask.wrapping_add(1);
+        self.next_ask
+    }
+
     fn next_envelope(
         &mut self,
         timeout: Duration,
@@ -403,13 +413,13 @@ impl SystemBase for ProcessSystem {
         // A timeout too long to add to the clock means no deadline at all.
         let deadline = Instant::now().checked_add(timeout);
         loop {
-            while let Some(Queued { env, origin }) = self.inbox.pop() {
+            if let Some((Queued { env, origin }, first)) =
+                self.inbox.take_first(|q| wanted(&q.env.msg))
+            {
                 // Taken by the program: handled, as far as the system is concerned.
                 (&*self.page).count(Count::Handled);
-                self.inbound.done(origin);
-                if wanted(&env.msg) {
-                    return Ok(Some(env));
-                }
+                self.inbound.taken(origin, first, &self.inbox);
+                return Ok(Some(env));
             }
             let left = deadline.map_or(Duration::from_secs(3600), |d| {
                 d.saturating_duration_since(Instant::now())
@@ -450,6 +460,14 @@ impl Drop for ProcessSystem {
             self.close_endpoint();
         }
     }
+}
+
+/// A random number (the standard library's hash keys are seeded randomly per process).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
 }
 
 fn reap_admin(admin: Option<Child>) {

@@ -79,6 +79,26 @@ impl Queue {
         self.items.len()
     }
 
+    /// Take out the first message `wanted` accepts, leaving the others in their order; true
+    /// with it if it was the first in the queue.
+    pub(crate) fn take_first(
+        &mut self,
+        wanted: impl Fn(&Queued) -> bool,
+    ) -> Option<(Queued, bool)> {
+        let i = self.items.iter().position(|(_, q)| wanted(q))?;
+        let (cost, q) = self.items.remove(i).expect("found above");
+        self.bytes -= cost;
+        Some((q, i == 0))
+    }
+
+    /// Where the first queued message from the queue ring starts.
+    fn first_ring_start(&self) -> Option<u64> {
+        self.items.iter().find_map(|(_, q)| match q.origin {
+            Origin::Ring { start, .. } => Some(start),
+            Origin::Timer => None,
+        })
+    }
+
     /// True once the queue holds [`QUEUE_BYTES`].
     pub(crate) fn is_full(&self) -> bool {
         self.bytes >= QUEUE_BYTES
@@ -344,6 +364,23 @@ impl Inbound {
         if let Origin::Ring { end, .. } = origin {
             self.page.done(end);
         }
+    }
+
+    /// A message taken out of `queue` by [`Queue::take_first`] is settled. Taken first, the
+    /// ring is settled up to the next message still queued (those between were taken out of
+    /// order before); taken out of order, its ring entry alone is marked settled.
+    pub(crate) fn taken(&mut self, origin: Origin, first: bool, queue: &Queue) {
+        let Origin::Ring { start, .. } = origin else {
+            return;
+        };
+        if !first {
+            self.page.entry_done(start);
+            return;
+        }
+        let head = queue
+            .first_ring_start()
+            .unwrap_or_else(|| self.page.queue_tail());
+        self.page.done(head);
     }
 
     /// A message this process sends itself: into the ring (so that it outlives the process),

@@ -427,6 +427,18 @@ impl LedgerPage {
         self.let_go(Which::Queue, end);
     }
 
+    /// The queue ring entry at `start` is settled ahead of entries before it (a program took
+    /// a later message first, as `ask` does): the admin skips it. The head moves past it once
+    /// the entries before it settle (see [`done`](Self::done)).
+    pub(crate) fn entry_done(&self, start: u64) {
+        self.write(Which::Queue, start + 4, &LET_GO.to_le_bytes());
+    }
+
+    /// The queue ring's tail: where the next entry goes.
+    pub(crate) fn queue_tail(&self) -> u64 {
+        self.words.load(W_TAIL)
+    }
+
     /// The out ring entry at `start` is let go: its receiver took it, or it was handed on.
     pub(crate) fn out_entry_let_go(&self, start: u64) {
         self.write(Which::Out, start + 4, &LET_GO.to_le_bytes());
@@ -490,6 +502,9 @@ impl LedgerPage {
     pub(crate) fn unsettled(&self, mut each: impl FnMut(Unsettled)) {
         let running = self.words.load(W_STARTED).checked_sub(1);
         self.scan(Which::Queue, |pos, entry| {
+            if entry.slot == LET_GO {
+                return;
+            }
             each(Unsettled {
                 from: entry.from,
                 body: entry.body,
@@ -801,6 +816,29 @@ mod tests {
         );
         let c = view.counts();
         assert_eq!((c.sent, c.poisoned, c.possibly_handled), (1, 1, 1));
+    }
+
+    #[test]
+    fn a_message_taken_out_of_order_is_not_returned_and_the_head_waits_for_the_rest() {
+        let t = tempfile::tempdir().unwrap();
+        let (_file, owner) = page(t.path(), "5.ledger");
+        owner.open_slot(0, 5);
+        let entries: Vec<(u64, u64)> = (1..=3)
+            .map(|seq| {
+                owner
+                    .push(stream(0, 5, seq), b"1@/d", &vec![0; seq as usize])
+                    .unwrap()
+            })
+            .collect();
+        let sizes = |page: &LedgerPage| left(page).iter().map(|l| l.1).collect::<Vec<_>>();
+        // The second is taken first (an ask's answer): only the first and third come back.
+        owner.entry_done(entries[1].0);
+        assert_eq!(sizes(&owner), [1, 3]);
+        // Then the first: the head moves to the third, the one still queued.
+        owner.done(entries[2].0);
+        assert_eq!(sizes(&owner), [3]);
+        owner.done(owner.queue_tail());
+        assert!(left(&owner).is_empty());
     }
 
     #[test]

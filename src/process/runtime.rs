@@ -134,6 +134,8 @@ struct Runtime {
     outbox: Arc<Mutex<Outbox>>,
     flusher: Option<Arc<Flusher>>,
     sends_this_call: u32,
+    /// The ask of the message being handled: everything sent meanwhile carries it.
+    current_ask: Option<u64>,
     listener: Option<UnixListener>,
     inbound: Inbound,
     queue: Queue,
@@ -356,6 +358,7 @@ impl Runtime {
             outbox: Arc::new(Mutex::new(Outbox::new(registry, limit, Some(page.clone())))),
             flusher: None,
             sends_this_call: 0,
+            current_ask: None,
             listener: Some(listener),
             queue: Queue::default(),
             max_frame: args.max_frame,
@@ -447,6 +450,19 @@ impl Runtime {
     /// if the actor must now exit.
     fn deliver<A: Actor>(&mut self, actor: &mut A, queued: Queued) -> Option<ExitReason> {
         let Queued { env, origin } = queued;
+        // What is sent from here on answers the same ask (if the message is part of one).
+        self.current_ask = env.msg.ask;
+        let exit = self.deliver_inner(actor, env, origin);
+        self.current_ask = None;
+        exit
+    }
+
+    fn deliver_inner<A: Actor>(
+        &mut self,
+        actor: &mut A,
+        env: Envelope,
+        origin: Origin,
+    ) -> Option<ExitReason> {
         let counted = origin != Origin::Timer;
         if self.cell.receive(&env.msg) == Receive::Status {
             // Settled before the answer leaves: a process killed in between then loses only
@@ -500,7 +516,10 @@ impl Runtime {
     /// Send a message the framework or the handler produced (the handler's own are checked
     /// against the frame limit first). A receiver that is not running gets it as a dead letter,
     /// and that is not an error: it is not the sender's failure.
-    fn post(&mut self, to: &Address, msg: Message) -> Result<()> {
+    fn post(&mut self, to: &Address, mut msg: Message) -> Result<()> {
+        if msg.ask.is_none() {
+            msg.ask = self.current_ask;
+        }
         if *to == self.cell.me {
             let me = self.cell.me.clone();
             return self.send_to_self(me, msg);
@@ -624,12 +643,17 @@ impl Runtime {
                 continue;
             }
             (&*self.page).count(Count::Poisoned);
+            // The Poison answers the ask its message was part of.
+            let ask = env.msg.ask;
             let poison = Poison {
                 original: env.msg,
                 details: format!("actor failed to start: {error}"),
                 possibly_handled: false,
             };
-            let sent = Message::new(&poison).and_then(|m| self.post(&env.from, m));
+            let sent = Message::new(&poison).and_then(|mut m| {
+                m.ask = ask;
+                self.post(&env.from, m)
+            });
             if let Err(e) = sent {
                 log::warn!("could not return a message to {}: {e}", env.from);
             }

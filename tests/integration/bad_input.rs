@@ -60,12 +60,7 @@ fn garbage_and_oversized_frames_on_the_admin_socket_get_an_error_and_the_admin_k
     // Everyone else is still served.
     sys.load_zoo(&mut system);
     let echo = system.create_actor_by_name("Echo", None).unwrap();
-    assert!(
-        system
-            .ask(&echo, "still here?", PATIENCE)
-            .unwrap()
-            .is_some()
-    );
+    assert!(system.ask(&echo, "still here?", PATIENCE).is_ok());
 }
 
 #[test]
@@ -228,10 +223,7 @@ fn garbage_sent_to_an_external_endpoint_does_not_disturb_its_replies() {
     let mut huge = UnixStream::connect(&mine).unwrap();
     huge.write_all(&[0xff; 8]).unwrap();
     for n in 0..50u32 {
-        let reply = system
-            .ask(&echo, &n, PATIENCE)
-            .unwrap()
-            .expect("echo reply");
+        let reply = system.ask(&echo, &n, PATIENCE).unwrap();
         assert_eq!(reply.decode::<u32>().unwrap(), n);
     }
 }

@@ -116,8 +116,8 @@ fn a_send_to_a_receiver_that_takes_nothing_fails_after_a_bounded_wait() {
         poison.details
     );
     // The flooder is not stuck itself: it answers at once.
-    let st = system.actor_status(&flooder, PATIENCE).unwrap();
-    assert!(st.is_some(), "the flooder is stuck");
+    let st = system.actor_status(&flooder, PATIENCE);
+    assert!(st.is_ok(), "the flooder is stuck: {st:?}");
     std::fs::write(&release, b"").unwrap();
 }
 
@@ -159,12 +159,7 @@ fn a_client_that_never_reads_is_cut_off_and_the_admin_stays_small() {
     assert!(grew < 64, "the admin grew by {grew} MiB");
     // Everyone else is still served.
     let echo = system.create_actor_by_name("Echo", None).unwrap();
-    assert!(
-        system
-            .ask(&echo, "still here?", PATIENCE)
-            .unwrap()
-            .is_some()
-    );
+    assert!(system.ask(&echo, "still here?", PATIENCE).is_ok());
 }
 
 #[test]
@@ -194,7 +189,7 @@ fn garbage_in_a_loop_cannot_fill_the_log() {
     // Both processes have seen the garbage once they answer again.
     for _ in 0..2 {
         system.status().unwrap();
-        assert!(system.ask(&echo, "after", PATIENCE).unwrap().is_some());
+        assert!(system.ask(&echo, "after", PATIENCE).is_ok());
     }
     wait_for("the log to have the garbage's lines", || lines() > before);
     let added = lines() - before;
@@ -236,8 +231,8 @@ fn a_sender_that_never_pauses_does_not_keep_an_actor_from_the_others() {
     };
     // The framework still answers a status request from someone else, in time.
     for _ in 0..3 {
-        let st = system.actor_status(&sink, PATIENCE).unwrap();
-        assert!(st.is_some(), "the flooded actor answered nobody else");
+        let st = system.actor_status(&sink, PATIENCE);
+        assert!(st.is_ok(), "the flooded actor answered nobody else: {st:?}");
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flooding.join().unwrap();

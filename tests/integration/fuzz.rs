@@ -243,18 +243,15 @@ fn ten_thousand_random_and_mutated_frames_change_nothing() {
     // Nothing changed: the same actors in the same processes, still answering.
     let reply = system.ask(&echo, "still here?", PATIENCE).unwrap();
     assert_eq!(
-        reply.and_then(|m| m.decode::<String>().ok()).as_deref(),
+        reply.decode::<String>().ok().as_deref(),
         Some("still here?"),
         "seed {seed}"
     );
     let after = sys.status(&mut system);
     assert_eq!(after, before, "seed {seed}: the actors changed");
     assert_eq!(sys.admin_pid, admin_pid);
-    let st = system.actor_status(&silent, PATIENCE).unwrap();
-    assert!(
-        st.is_some(),
-        "seed {seed}: the fuzzed actor does not answer"
-    );
+    let st = system.actor_status(&silent, PATIENCE);
+    assert!(st.is_ok(), "seed {seed}: the fuzzed actor does not answer");
     let out = sys.cli_ok(&["status"]);
     assert!(out.contains("Silent"), "{out}");
     let grew = |before: u64, pid: u32| rss_kib(pid).saturating_sub(before);

@@ -67,6 +67,7 @@ on_both_bases!(
     addresses,
     big_message,
     second_reply,
+    asks,
     many_to_one,
     sub_actors,
     rapid_creates,

@@ -106,12 +106,17 @@ impl Admin {
             return;
         }
         self.ledger.count(Count::PossiblyHandled);
+        let ask = msg.ask;
         let poison = Poison {
             original: msg,
             details: format!("actor {address} died while handling it"),
             possibly_handled: true,
         };
-        match Message::new(&poison) {
+        // It answers the ask its message was part of.
+        match Message::new(&poison).map(|mut p| {
+            p.ask = ask;
+            p
+        }) {
             // The admin has no handler: its own message comes back as a dead letter.
             Ok(poison) if from == self.me => self.dead_letter(address.clone(), from, poison),
             Ok(poison) => self.send(&from, poison),
