@@ -124,11 +124,13 @@ pub(crate) fn invoke(
             ops: &mut *ops,
             sender: sender.clone(),
         };
+        msg.take_undecoded();
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             actor.receive(msg, &mut ctx)
         }));
         failure = match outcome {
-            Ok(Ok(())) => None,
+            // A `get` of the right type that could not decode the body is a failure too.
+            Ok(Ok(())) => msg.take_undecoded(),
             Ok(Err(e)) => Some(e.to_string()),
             Err(panic) => Some(format!("handler panicked: {}", panic_text(&*panic))),
         };

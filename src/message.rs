@@ -187,12 +187,38 @@ impl Message {
     }
 
     /// Decode the body as a `T` only if the message was sent as a `T`.
+    ///
+    /// A message sent as a `T` whose body does not decode as one gives `None` here, and makes
+    /// the handler that asked fail as if it had returned the decode error (so it is retried
+    /// once, then returned to its sender as [`Poison`]): a message of the right name and the
+    /// wrong shape never vanishes in silence.
     pub fn get<T: DeserializeOwned>(&self) -> Option<T> {
-        if self.is::<T>() {
-            self.decode().ok()
-        } else {
-            None
+        if !self.is::<T>() {
+            return None;
         }
+        match self.decode() {
+            Ok(value) => Some(value),
+            Err(e) => {
+                UNDECODED.with(|u| *u.borrow_mut() = Some((self.addr(), e.to_string())));
+                None
+            }
+        }
+    }
+
+    fn addr(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    /// Why [`get`](Self::get) could not decode this message, if it could not since the last
+    /// call (which forgets it).
+    pub(crate) fn take_undecoded(&self) -> Option<String> {
+        UNDECODED.with(|u| {
+            let mut u = u.borrow_mut();
+            match u.take() {
+                Some((addr, why)) if addr == self.addr() => Some(why),
+                _ => None,
+            }
+        })
     }
 
     /// True for the framework's own messages (`ExitRequest`, `ChildExited`, `Poison`).
@@ -208,6 +234,13 @@ impl fmt::Debug for Message {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Message({}, {} bytes)", self.type_name, self.body.len())
     }
+}
+
+thread_local! {
+    /// The last [`Message::get`] on this thread whose type matched and whose body did not
+    /// decode: the message (by address) and why.
+    static UNDECODED: std::cell::RefCell<Option<(usize, String)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// The `type`, `body` and `ask` of a message frame, read without copying; the error says what

@@ -225,12 +225,25 @@ fn poison_after_one_retry_and_the_actor_keeps_running(sys: &mut ActorSystem) -> 
     sys.tell(&flaky, "err").map_err(err)?;
     let p: Poison = expect(sys, "Poison")?;
     ensure!(p.details.contains("refused"), "details: {}", p.details);
+    // Sent as a String, but not one: `get::<String>` finds nothing, and that is a failure too.
+    let not_a_string = Message::with_type("String", &42u32).map_err(err)?;
+    sys.tell_message(&flaky, not_a_string).map_err(err)?;
+    let p: Poison = expect(sys, "Poison")?;
+    ensure!(
+        p.original.type_name() == "String" && p.details.contains("decode"),
+        "details: {}",
+        p.details
+    );
+    ensure!(
+        ask::<u32, _>(sys, &flaky, "attempts", "u32")? == 6,
+        "one retry of the undecodable message"
+    );
     ensure!(
         ask::<String, _>(sys, &flaky, "flaky", "String")? == "ok",
         "retry succeeds"
     );
     ensure!(
-        ask::<u32, _>(sys, &flaky, "attempts", "u32")? == 6,
+        ask::<u32, _>(sys, &flaky, "attempts", "u32")? == 8,
         "attempts"
     );
     // Failures on Poison are neither retried nor returned.
@@ -241,7 +254,7 @@ fn poison_after_one_retry_and_the_actor_keeps_running(sys: &mut ActorSystem) -> 
     };
     sys.tell(&flaky, &poison).map_err(err)?;
     ensure!(
-        ask::<u32, _>(sys, &flaky, "attempts", "u32")? == 7,
+        ask::<u32, _>(sys, &flaky, "attempts", "u32")? == 9,
         "no retry for Poison"
     );
     // Nor on ExitRequest: the actor exits all the same.
