@@ -21,6 +21,62 @@ pub trait Actor: 'static {
     /// to create actors. System messages ([`ExitRequest`](crate::ExitRequest),
     /// [`ChildExited`](crate::ChildExited), [`Poison`](crate::Poison)) arrive here too.
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled;
+
+    /// Called once when the actor has been built, before its first message (`ctx.sender()` is
+    /// its parent). It may send and create actors. A failure (panic or `Err`) is a failed start:
+    /// the parent hears [`ExitReason::FailedToStart`](crate::ExitReason), and messages already
+    /// sent to the actor go back as [`Poison`](crate::Poison). Does nothing unless overridden.
+    fn started(&mut self, ctx: &mut Context<'_>) -> Handled {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Called once when the actor exits on request, after its handler has seen the
+    /// [`ExitRequest`](crate::ExitRequest) and before its children are asked to exit
+    /// (`ctx.sender()` is who asked). It may still send. A failure is logged; the actor exits
+    /// all the same. Not called when the process is killed. Does nothing unless overridden.
+    fn stopping(&mut self, ctx: &mut Context<'_>) -> Handled {
+        let _ = ctx;
+        Ok(())
+    }
+}
+
+/// Which lifecycle hook of an [`Actor`] to run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Hook {
+    Started,
+    Stopping,
+}
+
+/// Run a lifecycle hook as handlers run (a panic is caught). Returns why it failed, if it did;
+/// a failed `stopping` is logged here.
+pub(crate) fn run_hook(
+    actor: &mut dyn Actor,
+    ops: &mut dyn ContextOps,
+    sender: &Address,
+    hook: Hook,
+) -> std::result::Result<(), String> {
+    let mut ctx = Context {
+        ops,
+        sender: sender.clone(),
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match hook {
+        Hook::Started => actor.started(&mut ctx),
+        Hook::Stopping => actor.stopping(&mut ctx),
+    }));
+    let failure = match outcome {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => format!("panicked: {}", panic_text(&*panic)),
+    };
+    let failure = match hook {
+        Hook::Started => format!("started() failed: {failure}"),
+        Hook::Stopping => format!("stopping() failed: {failure}"),
+    };
+    if let Hook::Stopping = hook {
+        log::warn!("{failure}");
+    }
+    Err(failure)
 }
 
 /// What a base (the process runtime or the deterministic one) provides to handlers.

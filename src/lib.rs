@@ -39,7 +39,8 @@
 //!
 //! - [`Actor`] — a type with a handler that receives one [`Message`] at a time through a
 //!   [`Context`] (sender, own address, `send`, `reply`, `create_actor`, `create_global`,
-//!   `wakeup_after`, `handle_dead_letters`). [`dispatch!`] writes one handler per message type.
+//!   `wakeup_after`, `handle_dead_letters`), and optional `started`/`stopping` hooks.
+//!   [`dispatch!`] writes one handler per message type.
 //! - [`actors!`] — registers the actor types of a binary; invoke it first thing in `main`.
 //! - [`ActorSystem`] — the API for programs outside the actors: start or attach, create, `tell`,
 //!   `ask` (matched to its request: the answer may come from any actor the request passed

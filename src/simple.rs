@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::actor::{Actor, ContextOps, invoke, panic_text};
+use crate::actor::{Actor, ContextOps, Hook, invoke, panic_text, run_hook};
 use crate::address::{ADMIN_ID, Address};
 use crate::core::cell::{Cell, Receive};
 use crate::core::directory::{DeadLetter, Directory};
@@ -278,8 +278,14 @@ impl SimpleSystem {
         let type_name = slot.cell.type_name.clone();
         let make = registry::constructor(&type_name).expect("checked at create");
         match std::panic::catch_unwind(make) {
-            Ok(actor) => {
-                if let Some(slot) = self.actors.get_mut(&id) {
+            Ok(mut actor) => {
+                let (me, parent) = (Address::new(&self.dir, id), slot.cell.parent.clone());
+                let mut ops = SimpleOps { sys: self, me };
+                if let Err(e) = run_hook(&mut *actor, &mut ops, &parent, Hook::Started) {
+                    let error = format!("{type_name} {e}");
+                    log::error!("{error}");
+                    self.fail_start(id, error);
+                } else if let Some(slot) = self.actors.get_mut(&id) {
                     slot.actor = Some(actor);
                 }
             }
@@ -381,6 +387,13 @@ impl SimpleSystem {
             self.system_send(&env.to, &env.from, &poison);
         }
         if let Some(exit) = exit {
+            if let Some(mut actor) = self.actors.get_mut(&id).and_then(|s| s.actor.take()) {
+                let mut ops = SimpleOps {
+                    sys: self,
+                    me: env.to.clone(),
+                };
+                let _ = run_hook(&mut *actor, &mut ops, &env.from, Hook::Stopping);
+            }
             for child in exit.ask {
                 self.system_send(&env.to, &child, &ExitRequest::default());
             }

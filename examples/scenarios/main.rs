@@ -589,6 +589,35 @@ fn an_ask_takes_its_own_answer_and_leaves_the_rest(sys: &mut ActorSystem) -> Out
     Ok(())
 }
 
+fn lifecycle_hooks_run_once_around_the_messages(sys: &mut ActorSystem) -> Outcome {
+    let hooked = sys.create_actor_by_name("Hooked", None).map_err(err)?;
+    ensure!(
+        expect::<String>(sys, "String")? == "started",
+        "started hook"
+    );
+    ensure!(
+        ask::<String, _>(sys, &hooked, "hi", "String")? == "hi",
+        "a message after started"
+    );
+    sys.tell_exit(&hooked).map_err(err)?;
+    ensure!(
+        expect::<String>(sys, "String")? == "stopping",
+        "stopping hook"
+    );
+    ensure!(
+        child_exited(sys, &hooked)? == ExitReason::Requested,
+        "exit on request"
+    );
+    // A failing started hook is a failed start.
+    let bad = sys.create_actor_by_name("HookFails", None).map_err(err)?;
+    match child_exited(sys, &bad)? {
+        ExitReason::FailedToStart { error }
+            if error.contains("started() failed") && error.contains("no database") => {}
+        other => return Err(format!("HookFails ended {other:?}")),
+    }
+    Ok(())
+}
+
 fn many_actors_reply_to_one_endpoint(sys: &mut ActorSystem) -> Outcome {
     let echoes: Vec<Address> = (0..10)
         .map(|_| sys.create_actor_by_name("Echo", None))
@@ -866,6 +895,7 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ),
     ("second_reply", listen_receives_a_second_reply),
     ("asks", an_ask_takes_its_own_answer_and_leaves_the_rest),
+    ("lifecycle", lifecycle_hooks_run_once_around_the_messages),
     ("many_to_one", many_actors_reply_to_one_endpoint),
     ("sub_actors", sub_actors_create_sub_actors),
     ("rapid_creates", a_hundred_rapid_creates),

@@ -47,6 +47,46 @@ impl Actor for Silent {
     }
 }
 
+/// Says `"started"` to its parent from its `started` hook and `"stopping"` to whoever asked it
+/// to exit from its `stopping` hook; echoes strings in between.
+#[derive(Default)]
+pub struct Hooked;
+
+impl Actor for Hooked {
+    fn started(&mut self, ctx: &mut Context<'_>) -> Handled {
+        let parent = ctx.sender().clone();
+        ctx.send(&parent, "started")?;
+        Ok(())
+    }
+
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(text) = msg.get::<String>() {
+            ctx.reply(&text)?;
+        }
+        Ok(())
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<'_>) -> Handled {
+        let asker = ctx.sender().clone();
+        ctx.send(&asker, "stopping")?;
+        Ok(())
+    }
+}
+
+/// Its `started` hook fails: it never runs.
+#[derive(Default)]
+pub struct HookFails;
+
+impl Actor for HookFails {
+    fn started(&mut self, _ctx: &mut Context<'_>) -> Handled {
+        Err("no database".into())
+    }
+
+    fn receive(&mut self, _msg: &Message, _ctx: &mut Context<'_>) -> Handled {
+        Ok(())
+    }
+}
+
 /// Tells a [`Sink`] how many numbered messages to expect and whom to report to.
 #[derive(Serialize, Deserialize)]
 pub struct Expect {
@@ -803,6 +843,8 @@ pub fn register() {
         Echo,
         Inspect,
         Silent,
+        Hooked,
+        HookFails,
         Sink,
         Source,
         Parent,

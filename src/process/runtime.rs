@@ -22,7 +22,7 @@ use mio::net::UnixListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::actor::{Actor, ContextOps, invoke, panic_text};
+use crate::actor::{Actor, ContextOps, Hook, invoke, panic_text, run_hook};
 use crate::address::Address;
 use crate::core::cell::{Cell, Receive};
 use crate::core::ledger::{Count, Tally, Uncounted};
@@ -295,6 +295,12 @@ pub(crate) fn run<A: Actor + Default>(args: ActorArgs, control: ControlClient) -
             rt.fail_start(error)
         }
     };
+    if let Err(e) = run_hook(&mut actor, &mut rt, &args.parent, Hook::Started) {
+        rt.end_of_call();
+        let error = format!("{} {e}", args.type_name);
+        rt.fail_start(error)
+    }
+    rt.end_of_call();
     log::debug!("actor {} of type {} started", rt.cell.me, args.type_name);
     match rt.serve(&mut actor) {
         Some(reason) => rt.exit(reason, 0),
@@ -494,6 +500,8 @@ impl Runtime {
         self.end_of_call();
         self.inbound.done(origin);
         let exit = exit?;
+        let _ = run_hook(actor, self, &env.from, Hook::Stopping);
+        self.end_of_call();
         let request = Message::new(&ExitRequest::default()).expect("ExitRequest encodes");
         for child in exit.ask {
             let _ = self.post(&child, request.clone());

@@ -68,6 +68,7 @@ on_both_bases!(
     big_message,
     second_reply,
     asks,
+    lifecycle,
     many_to_one,
     sub_actors,
     rapid_creates,
