@@ -268,6 +268,13 @@ impl ActorSystem {
         answer.decode()
     }
 
+    /// Let `duration` pass without taking any message: on the simple base, virtual time (timers
+    /// due meanwhile fire, and what they cause runs); on the process base, real time. Messages
+    /// that arrive meanwhile stay queued for [`listen`](Self::listen).
+    pub fn sleep(&mut self, duration: Duration) -> Result<()> {
+        self.inner.next_envelope(duration, &|_| false).map(|_| ())
+    }
+
     /// Wait up to `timeout` for the next message to this endpoint. System messages other than
     /// [`Poison`] (such as `ChildExited` for actors this endpoint created) are left queued for
     /// [`listen_any`](Self::listen_any).
