@@ -37,7 +37,7 @@ impl Actor for Hello {
             let punct = ctx.create_actor::<Punctuate>()?;
             let greeting = Greeting {
                 message: "Hello".into(),
-                send_to: vec![punct, ctx.sender().clone()],
+                send_to: vec![punct, ctx.sender()],
             };
             ctx.send(&world, &greeting)?;
         }

@@ -95,9 +95,10 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// The sender of the message being handled.
-    pub fn sender(&self) -> &Address {
-        &self.sender
+    /// The sender of the message being handled. An owned address (a reference-count increment,
+    /// not a copy), so that `ctx.send(&ctx.sender(), &value)` compiles.
+    pub fn sender(&self) -> Address {
+        self.sender.clone()
     }
 
     /// This actor's own address.

@@ -104,7 +104,7 @@ impl<W: TroupeWorker> Troupe<W> {
 impl<W: TroupeWorker> Actor for Troupe<W> {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if msg.is::<TroupeDone>() {
-            let member = ctx.sender().clone();
+            let member = ctx.sender();
             self.busy.remove(&member);
             if let Some(task) = self.waiting.pop_front() {
                 return self.hand_to(member, task, ctx);
@@ -136,7 +136,7 @@ impl<W: TroupeWorker> Actor for Troupe<W> {
             return Ok(());
         }
         let task = TroupeTask {
-            sender: ctx.sender().clone(),
+            sender: ctx.sender(),
             msg: msg.clone(),
         };
         if let Some(member) = self.idle.pop() {
@@ -174,7 +174,7 @@ impl<W: TroupeWorker> Actor for TroupeMember<W> {
         if let Some(poison) = invoke(&mut self.inner, &mut *ctx.ops, &task.sender, &task.msg) {
             ctx.send(&task.sender, &poison)?;
         }
-        let manager = ctx.sender().clone();
+        let manager = ctx.sender();
         ctx.send(&manager, &TroupeDone {})?;
         Ok(())
     }

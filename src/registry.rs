@@ -128,7 +128,7 @@ pub fn dispatch(types: Vec<ActorType>) {
 ///
 /// impl Actor for Echo {
 ///     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
-///         ctx.send_message(&ctx.sender().clone(), msg.clone())?;
+///         ctx.send_message(&ctx.sender(), msg.clone())?;
 ///         Ok(())
 ///     }
 /// }

@@ -17,8 +17,7 @@ pub struct Echo;
 impl Actor for Echo {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if !msg.is_system() {
-            let to = ctx.sender().clone();
-            ctx.send_message(&to, msg.clone())?;
+            ctx.send_message(&ctx.sender(), msg.clone())?;
         }
         Ok(())
     }
@@ -54,7 +53,7 @@ pub struct Hooked;
 
 impl Actor for Hooked {
     fn started(&mut self, ctx: &mut Context<'_>) -> Handled {
-        let parent = ctx.sender().clone();
+        let parent = ctx.sender();
         ctx.send(&parent, "started")?;
         Ok(())
     }
@@ -67,7 +66,7 @@ impl Actor for Hooked {
     }
 
     fn stopping(&mut self, ctx: &mut Context<'_>) -> Handled {
-        let asker = ctx.sender().clone();
+        let asker = ctx.sender();
         ctx.send(&asker, "stopping")?;
         Ok(())
     }
@@ -126,7 +125,7 @@ impl Actor for Sink {
                 None => msg.decode()?,
             };
             self.first.get_or_insert_with(Instant::now);
-            let next = self.next.entry(ctx.sender().clone()).or_insert(0);
+            let next = self.next.entry(ctx.sender()).or_insert(0);
             self.in_order &= n == *next;
             *next = n + 1;
             self.received += 1;
@@ -250,7 +249,7 @@ impl Actor for Spawner {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if let Some(f) = msg.get::<FanOut>() {
             self.started = Some(Instant::now());
-            self.requester = Some(ctx.sender().clone());
+            self.requester = Some(ctx.sender());
             self.pending = f.count;
             for _ in 0..f.count {
                 let child = ctx.create_actor_by_name(&f.kind)?;
@@ -258,7 +257,7 @@ impl Actor for Spawner {
             }
         } else if msg.get::<String>().as_deref() == Some("ping") && self.pending > 0 {
             self.pending -= 1;
-            let to = ctx.sender().clone();
+            let to = ctx.sender();
             ctx.send(&to, &ExitRequest::default())?;
             if self.pending == 0
                 && let (Some(t), Some(r)) = (self.started, self.requester.clone())
@@ -733,7 +732,7 @@ impl Actor for Bloater {
         if let Some(n) = msg.get::<u64>() {
             let blob =
                 Message::with_type("Blob", &serde_bytes::ByteBuf::from(vec![7u8; n as usize]))?;
-            let to = ctx.sender().clone();
+            let to = ctx.sender();
             ctx.send_message(&to, blob)?;
         }
         Ok(())
