@@ -113,8 +113,8 @@ pub use message::{
     StatusRequest, Wakeup, type_name_of,
 };
 pub use process::launcher::list_types;
-pub use process::spawn::signal_name;
 pub use registry::{LIST_TYPES_MAGIC, registered_types};
+pub use sys::spawn::signal_name;
 pub use system::{ActorSystem, BASE_ENV, Base, SystemConfig, WhenMissing};
 
 /// Running an admin inside a program: what the `greenroom-admin` binary does.

@@ -12,4 +12,3 @@ pub(crate) mod launcher;
 pub(crate) mod ledger_page;
 pub(crate) mod outbox;
 pub(crate) mod runtime;
-pub(crate) mod spawn;

@@ -8,6 +8,9 @@
 //! `O_NOFOLLOW | O_DIRECTORY` relative to its already-open parent, checked with `fstat` (owner,
 //! mode), and from then on used through its descriptor: stale files are removed with `unlinkat`
 //! on it, and cleanup never leaves it.
+//!
+//! Starting, signalling and reaping processes is in [`spawn`]. No other module of the crate
+//! calls the C library directly or contains `unsafe`.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -22,6 +25,8 @@ use nix::sys::stat::{Mode, fchmod, fstat, fstatat, mkdirat};
 use nix::unistd::{UnlinkatFlags, unlinkat};
 
 use crate::error::{Error, Result};
+
+pub(crate) mod spawn;
 
 /// A directory of greenroom's own, opened without following links and checked: it is a real
 /// directory, owned by this user, with mode 0700; its parent cannot be swapped by another user.
@@ -494,6 +499,31 @@ fn split(path: &Path) -> Option<(&Path, &OsStr)> {
         return None;
     }
     Some((path.parent()?, path.file_name()?))
+}
+
+/// The user this process runs as.
+pub(crate) fn uid() -> u32 {
+    nix::unistd::getuid().as_raw()
+}
+
+/// The pid of the process at the other end of a Unix socket (`SO_PEERCRED`).
+pub(crate) fn peer_pid(socket: &impl AsFd) -> Option<u32> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    getsockopt(socket, PeerCredentials)
+        .ok()
+        .and_then(|c| u32::try_from(c.pid()).ok())
+}
+
+/// An exclusive lock on a file, held until dropped (`flock`).
+pub(crate) struct FileLock(
+    #[expect(dead_code, reason = "held for its Drop, which unlocks")] nix::fcntl::Flock<File>,
+);
+
+/// Take an exclusive lock on `file` without waiting; `None` if another process holds one.
+pub(crate) fn try_lock(file: File) -> Option<FileLock> {
+    nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .ok()
+        .map(FileLock)
 }
 
 #[cfg(test)]

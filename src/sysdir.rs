@@ -47,7 +47,7 @@ pub fn system_dir(name: &str) -> Result<PathBuf> {
 /// `/tmp/greenroom-UID`. Memory-backed places come first: every actor's ledger page is a file
 /// there, written for every message, which a disk would only slow down.
 fn base_dir() -> PathBuf {
-    let uid = nix::unistd::getuid();
+    let uid = crate::sys::uid();
     match std::env::var_os("XDG_RUNTIME_DIR") {
         Some(d) if !d.is_empty() && Path::new(&d).is_dir() => Path::new(&d).join("greenroom"),
         _ if Path::new("/dev/shm").is_dir() => PathBuf::from(format!("/dev/shm/greenroom-{uid}")),

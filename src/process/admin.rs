@@ -10,7 +10,6 @@
 //! bytes until the actor accepts them.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io::Read;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::path::PathBuf;
@@ -20,15 +19,14 @@ use std::time::{Duration, Instant};
 
 use mio::net::{UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token};
-use nix::fcntl::{Flock, FlockArg};
 
 use crate::address::{ADMIN_ID, Address};
 use crate::core::directory::Directory;
 use crate::core::ledger::Ledger;
 use crate::error::{Error, IoContext, Result};
 use crate::process::outbox::Outbox;
-use crate::process::spawn;
 use crate::protocol::{Response, UnknownTypeDetail};
+use crate::sys::spawn;
 use crate::sysdir::{self, FileHow, PrivateDir};
 use crate::wire;
 
@@ -154,7 +152,7 @@ struct Admin {
     ids: Ids,
     next_token: usize,
     shutdown: Option<Shutdown>,
-    _lock: Flock<File>,
+    _lock: crate::sys::FileLock,
     /// The system directory, opened safely; removed (contents first) when the admin finishes.
     private: Option<PrivateDir>,
 }
@@ -182,11 +180,9 @@ impl Admin {
         let private = sysdir::create_private_dir(&dir)?;
         crate::logging::init_admin(&cfg.system, &dir);
         let file = private.file("admin.lock", FileHow::ReadWrite)?;
-        let lock = Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
-            Error::AlreadyRunning {
-                system: cfg.system.clone(),
-                pidfile: sysdir::pid_file(&dir),
-            }
+        let lock = crate::sys::try_lock(file).ok_or_else(|| Error::AlreadyRunning {
+            system: cfg.system.clone(),
+            pidfile: sysdir::pid_file(&dir),
         })?;
         private.remove_files(is_stale);
         // The pid file is complete before the socket exists: whoever sees the socket can read it.
@@ -211,7 +207,7 @@ impl Admin {
         }
         let mut signals = UnixStream::from_std(sig_read);
         let terminate = Arc::new(AtomicBool::new(false));
-        for sig in crate::process::spawn::CAUGHT {
+        for sig in crate::sys::spawn::CAUGHT {
             let w = sig_write
                 .try_clone()
                 .ctx(|| "cloning the signal pipe".into())?;

@@ -18,8 +18,8 @@ use crate::message::{ChildExited, ExitReason, Message};
 use crate::process::conn::Conn;
 use crate::process::ledger_page::LedgerPage;
 use crate::process::runtime::{ActorArgs, SPARE};
-use crate::process::spawn::{self, Reaped};
 use crate::protocol::Response;
+use crate::sys::spawn::{self, Reaped};
 use crate::wire::{self, ReadStatus};
 
 /// One actor process (or spare) the admin started.

@@ -40,14 +40,6 @@ impl Client {
     }
 }
 
-/// The pid of the process at the other end of a Unix socket (`SO_PEERCRED`).
-fn peer_pid(stream: &mio::net::UnixStream) -> Option<u32> {
-    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-    getsockopt(stream, PeerCredentials)
-        .ok()
-        .and_then(|c| u32::try_from(c.pid()).ok())
-}
-
 /// A client with more than this many bytes of answers unread when the next answer is due is
 /// disconnected (one answer of any size is always let through).
 const CLIENT_BACKLOG_CAP: usize = 4 << 20;
@@ -121,7 +113,7 @@ impl Admin {
                         log::warn!("cannot watch a new client: {e}");
                         continue;
                     }
-                    let peer_pid = peer_pid(&stream);
+                    let peer_pid = crate::sys::peer_pid(&stream);
                     let conn = Conn::new(stream, self.cfg.max_frame + wire::WRAP_SLACK);
                     self.clients.insert(
                         token,

@@ -3,14 +3,14 @@
 
 use std::time::{Duration, Instant};
 
+use crate::sys::spawn::Signal;
 use mio::Token;
-use nix::sys::signal::Signal;
 
 use super::Admin;
 use crate::address::Address;
 use crate::message::{ExitRequest, Message};
-use crate::process::spawn;
 use crate::protocol::Response;
+use crate::sys::spawn;
 
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 enum Phase {

@@ -21,7 +21,8 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsRawFd, RawFd};
 
-use nix::sys::signal::{Signal, kill};
+pub(crate) use nix::sys::signal::Signal;
+use nix::sys::signal::kill;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
