@@ -94,6 +94,15 @@ pub struct Context<'a> {
     pub(crate) sender: Address,
 }
 
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("me", self.ops.me())
+            .field("sender", &self.sender)
+            .finish()
+    }
+}
+
 impl Context<'_> {
     /// The sender of the message being handled. An owned address (a reference-count increment,
     /// not a copy), so that `ctx.send(&ctx.sender(), &value)` compiles.

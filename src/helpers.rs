@@ -82,6 +82,15 @@ pub struct Troupe<W> {
     _worker: PhantomData<fn() -> W>,
 }
 
+impl<W> std::fmt::Debug for Troupe<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Troupe")
+            .field("idle", &self.idle.len())
+            .field("busy", &self.busy.len())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<W> Default for Troupe<W> {
     fn default() -> Self {
         Troupe {
@@ -156,6 +165,14 @@ pub struct TroupeMember<W> {
     inner: W,
 }
 
+impl<W: std::fmt::Debug> std::fmt::Debug for TroupeMember<W> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TroupeMember")
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
 impl<W: Default> Default for TroupeMember<W> {
     fn default() -> Self {
         TroupeMember {
@@ -200,6 +217,15 @@ struct TransientTimeout {
 pub struct Transient<A> {
     inner: A,
     generation: u64,
+}
+
+impl<A: std::fmt::Debug> std::fmt::Debug for Transient<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transient")
+            .field("inner", &self.inner)
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<A: Default> Default for Transient<A> {

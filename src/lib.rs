@@ -84,7 +84,7 @@
 //! greenroom runs on Linux only. The wire protocol, the ledger page and what each bad frame does
 //! are described in `docs/PROTOCOL.md` in the repository.
 
-#![deny(missing_docs)]
+#![deny(missing_docs, missing_debug_implementations)]
 
 mod actor;
 mod address;

@@ -31,6 +31,14 @@ pub struct ActorType {
     make: fn() -> Box<dyn Actor>,
 }
 
+impl std::fmt::Debug for ActorType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorType")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ActorType {
     /// The entry for actor type `A`.
     pub fn of<A: Actor + Default>() -> ActorType {

@@ -118,6 +118,16 @@ pub struct ActorSystem {
     base: Base,
 }
 
+impl std::fmt::Debug for ActorSystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ActorSystem")
+            .field("name", &self.inner.name())
+            .field("address", self.inner.address())
+            .field("base", &self.base)
+            .finish()
+    }
+}
+
 impl ActorSystem {
     /// Attach to the system named by `GREENROOM_SYSTEM` (default `default`), starting an admin
     /// for this program if none runs. `GREENROOM_BASE` chooses the base.
