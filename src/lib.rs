@@ -92,6 +92,8 @@ mod core;
 mod error;
 mod helpers;
 mod intern;
+// Public for greenroom's own binaries and tests, not part of the API.
+#[doc(hidden)]
 pub mod logging;
 mod message;
 mod process;
@@ -99,8 +101,10 @@ pub mod protocol;
 mod registry;
 mod simple;
 mod sys;
+#[doc(hidden)]
 pub mod sysdir;
 mod system;
+#[doc(hidden)]
 pub mod wire;
 
 pub use crate::core::ledger::Ledger;
