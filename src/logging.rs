@@ -19,7 +19,9 @@ pub fn log_path(dir: &Path) -> std::path::PathBuf {
     dir.join("system.log")
 }
 
-fn open_log(dir: &Path) -> Option<File> {
+/// The system's log, opened for appending (for the admin, which hands it to each actor as its
+/// standard output and error).
+pub(crate) fn open_log(dir: &Path) -> Option<File> {
     OpenOptions::new()
         .create(true)
         .append(true)

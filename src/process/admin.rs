@@ -153,6 +153,8 @@ struct Admin {
     next_token: usize,
     shutdown: Option<Shutdown>,
     _lock: crate::sys::FileLock,
+    /// The system's log: each actor's standard output and error.
+    actor_output: Option<std::fs::File>,
     /// The system directory, opened safely; removed (contents first) when the admin finishes.
     private: Option<PrivateDir>,
 }
@@ -225,6 +227,7 @@ impl Admin {
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .ctx(|| "registering the signal pipe".into())?;
         let ids = Ids::reserve(&private, &dir);
+        let actor_output = crate::logging::open_log(&dir);
         Ok(Admin {
             ids,
             me: Address::new(&dir, ADMIN_ID),
@@ -260,6 +263,7 @@ impl Admin {
             next_token: 2,
             shutdown: None,
             _lock: lock,
+            actor_output,
             private: Some(private),
         })
     }

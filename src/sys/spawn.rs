@@ -39,18 +39,25 @@ struct Plan<'a> {
     path: &'a CString,
     argv: &'a [*const libc::c_char],
     devnull: RawFd,
+    output: RawFd,
     keep: &'a [RawFd],
     parent: libc::pid_t,
     mask: libc::sigset_t,
 }
 
 /// Start `binary` with `args`, handing it the descriptors in `keep` (they stay open across exec;
-/// everything else is close-on-exec). Standard input is `/dev/null`. The child is in a process
+/// everything else is close-on-exec). Standard input is `/dev/null`; standard output and error
+/// are `output` if given (else this process's). The child is in a process
 /// group of its own (a Ctrl-C meant for the admin's terminal does not reach it), and is killed
 /// by the kernel if the calling process dies. Returns the child's pid; the caller reaps it.
 ///
 /// The calling process must be single-threaded, and catch no signals but [`CAUGHT`].
-pub(crate) fn spawn(binary: &str, args: &[String], keep: &[&dyn AsRawFd]) -> io::Result<u32> {
+pub(crate) fn spawn(
+    binary: &str,
+    args: &[String],
+    keep: &[&dyn AsRawFd],
+    output: Option<&dyn AsRawFd>,
+) -> io::Result<u32> {
     let cstr = |s: &str| CString::new(s).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput));
     let path = cstr(binary)?;
     let argv: Vec<CString> = std::iter::once(binary)
@@ -85,6 +92,7 @@ pub(crate) fn spawn(binary: &str, args: &[String], keep: &[&dyn AsRawFd]) -> io:
         path: &path,
         argv: &argv_ptrs,
         devnull: devnull.as_raw_fd(),
+        output: output.map_or(-1, |o| o.as_raw_fd()),
         keep: &keep,
         parent: std::process::id() as libc::pid_t,
         mask,
@@ -124,6 +132,10 @@ extern "C" fn child(plan: *mut c_void) -> c_int {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         libc::setpgid(0, 0);
         libc::dup2(plan.devnull, 0);
+        if plan.output >= 0 {
+            libc::dup2(plan.output, 1);
+            libc::dup2(plan.output, 2);
+        }
         for &fd in plan.keep {
             libc::fcntl(fd, libc::F_SETFD, 0);
         }

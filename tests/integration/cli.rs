@@ -228,3 +228,22 @@ fn load_of_a_bare_file_name_means_the_file_in_the_current_directory() {
     );
     sys.cli_ok(&["create", "Echo"]);
 }
+
+#[test]
+fn what_an_actor_writes_to_its_standard_error_lands_in_the_system_log() {
+    let sys = TestSystem::start();
+    sys.cli_ok(&["load", example("zoo").to_str().unwrap()]);
+    let flaky = sys.cli_ok(&["create", "Flaky"]);
+    // Its handler panics (twice: the retry): the panic message is written to standard error.
+    let out = sys.cli(&["ask", &flaky, "\"panic\""]);
+    assert!(!out.status.success(), "{out:?}");
+    let log = sys.cli_ok(&["log"]);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("panicked") && l.contains("boom")),
+        "no panic message in the log:\n{log}\nadmin's own output:\n{}",
+        sys.admin_log()
+    );
+    // Not in the admin's own output any more.
+    assert!(!sys.admin_log().contains("boom"), "{}", sys.admin_log());
+}

@@ -108,7 +108,12 @@ impl Admin {
             ledger_fd: page_file.as_raw_fd(),
             max_frame: self.cfg.max_frame,
         };
-        let pid = match spawn::spawn(binary, &args.to_argv(), &[&listener, &theirs, &page_file]) {
+        let output = self
+            .actor_output
+            .as_ref()
+            .map(|f| f as &dyn std::os::fd::AsRawFd);
+        let keep: [&dyn std::os::fd::AsRawFd; 3] = [&listener, &theirs, &page_file];
+        let pid = match spawn::spawn(binary, &args.to_argv(), &keep, output) {
             Ok(pid) => pid,
             Err(e) => {
                 let _ = std::fs::remove_file(&socket);
