@@ -501,6 +501,25 @@ fn split(path: &Path) -> Option<(&Path, &OsStr)> {
     Some((path.parent()?, path.file_name()?))
 }
 
+/// Connect to the Unix stream socket at `path` without waiting: a listener whose backlog of
+/// unaccepted connections is full gives [`std::io::ErrorKind::WouldBlock`] at once, where a
+/// plain `connect` would wait until it accepts. The stream returned is blocking.
+pub(crate) fn connect_now(path: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, socket};
+    let addr = UnixAddr::new(path).map_err(std::io::Error::from)?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    use std::os::fd::AsRawFd;
+    connect(fd.as_raw_fd(), &addr)?;
+    let stream = std::os::unix::net::UnixStream::from(fd);
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
 /// The user this process runs as.
 pub(crate) fn uid() -> u32 {
     nix::unistd::getuid().as_raw()

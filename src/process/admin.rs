@@ -237,7 +237,8 @@ impl Admin {
                     .ctx(|| "cloning the event registry".into())?,
                 cfg.max_frame + wire::WRAP_SLACK,
                 None,
-            ),
+            )
+            .without_connect_patience(),
             cfg,
             dir,
             poll,

@@ -4,7 +4,7 @@
 
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::UnixStream;
 use serde::Serialize;
@@ -92,8 +92,30 @@ impl Conn {
 
 /// Open a connection to an actor's message socket. A missing socket or a refused connection
 /// means the actor is gone.
-pub(crate) fn connect(to: &Address) -> Result<StdUnixStream> {
-    match StdUnixStream::connect(to.socket_path()) {
+/// Connect to `to`'s message socket. A receiver whose backlog of unaccepted connections is full
+/// is tried again for up to `patience`, then refused with [`Error::Backpressure`]: a plain
+/// `connect` would wait for as long as the receiver does not accept (the admin uses no
+/// patience, so that no receiver can stall it).
+pub(crate) fn connect(to: &Address, patience: Duration) -> Result<StdUnixStream> {
+    let started = Instant::now();
+    let mut pause = Duration::from_micros(100);
+    let attempt = loop {
+        match crate::sys::connect_now(&to.socket_path()) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let waited = started.elapsed();
+                if waited >= patience {
+                    return Err(Error::Backpressure {
+                        to: to.clone(),
+                        waited,
+                    });
+                }
+                std::thread::sleep(pause.min(patience - waited));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+            other => break other,
+        }
+    };
+    match attempt {
         Ok(s) => Ok(s),
         Err(e)
             if matches!(

@@ -23,7 +23,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::net::UnixStream;
 use mio::{Interest, Registry, Token};
@@ -454,6 +454,8 @@ pub(crate) struct Outbox {
     returns: Vec<Returned>,
     /// The owner's out ring, if it has a ledger page (the admin has none).
     out: Option<OutRing>,
+    /// How long a receiver whose connection backlog is full is tried again (see `conn::connect`).
+    connect_patience: Duration,
 }
 
 impl Outbox {
@@ -469,7 +471,15 @@ impl Outbox {
             limit,
             returns: Vec::new(),
             out: page.map(OutRing::new),
+            connect_patience: crate::process::runtime::send_timeout(),
         }
+    }
+
+    /// Refuse at once a receiver whose backlog of unaccepted connections is full, rather than
+    /// waiting up to the send timeout for it (for the admin, which must serve everyone).
+    pub(crate) fn without_connect_patience(mut self) -> Outbox {
+        self.connect_patience = Duration::ZERO;
+        self
     }
 
     /// Send `msg` from `from` to `to`. With `batch` false the frame is written now; with `batch`
@@ -497,7 +507,13 @@ impl Outbox {
         let peer = match self.peers.entry(to.clone()) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(slot) => {
-                let mut peer = open_peer(&self.registry, Token(self.next), from, to)?;
+                let mut peer = open_peer(
+                    &self.registry,
+                    Token(self.next),
+                    from,
+                    to,
+                    self.connect_patience,
+                )?;
                 if peer.ledger.is_some() {
                     peer.mark = self.out.as_mut().and_then(|o| o.open_peer(peer.conn, to));
                 }
@@ -727,7 +743,13 @@ impl Outbox {
 /// Open a connection to `to`'s message socket, with its ledger page if it keeps one. The page
 /// is opened first: a receiver that is running has it, so a missing page with a working socket
 /// means a receiver that keeps no ledger.
-fn open_peer(registry: &Registry, token: Token, from: &Address, to: &Address) -> Result<Peer> {
+fn open_peer(
+    registry: &Registry,
+    token: Token,
+    from: &Address,
+    to: &Address,
+    patience: Duration,
+) -> Result<Peer> {
     let ledger = match LedgerPage::open(&to.ledger_path()) {
         Ok(page) => Some(page),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -740,7 +762,7 @@ fn open_peer(registry: &Registry, token: Token, from: &Address, to: &Address) ->
             );
         }
     };
-    let std = connect(to)?;
+    let std = connect(to, patience)?;
     std.set_nonblocking(true).map_err(|e| Error::Io {
         context: "setting a socket non-blocking".into(),
         source: e,

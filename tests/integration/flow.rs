@@ -237,3 +237,62 @@ fn a_sender_that_never_pauses_does_not_keep_an_actor_from_the_others() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flooding.join().unwrap();
 }
+
+#[test]
+fn a_receiver_whose_accept_backlog_is_full_does_not_stall_the_admin() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    // Fill this endpoint's accept backlog: it accepts only while the program waits, and this
+    // program does not, so every connection waits in the kernel until no more fit.
+    let mine = sys.dir.join(format!("{}.sock", system.address().id()));
+    let addr = nix::sys::socket::UnixAddr::new(&mine).unwrap();
+    let mut held: Vec<OwnedFd> = Vec::new();
+    loop {
+        let fd = nix::sys::socket::socket(
+            nix::sys::socket::AddressFamily::Unix,
+            nix::sys::socket::SockType::Stream,
+            nix::sys::socket::SockFlag::SOCK_NONBLOCK | nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        // SAFETY: a descriptor just returned by socket(2), owned here from now on.
+        let fd = unsafe { OwnedFd::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(fd)) };
+        match nix::sys::socket::connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr) {
+            Ok(()) => held.push(fd),
+            Err(nix::errno::Errno::EAGAIN) => break,
+            Err(e) => panic!("connect: {e}"),
+        }
+        assert!(held.len() < 100_000, "the backlog never filled");
+    }
+    // The admin owes this endpoint a ChildExited: it must not wait for room in the backlog.
+    let pid = sys.pid_of(&mut system, &echo);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    crate::support::wait_gone(pid);
+    let mut status = sys
+        .command(&crate::support::bin("greenroom"))
+        .arg("status")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let answered = loop {
+        if let Some(s) = status.try_wait().unwrap() {
+            break s.success();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = status.kill();
+            let _ = status.wait();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    drop(held);
+    assert!(answered, "the admin stopped answering");
+}

@@ -308,6 +308,14 @@ impl Admin {
                 let me = self.me.clone();
                 self.dead_letter(to.clone(), me, msg);
             }
+            // Its receiver accepts no connection now (its backlog is full): the admin does not
+            // wait for it, and the message goes to the dead-letter handler instead.
+            Err(e @ Error::Backpressure { .. }) => {
+                log::warn!("could not send a {} to {to}: {e}", msg.type_name());
+                self.ledger.count(Count::Sent);
+                let me = self.me.clone();
+                self.dead_letter(to.clone(), me, msg);
+            }
             Err(e) => log::warn!("could not send a {} to {to}: {e}", msg.type_name()),
         }
         self.carry_out_returns();
