@@ -54,6 +54,14 @@ use crate::message::{ChildExited, ExitRequest, Message, Poison, Wakeup};
 pub trait TroupeWorker: Actor + Default {
     /// The most workers the troupe runs at once.
     const MAX_WORKERS: usize = 4;
+
+    /// True while the work handed to this worker is not finished although its handler has
+    /// returned: it passed the work on (to a child, say) and waits for the answer. The member
+    /// then stays busy (it gets no new work and is not retired) until a later message leaves
+    /// this false. Thespian's `troupe_work_in_progress`. False unless overridden.
+    fn work_in_progress(&self) -> bool {
+        false
+    }
 }
 
 /// A piece of work handed from a troupe's manager to one of its members.
@@ -163,12 +171,15 @@ impl<W: TroupeWorker> Actor for Troupe<W> {
 /// A member of a [`Troupe`]: runs a `W` on the work its manager hands it.
 pub struct TroupeMember<W> {
     inner: W,
+    /// The manager to tell once the worker's work in progress is finished.
+    owes_done: Option<Address>,
 }
 
 impl<W: std::fmt::Debug> std::fmt::Debug for TroupeMember<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TroupeMember")
             .field("inner", &self.inner)
+            .field("owes_done", &self.owes_done)
             .finish()
     }
 }
@@ -177,6 +188,7 @@ impl<W: Default> Default for TroupeMember<W> {
     fn default() -> Self {
         TroupeMember {
             inner: W::default(),
+            owes_done: None,
         }
     }
 }
@@ -184,7 +196,14 @@ impl<W: Default> Default for TroupeMember<W> {
 impl<W: TroupeWorker> Actor for TroupeMember<W> {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         let Some(task) = msg.get::<TroupeTask>() else {
-            return self.inner.receive(msg, ctx);
+            let handled = self.inner.receive(msg, ctx);
+            // An answer to work it passed on may have finished it.
+            if !self.inner.work_in_progress()
+                && let Some(manager) = self.owes_done.take()
+            {
+                ctx.send(&manager, &TroupeDone {})?;
+            }
+            return handled;
         };
         // The work is handled as if the original sender had sent it here (with the usual retry),
         // and a failure goes back to that sender, not to the manager.
@@ -192,7 +211,11 @@ impl<W: TroupeWorker> Actor for TroupeMember<W> {
             ctx.send(&task.sender, &poison)?;
         }
         let manager = ctx.sender();
-        ctx.send(&manager, &TroupeDone {})?;
+        if self.inner.work_in_progress() {
+            self.owes_done = Some(manager);
+        } else {
+            ctx.send(&manager, &TroupeDone {})?;
+        }
         Ok(())
     }
 }

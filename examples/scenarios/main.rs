@@ -799,6 +799,30 @@ fn a_troupe_spreads_work_and_retires_idle_members(sys: &mut ActorSystem) -> Outc
     })
 }
 
+fn troupe_work_in_progress_keeps_a_member_until_its_work_is_done(sys: &mut ActorSystem) -> Outcome {
+    // Each job is passed on to a child of the member; a member reported free (and perhaps
+    // retired, its children with it) as soon as its handler returned would lose it.
+    let troupe = sys
+        .create_actor_by_name("Troupe<Delegate>", None)
+        .map_err(err)?;
+    let fan = sys.create_actor_by_name("Fan", None).map_err(err)?;
+    let me = sys.address().clone();
+    let jobs = actors::FanJobs {
+        to: troupe.clone(),
+        count: 8,
+        reply_to: me,
+    };
+    sys.tell(&fan, &jobs).map_err(err)?;
+    let mut done = Vec::new();
+    for _ in 0..8 {
+        let (n, _member): (u32, Address) = expect(sys, "(u32, Address)")?;
+        done.push(n);
+    }
+    done.sort();
+    ensure!(done == (0..8).collect::<Vec<_>>(), "jobs done: {done:?}");
+    Ok(())
+}
+
 fn transient_actors_exit_after_their_lifetime(sys: &mut ActorSystem) -> Outcome {
     // Since the last message: alive as long as messages keep coming, then gone.
     let session = sys
@@ -902,6 +926,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("pipelines", pipelines_of_2_3_and_5_keep_order_and_count),
     ("status", status_of_an_actor_and_of_the_system),
     ("troupe", a_troupe_spreads_work_and_retires_idle_members),
+    (
+        "troupe_work_in_progress",
+        troupe_work_in_progress_keeps_a_member_until_its_work_is_done,
+    ),
     ("transient", transient_actors_exit_after_their_lifetime),
 ];
 

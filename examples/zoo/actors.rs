@@ -570,6 +570,48 @@ impl greenroom::TroupeWorker for Work {
     const MAX_WORKERS: usize = 3;
 }
 
+/// A job a [`Delegate`] passed on to a helper, which echoes it back.
+#[derive(Serialize, Deserialize)]
+pub struct Delegated {
+    pub n: u32,
+    pub reply_to: Address,
+}
+
+/// A troupe worker (at most 2 at once) that passes each job to an `Echo` child of its own and
+/// answers when the child's echo comes back: its work is in progress in between.
+#[derive(Default)]
+pub struct Delegate {
+    pending: u32,
+}
+
+impl Actor for Delegate {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(job) = msg.get::<Job>() {
+            let helper = ctx.create_actor::<Echo>()?;
+            let delegated = Delegated {
+                n: job.n,
+                reply_to: job.reply_to,
+            };
+            ctx.send(&helper, &delegated)?;
+            self.pending += 1;
+        } else if let Some(done) = msg.get::<Delegated>() {
+            let me = ctx.my_address().clone();
+            ctx.send(&done.reply_to, &(done.n, me))?;
+            ctx.send(&ctx.sender(), &ExitRequest::default())?;
+            self.pending -= 1;
+        }
+        Ok(())
+    }
+}
+
+impl greenroom::TroupeWorker for Delegate {
+    const MAX_WORKERS: usize = 2;
+
+    fn work_in_progress(&self) -> bool {
+        self.pending > 0
+    }
+}
+
 /// Asks a [`Fan`] to send `count` [`Job`]s to `to`, all from inside one handler.
 #[derive(Serialize, Deserialize)]
 pub struct FanJobs {
@@ -844,6 +886,9 @@ pub fn register() {
         Silent,
         Hooked,
         HookFails,
+        Delegate,
+        greenroom::Troupe<Delegate>,
+        greenroom::TroupeMember<Delegate>,
         Sink,
         Source,
         Parent,

@@ -75,6 +75,7 @@ on_both_bases!(
     pipelines,
     status,
     troupe,
+    troupe_work_in_progress,
     transient,
 );
 
