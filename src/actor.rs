@@ -86,6 +86,7 @@ pub(crate) trait ContextOps {
     fn create(&mut self, type_name: &str, global_name: Option<&str>) -> Result<Address>;
     fn wakeup_after(&mut self, after: Duration, payload: Message);
     fn handle_dead_letters(&mut self, on: bool) -> Result<()>;
+    fn global_name(&mut self) -> Result<Option<String>>;
 }
 
 /// The handler's view of the system: who sent the message, who it is, and what it can do.
@@ -148,10 +149,22 @@ impl Context<'_> {
     }
 
     /// The actor registered under `global_name` in this system; if there is none, create one of
-    /// type `type_name` under that name (as this actor's child). The name is freed when that
-    /// actor exits. Concurrent creates of one name give one actor.
-    pub fn create_global(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
+    /// type `A` under that name (as this actor's child). The name is freed when that actor
+    /// exits. Concurrent creates of one name give one actor.
+    pub fn create_global<A: Actor>(&mut self, global_name: &str) -> Result<Address> {
+        self.ops.create(type_name_of::<A>(), Some(global_name))
+    }
+
+    /// [`create_global`](Self::create_global) by type name, for types this binary does not
+    /// define.
+    pub fn create_global_by_name(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
         self.ops.create(type_name, Some(global_name))
+    }
+
+    /// The global name this actor holds, if any. It is asked of the system (on the process
+    /// base, a round trip to the admin): keep it rather than ask for every message.
+    pub fn global_name(&mut self) -> Result<Option<String>> {
+        self.ops.global_name()
     }
 
     /// Deliver [`Wakeup`](crate::Wakeup) with `payload` to this actor after `after` — never

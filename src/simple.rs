@@ -481,6 +481,16 @@ impl ContextOps for SimpleOps<'_> {
         self.sys.directory.handle_dead_letters(self.me.id(), on);
         Ok(())
     }
+
+    fn global_name(&mut self) -> Result<Option<String>> {
+        let me = self.me.id();
+        Ok(self
+            .sys
+            .directory
+            .names()
+            .find(|&(_, id)| id == me)
+            .map(|(name, _)| name.clone()))
+    }
 }
 
 impl SystemBase for SimpleSystem {

@@ -209,9 +209,16 @@ impl ActorSystem {
         self.inner.create(type_name, binary, None)
     }
 
-    /// The actor registered under `global_name`; if there is none, create one of type
-    /// `type_name` under that name. The name is freed when that actor exits.
-    pub fn create_global(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
+    /// The actor registered under `global_name`; if there is none, create one of type `A`
+    /// under that name. The name is freed when that actor exits.
+    pub fn create_global<A: Actor>(&mut self, global_name: &str) -> Result<Address> {
+        self.inner
+            .create(type_name_of::<A>(), None, Some(global_name))
+    }
+
+    /// [`create_global`](Self::create_global) by type name, for types this program does not
+    /// define.
+    pub fn create_global_by_name(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
         self.inner.create(type_name, None, Some(global_name))
     }
 

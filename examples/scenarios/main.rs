@@ -427,8 +427,8 @@ fn pending_timers_die_with_their_actor_and_wakeups_never_block_exit(
 }
 
 fn global_names_give_one_actor_until_it_exits(sys: &mut ActorSystem) -> Outcome {
-    let a = sys.create_global("Echo", "svc").map_err(err)?;
-    let b = sys.create_global("Silent", "svc").map_err(err)?;
+    let a = sys.create_global::<actors::Echo>("svc").map_err(err)?;
+    let b = sys.create_global::<actors::Silent>("svc").map_err(err)?;
     ensure!(a == b, "one name, one actor ({a} vs {b})");
     let namers: Vec<Address> = (0..2)
         .map(|_| sys.create_actor_by_name("Namer", None))
@@ -455,8 +455,14 @@ fn global_names_give_one_actor_until_it_exits(sys: &mut ActorSystem) -> Outcome 
     );
     sys.tell_exit(&a).map_err(err)?;
     child_exited(sys, &a)?;
-    let c = sys.create_global("Echo", "svc").map_err(err)?;
+    let c = sys.create_global::<actors::Echo>("svc").map_err(err)?;
     ensure!(c != a, "the name was not freed");
+    // An actor can read the name it holds.
+    let named = sys.create_global::<actors::Namer>("namer").map_err(err)?;
+    let name: Option<String> = ask(sys, &named, "name?", "Option<String>")?;
+    ensure!(name.as_deref() == Some("namer"), "its own name: {name:?}");
+    let unnamed: Option<String> = ask(sys, &namers[0], "name?", "Option<String>")?;
+    ensure!(unnamed.is_none(), "an actor without a name: {unnamed:?}");
     Ok(())
 }
 
@@ -718,7 +724,7 @@ fn pipelines_of_2_3_and_5_keep_order_and_count(sys: &mut ActorSystem) -> Outcome
 type Scenario = fn(&mut ActorSystem) -> Outcome;
 
 fn status_of_an_actor_and_of_the_system(sys: &mut ActorSystem) -> Outcome {
-    let parent = sys.create_global("Parent", "boss").map_err(err)?;
+    let parent = sys.create_global_by_name("Parent", "boss").map_err(err)?;
     let kids = spawn(sys, &parent, 2, "Echo")?;
     let timer = sys.create_actor_by_name("Timer", None).map_err(err)?;
     sys.tell(

@@ -515,17 +515,21 @@ impl Actor for Stage {
     }
 }
 
-/// Creates a global-named actor on `"create NAME"` and replies with its address.
+/// Creates a global-named `Echo` on `"create NAME"` and replies with its address; replies with
+/// its own global name (an `Option<String>`) to `"name?"`.
 #[derive(Default)]
 pub struct Namer;
 
 impl Actor for Namer {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
-        if let Some(word) = msg.get::<String>()
-            && let Some(name) = word.strip_prefix("create ")
-        {
-            let addr = ctx.create_global("Echo", name)?;
-            ctx.reply(&addr)?;
+        if let Some(word) = msg.get::<String>() {
+            if let Some(name) = word.strip_prefix("create ") {
+                let addr = ctx.create_global::<Echo>(name)?;
+                ctx.reply(&addr)?;
+            } else if word == "name?" {
+                let name = ctx.global_name()?;
+                ctx.reply(&name)?;
+            }
         }
         Ok(())
     }

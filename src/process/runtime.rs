@@ -247,6 +247,19 @@ impl ContextOps for Runtime {
             .request(&Request::DeadLetters { on })
             .map(|_| ())
     }
+
+    fn global_name(&mut self) -> Result<Option<String>> {
+        match self.control.request(&Request::Status)? {
+            Response::Status(status) => Ok(status
+                .names
+                .into_iter()
+                .find(|(_, a)| *a == self.cell.me)
+                .map(|(name, _)| name)),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to status: {other:?}"
+            ))),
+        }
+    }
 }
 
 /// Take the control socket the admin handed over, say hello on it, and if this is a spare,
