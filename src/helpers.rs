@@ -169,19 +169,11 @@ impl<W: TroupeWorker> Actor for Troupe<W> {
 }
 
 /// A member of a [`Troupe`]: runs a `W` on the work its manager hands it.
+#[derive(Debug)]
 pub struct TroupeMember<W> {
     inner: W,
     /// The manager to tell once the worker's work in progress is finished.
     owes_done: Option<Address>,
-}
-
-impl<W: std::fmt::Debug> std::fmt::Debug for TroupeMember<W> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TroupeMember")
-            .field("inner", &self.inner)
-            .field("owes_done", &self.owes_done)
-            .finish()
-    }
 }
 
 impl<W: Default> Default for TroupeMember<W> {
@@ -237,18 +229,10 @@ struct TransientTimeout {
 /// An `A` that exits by itself [`TransientActor::LIFETIME`] after its first or its last message
 /// (its parent then receives `ChildExited` with reason `Requested`). System messages do not
 /// count as messages here.
+#[derive(Debug)]
 pub struct Transient<A> {
     inner: A,
     generation: u64,
-}
-
-impl<A: std::fmt::Debug> std::fmt::Debug for Transient<A> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transient")
-            .field("inner", &self.inner)
-            .field("generation", &self.generation)
-            .finish_non_exhaustive()
-    }
 }
 
 impl<A: Default> Default for Transient<A> {

@@ -767,25 +767,29 @@ fn status_of_an_actor_and_of_the_system(sys: &mut ActorSystem) -> Outcome {
     Ok(())
 }
 
+/// Have a `Fan` send `count` jobs to `to` at once, and collect each answer: the job's number and
+/// the member that did it.
+fn fan_jobs(
+    sys: &mut ActorSystem,
+    to: &Address,
+    count: u32,
+) -> Result<Vec<(u32, Address)>, String> {
+    let fan = sys.create_actor_by_name("Fan", None).map_err(err)?;
+    let jobs = actors::FanJobs {
+        to: to.clone(),
+        count,
+        reply_to: sys.address().clone(),
+    };
+    sys.tell(&fan, &jobs).map_err(err)?;
+    (0..count).map(|_| expect(sys, "(u32, Address)")).collect()
+}
+
 fn a_troupe_spreads_work_and_retires_idle_members(sys: &mut ActorSystem) -> Outcome {
     let troupe = sys
         .create_actor_by_name("Troupe<Work>", None)
         .map_err(err)?;
-    let fan = sys.create_actor_by_name("Fan", None).map_err(err)?;
-    let me = sys.address().clone();
-    let jobs = actors::FanJobs {
-        to: troupe.clone(),
-        count: 9,
-        reply_to: me,
-    };
-    sys.tell(&fan, &jobs).map_err(err)?;
-    let mut done = Vec::new();
-    let mut members = std::collections::BTreeSet::new();
-    for _ in 0..9 {
-        let (n, member): (u32, Address) = expect(sys, "(u32, Address)")?;
-        done.push(n);
-        members.insert(member);
-    }
+    let (mut done, members): (Vec<u32>, std::collections::BTreeSet<Address>) =
+        fan_jobs(sys, &troupe, 9)?.into_iter().unzip();
     done.sort();
     ensure!(done == (0..9).collect::<Vec<_>>(), "jobs done: {done:?}");
     ensure!(
@@ -811,19 +815,10 @@ fn troupe_work_in_progress_keeps_a_member_until_its_work_is_done(sys: &mut Actor
     let troupe = sys
         .create_actor_by_name("Troupe<Delegate>", None)
         .map_err(err)?;
-    let fan = sys.create_actor_by_name("Fan", None).map_err(err)?;
-    let me = sys.address().clone();
-    let jobs = actors::FanJobs {
-        to: troupe.clone(),
-        count: 8,
-        reply_to: me,
-    };
-    sys.tell(&fan, &jobs).map_err(err)?;
-    let mut done = Vec::new();
-    for _ in 0..8 {
-        let (n, _member): (u32, Address) = expect(sys, "(u32, Address)")?;
-        done.push(n);
-    }
+    let mut done: Vec<u32> = fan_jobs(sys, &troupe, 8)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     done.sort();
     ensure!(done == (0..8).collect::<Vec<_>>(), "jobs done: {done:?}");
     Ok(())

@@ -167,12 +167,7 @@ fn kill_9_of_the_admin_leaves_no_actor_process() {
     let pids: Vec<u32> = sys.status(&mut system).iter().map(|a| a.pid).collect();
     assert_eq!(pids.len(), 4);
     drop(system);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sys.admin_pid as i32),
-        nix::sys::signal::SIGKILL,
-    )
-    .unwrap();
-    sys.admin_killed();
+    sys.kill_admin();
     for pid in pids {
         wait_gone(pid);
     }
@@ -206,12 +201,7 @@ fn kill_9_of_the_admin_ends_an_actor_stuck_in_a_handler() {
     );
     let pid = sys.pid_of(&mut system, &stuck);
     drop(system);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(sys.admin_pid as i32),
-        nix::sys::signal::SIGKILL,
-    )
-    .unwrap();
-    sys.admin_killed();
+    sys.kill_admin();
     // Its handler never returns: only the kernel's parent-death signal can end it.
     wait_gone(pid);
     // A new admin clears what the dead one left.

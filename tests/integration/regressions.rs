@@ -367,12 +367,7 @@ fn addresses_are_never_reused_after_the_admin_restarts() {
         if clean {
             sys.shutdown();
         } else {
-            nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(sys.admin_pid as i32),
-                nix::sys::signal::SIGKILL,
-            )
-            .unwrap();
-            sys.admin_killed();
+            sys.kill_admin();
         }
         sys.start_admin(&[]);
         let mut system = sys.connect();

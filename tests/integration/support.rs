@@ -355,6 +355,16 @@ impl TestSystem {
         self.seen.lock().unwrap().push(pid);
     }
 
+    /// kill -9 the admin, and reap it.
+    pub fn kill_admin(&mut self) {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.admin_pid as i32),
+            nix::sys::signal::SIGKILL,
+        )
+        .unwrap();
+        self.admin_killed();
+    }
+
     /// The admin has been killed on purpose: reap it and stop tracking it.
     pub fn admin_killed(&mut self) {
         if let Some(mut child) = self.admin.take() {
