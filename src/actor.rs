@@ -83,7 +83,14 @@ pub(crate) fn run_hook(
 pub(crate) trait ContextOps {
     fn me(&self) -> &Address;
     fn send_message(&mut self, to: &Address, msg: Message) -> Result<()>;
-    fn create(&mut self, type_name: &str, global_name: Option<&str>) -> Result<Address>;
+    fn create(
+        &mut self,
+        type_name: &str,
+        global_name: Option<&str>,
+        args: Option<Vec<u8>>,
+    ) -> Result<Address>;
+    /// The start arguments this actor was created with (MessagePack).
+    fn start_args(&self) -> Option<&[u8]>;
     fn wakeup_after(&mut self, after: Duration, payload: Message);
     fn handle_dead_letters(&mut self, on: bool) -> Result<()>;
     fn global_name(&mut self) -> Result<Option<String>>;
@@ -140,25 +147,52 @@ impl Context<'_> {
     /// before its process is ready are delivered, in order, once it is. This actor is its parent
     /// and receives its [`ChildExited`](crate::ChildExited).
     pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
-        self.ops.create(type_name_of::<A>(), None)
+        self.ops.create(type_name_of::<A>(), None, None)
+    }
+
+    /// Create a child actor of type `A` with start arguments, which it reads with
+    /// [`start_args`](Self::start_args).
+    pub fn create_actor_with<A: Actor, T: Serialize + ?Sized>(
+        &mut self,
+        args: &T,
+    ) -> Result<Address> {
+        let args = rmp_serde::to_vec_named(args)
+            .map_err(|e| crate::error::Error::Encode(e.to_string()))?;
+        self.ops.create(type_name_of::<A>(), None, Some(args))
+    }
+
+    /// The start arguments this actor was created with
+    /// ([`create_actor_with`](crate::ActorSystem::create_actor_with)), decoded as a `T`;
+    /// `None` if it was created without. Read them in [`Actor::started`] to set the actor up.
+    pub fn start_args<T: serde::de::DeserializeOwned>(&self) -> Result<Option<T>> {
+        self.ops
+            .start_args()
+            .map(|bytes| {
+                rmp_serde::from_slice(bytes).map_err(|e| crate::error::Error::Decode {
+                    what: format!("start arguments as {}", std::any::type_name::<T>()),
+                    why: e.to_string(),
+                })
+            })
+            .transpose()
     }
 
     /// Create a child actor by type name, for types this binary does not define.
     pub fn create_actor_by_name(&mut self, type_name: &str) -> Result<Address> {
-        self.ops.create(type_name, None)
+        self.ops.create(type_name, None, None)
     }
 
     /// The actor registered under `global_name` in this system; if there is none, create one of
     /// type `A` under that name (as this actor's child). The name is freed when that actor
     /// exits. Concurrent creates of one name give one actor.
     pub fn create_global<A: Actor>(&mut self, global_name: &str) -> Result<Address> {
-        self.ops.create(type_name_of::<A>(), Some(global_name))
+        self.ops
+            .create(type_name_of::<A>(), Some(global_name), None)
     }
 
     /// [`create_global`](Self::create_global) by type name, for types this binary does not
     /// define.
     pub fn create_global_by_name(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
-        self.ops.create(type_name, Some(global_name))
+        self.ops.create(type_name, Some(global_name), None)
     }
 
     /// The global name this actor holds, if any. It is asked of the system (on the process

@@ -99,6 +99,9 @@ pub enum Request {
         /// is created.
         #[serde(default)]
         name: Option<String>,
+        /// Start arguments (MessagePack) for the new actor, handed to it in `Assign`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        args: Option<serde_bytes::ByteBuf>,
     },
     /// Make the sending actor the dead-letter handler (`on`), or stop; answered with
     /// [`Response::Ok`].
@@ -219,6 +222,9 @@ pub enum Response {
         type_name: String,
         /// The actor's logical parent.
         parent: Address,
+        /// Its start arguments (MessagePack), if its creator gave any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        args: Option<serde_bytes::ByteBuf>,
     },
     /// Success with nothing to report.
     Ok,

@@ -43,6 +43,8 @@ struct Slot {
     actor: Option<Box<dyn Actor>>,
     /// Its own part of the accounting.
     ledger: Ledger,
+    /// What it was created with (see `Context::start_args`).
+    start_args: Option<Vec<u8>>,
 }
 
 enum Event {
@@ -214,6 +216,7 @@ impl SimpleSystem {
         type_name: &str,
         parent: &Address,
         global_name: Option<&str>,
+        start_args: Option<Vec<u8>>,
     ) -> Result<Address> {
         if let Some(id) = global_name.and_then(|n| self.directory.named(n)) {
             return Ok(Address::new(&self.dir, id));
@@ -234,6 +237,7 @@ impl SimpleSystem {
                 cell: Cell::new(address.clone(), type_name.to_string(), parent.clone()),
                 actor: None,
                 ledger: Ledger::default(),
+                start_args,
             },
         );
         self.directory.created();
@@ -461,13 +465,22 @@ impl ContextOps for SimpleOps<'_> {
         self.sys.post(&self.me, to, &msg, limit, true)
     }
 
-    fn create(&mut self, type_name: &str, global_name: Option<&str>) -> Result<Address> {
+    fn create(
+        &mut self,
+        type_name: &str,
+        global_name: Option<&str>,
+        args: Option<Vec<u8>>,
+    ) -> Result<Address> {
         let me = self.me.clone();
-        let address = self.sys.create(type_name, &me, global_name)?;
+        let address = self.sys.create(type_name, &me, global_name, args)?;
         if let Some(slot) = self.sys.actors.get_mut(&me.id()) {
             slot.cell.child_created(&address);
         }
         Ok(address)
+    }
+
+    fn start_args(&self) -> Option<&[u8]> {
+        self.sys.actors.get(&self.me.id())?.start_args.as_deref()
     }
 
     fn wakeup_after(&mut self, after: Duration, payload: Message) {
@@ -524,9 +537,10 @@ impl SystemBase for SimpleSystem {
         type_name: &str,
         _binary: Option<&Path>,
         global_name: Option<&str>,
+        args: Option<Vec<u8>>,
     ) -> Result<Address> {
         let me = self.me.clone();
-        SimpleSystem::create(self, type_name, &me, global_name)
+        SimpleSystem::create(self, type_name, &me, global_name, args)
     }
 
     fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {

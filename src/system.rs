@@ -93,6 +93,7 @@ pub(crate) trait SystemBase {
         type_name: &str,
         binary: Option<&Path>,
         global_name: Option<&str>,
+        args: Option<Vec<u8>>,
     ) -> Result<Address>;
     fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()>;
     /// A fresh id for an ask (see `Message::ask`).
@@ -195,7 +196,19 @@ impl ActorSystem {
     /// Create an actor of type `A`, a child of this endpoint. The address is usable at once:
     /// messages sent to it before it is ready are delivered, in order, once it is.
     pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
-        self.inner.create(type_name_of::<A>(), None, None)
+        self.inner.create(type_name_of::<A>(), None, None, None)
+    }
+
+    /// Create an actor of type `A` with start arguments: it is built with `Default`, then reads
+    /// `args` with [`Context::start_args`](crate::Context::start_args) (in its
+    /// [`started`](crate::Actor::started) hook, say).
+    pub fn create_actor_with<A: Actor, T: Serialize + ?Sized>(
+        &mut self,
+        args: &T,
+    ) -> Result<Address> {
+        let args = rmp_serde::to_vec_named(args).map_err(|e| Error::Encode(e.to_string()))?;
+        self.inner
+            .create(type_name_of::<A>(), None, None, Some(args))
     }
 
     /// Create an actor by type name, from `binary` if given (it is loaded first if the admin
@@ -206,20 +219,20 @@ impl ActorSystem {
         type_name: &str,
         binary: Option<&Path>,
     ) -> Result<Address> {
-        self.inner.create(type_name, binary, None)
+        self.inner.create(type_name, binary, None, None)
     }
 
     /// The actor registered under `global_name`; if there is none, create one of type `A`
     /// under that name. The name is freed when that actor exits.
     pub fn create_global<A: Actor>(&mut self, global_name: &str) -> Result<Address> {
         self.inner
-            .create(type_name_of::<A>(), None, Some(global_name))
+            .create(type_name_of::<A>(), None, Some(global_name), None)
     }
 
     /// [`create_global`](Self::create_global) by type name, for types this program does not
     /// define.
     pub fn create_global_by_name(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
-        self.inner.create(type_name, None, Some(global_name))
+        self.inner.create(type_name, None, Some(global_name), None)
     }
 
     /// Send `value` to `to`, named after its type. Fails with [`Error::DeadActor`] if `to` is not
@@ -344,7 +357,7 @@ impl ActorSystem {
         binary: Option<&Path>,
         global_name: Option<&str>,
     ) -> Result<Address> {
-        self.inner.create(type_name, binary, global_name)
+        self.inner.create(type_name, binary, global_name, None)
     }
 
     /// Shut the whole system down: every actor is asked to exit (then, for processes, SIGTERM

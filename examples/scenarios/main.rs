@@ -624,6 +624,32 @@ fn lifecycle_hooks_run_once_around_the_messages(sys: &mut ActorSystem) -> Outcom
     Ok(())
 }
 
+fn start_arguments_reach_the_actor_built_with_default(sys: &mut ActorSystem) -> Outcome {
+    let hello = actors::Greeter {
+        greeting: "hello".into(),
+    };
+    let configured = sys
+        .create_actor_with::<actors::Configured, _>(&hello)
+        .map_err(err)?;
+    let said: String = ask(sys, &configured, "x", "String")?;
+    ensure!(said == "hello: x", "with arguments: {said}");
+    let plain = sys.create_actor::<actors::Configured>().map_err(err)?;
+    let said: String = ask(sys, &plain, "x", "String")?;
+    ensure!(said == "(none): x", "without: {said}");
+    // An actor gives its child arguments of its own.
+    let child: Address = ask(sys, &configured, "spawn", "Address")?;
+    let said: String = ask(sys, &child, "y", "String")?;
+    ensure!(said == "hi from a child: y", "the child: {said}");
+    // Arguments of the wrong shape make its start fail.
+    let bad = sys
+        .create_actor_with::<actors::Configured, _>(&42u32)
+        .map_err(err)?;
+    match child_exited(sys, &bad)? {
+        ExitReason::FailedToStart { error } if error.contains("start arguments") => Ok(()),
+        other => Err(format!("bad start arguments ended it {other:?}")),
+    }
+}
+
 fn many_actors_reply_to_one_endpoint(sys: &mut ActorSystem) -> Outcome {
     let echoes: Vec<Address> = (0..10)
         .map(|_| sys.create_actor_by_name("Echo", None))
@@ -921,6 +947,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("second_reply", listen_receives_a_second_reply),
     ("asks", an_ask_takes_its_own_answer_and_leaves_the_rest),
     ("lifecycle", lifecycle_hooks_run_once_around_the_messages),
+    (
+        "start_args",
+        start_arguments_reach_the_actor_built_with_default,
+    ),
     ("many_to_one", many_actors_reply_to_one_endpoint),
     ("sub_actors", sub_actors_create_sub_actors),
     ("rapid_creates", a_hundred_rapid_creates),

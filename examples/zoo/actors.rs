@@ -72,6 +72,43 @@ impl Actor for Hooked {
     }
 }
 
+/// The start arguments of a [`Configured`].
+#[derive(Serialize, Deserialize)]
+pub struct Greeter {
+    pub greeting: String,
+}
+
+/// Built with `Default`, then set up from its start arguments (a [`Greeter`]) in `started`:
+/// replies `"GREETING: TEXT"` to each string; to `"spawn"`, creates a child of its own type
+/// with other start arguments and replies with its address.
+#[derive(Default)]
+pub struct Configured {
+    greeting: Option<String>,
+}
+
+impl Actor for Configured {
+    fn started(&mut self, ctx: &mut Context<'_>) -> Handled {
+        self.greeting = ctx.start_args::<Greeter>()?.map(|g| g.greeting);
+        Ok(())
+    }
+
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(text) = msg.get::<String>() {
+            if text == "spawn" {
+                let args = Greeter {
+                    greeting: "hi from a child".into(),
+                };
+                let child = ctx.create_actor_with::<Configured, _>(&args)?;
+                ctx.reply(&child)?;
+            } else {
+                let greeting = self.greeting.as_deref().unwrap_or("(none)");
+                ctx.reply(&format!("{greeting}: {text}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Its `started` hook fails: it never runs.
 #[derive(Default)]
 pub struct HookFails;
@@ -890,6 +927,7 @@ pub fn register() {
         Silent,
         Hooked,
         HookFails,
+        Configured,
         Delegate,
         greenroom::Troupe<Delegate>,
         greenroom::TroupeMember<Delegate>,

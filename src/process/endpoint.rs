@@ -342,6 +342,7 @@ impl SystemBase for ProcessSystem {
         type_name: &str,
         binary: Option<&Path>,
         global_name: Option<&str>,
+        args: Option<Vec<u8>>,
     ) -> Result<Address> {
         let binary = match binary {
             Some(b) => Some(std::fs::canonicalize(b).map_err(|e| Error::NotActorBinary {
@@ -363,6 +364,7 @@ impl SystemBase for ProcessSystem {
             binary: binary.map(|b| b.to_string_lossy().into_owned()),
             parent: self.me.clone(),
             name: global_name.map(str::to_string),
+            args: args.map(serde_bytes::ByteBuf::from),
         };
         match self.control.request(&req)? {
             Response::Created { address } => Ok(address),

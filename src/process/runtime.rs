@@ -53,6 +53,8 @@ pub(crate) struct ActorArgs {
     pub(crate) control_fd: i32,
     pub(crate) ledger_fd: i32,
     pub(crate) max_frame: usize,
+    /// Start arguments, from `Assign` (never on the command line).
+    pub(crate) start_args: Option<Vec<u8>>,
 }
 
 impl ActorArgs {
@@ -90,6 +92,7 @@ impl ActorArgs {
             control_fd: control_fd.parse().ok()?,
             ledger_fd: ledger_fd.parse().ok()?,
             max_frame: max_frame.parse().ok()?,
+            start_args: None,
         })
     }
 }
@@ -136,6 +139,8 @@ struct Runtime {
     sends_this_call: u32,
     /// The ask of the message being handled: everything sent meanwhile carries it.
     current_ask: Option<u64>,
+    /// What this actor was created with (see `Context::start_args`).
+    start_args: Option<Vec<u8>>,
     listener: Option<UnixListener>,
     inbound: Inbound,
     queue: Queue,
@@ -210,7 +215,12 @@ impl ContextOps for Runtime {
         self.post(to, msg)
     }
 
-    fn create(&mut self, type_name: &str, global_name: Option<&str>) -> Result<Address> {
+    fn create(
+        &mut self,
+        type_name: &str,
+        global_name: Option<&str>,
+        args: Option<Vec<u8>>,
+    ) -> Result<Address> {
         let binary = if registry::provides(type_name) {
             self.exe.clone()
         } else {
@@ -221,6 +231,7 @@ impl ContextOps for Runtime {
             binary,
             parent: self.cell.me.clone(),
             name: global_name.map(str::to_string),
+            args: args.map(serde_bytes::ByteBuf::from),
         };
         match self.control.request(&req)? {
             Response::Created { address } => {
@@ -246,6 +257,10 @@ impl ContextOps for Runtime {
         self.control
             .request(&Request::DeadLetters { on })
             .map(|_| ())
+    }
+
+    fn start_args(&self) -> Option<&[u8]> {
+        self.start_args.as_deref()
     }
 
     fn global_name(&mut self) -> Result<Option<String>> {
@@ -284,9 +299,14 @@ pub(crate) fn control_and_assignment(args: &mut ActorArgs) -> ControlClient {
     }
     if args.type_name == SPARE {
         match control.read_response(None) {
-            Ok(Response::Assign { type_name, parent }) => {
+            Ok(Response::Assign {
+                type_name,
+                parent,
+                args: start_args,
+            }) => {
                 args.type_name = type_name;
                 args.parent = parent;
+                args.start_args = start_args.map(serde_bytes::ByteBuf::into_vec);
             }
             _ => std::process::exit(0),
         }
@@ -378,6 +398,7 @@ impl Runtime {
             flusher: None,
             sends_this_call: 0,
             current_ask: None,
+            start_args: args.start_args.clone(),
             listener: Some(listener),
             queue: Queue::default(),
             max_frame: args.max_frame,

@@ -73,6 +73,7 @@ fn admin_seeds(dir: &Path) -> Vec<Vec<u8>> {
             binary: None,
             parent: ghost.clone(),
             name: None,
+            args: Some(serde_bytes::ByteBuf::from(vec![0xc1])),
         },
         Request::Load {
             path: "/nonexistent/greenroom-fuzz".into(),

@@ -69,6 +69,7 @@ on_both_bases!(
     second_reply,
     asks,
     lifecycle,
+    start_args,
     many_to_one,
     sub_actors,
     rapid_creates,

@@ -40,12 +40,19 @@ pub(super) struct ActorRec {
 
 impl Admin {
     /// Turn spare `id` into an actor of `type_name`. `None` if the spare has died meanwhile.
-    pub(super) fn assign(&mut self, id: u64, type_name: &str, parent: &Address) -> Option<Address> {
+    pub(super) fn assign(
+        &mut self,
+        id: u64,
+        type_name: &str,
+        parent: &Address,
+        args: Option<&[u8]>,
+    ) -> Option<Address> {
         let rec = self.actors.get_mut(&id)?;
         let (_, conn) = rec.control.as_mut()?;
         let assign = Response::Assign {
             type_name: type_name.to_string(),
             parent: parent.clone(),
+            args: args.map(|a| serde_bytes::ByteBuf::from(a.to_vec())),
         };
         if conn.send(&assign).is_err() {
             return None;
@@ -107,6 +114,7 @@ impl Admin {
             control_fd: theirs.as_raw_fd(),
             ledger_fd: page_file.as_raw_fd(),
             max_frame: self.cfg.max_frame,
+            start_args: None,
         };
         let output = self
             .actor_output

@@ -8,6 +8,7 @@ use super::{Admin, Source, bad_request, error_kind, error_response};
 use crate::address::Address;
 use crate::core::ledger::Ledger;
 use crate::error::{Error, Result};
+use crate::process::runtime::SPARE;
 use crate::protocol::{ActorInfo, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
 
 impl Admin {
@@ -76,13 +77,14 @@ impl Admin {
                 binary,
                 parent,
                 name,
+                args,
             } => {
                 if let Some(id) = name.as_ref().and_then(|n| self.directory.named(n)) {
                     return Some(Response::Created {
                         address: Address::new(&self.dir, id),
                     });
                 }
-                match self.create(&type_name, binary, parent) {
+                match self.create(&type_name, binary, parent, args.as_deref().map(|a| &a[..])) {
                     Ok(address) => {
                         self.directory.created();
                         if let Some(name) = name {
@@ -204,6 +206,7 @@ impl Admin {
         type_name: &str,
         binary: Option<String>,
         parent: Address,
+        args: Option<&[u8]>,
     ) -> Result<Address> {
         if self.shutdown.is_some() {
             return Err(Error::ShuttingDown);
@@ -240,13 +243,21 @@ impl Admin {
         if self.binaries.contains_key(&binary) {
             self.replenish.push(binary.clone());
             if let Some(id) = self.spares.remove(&binary)
-                && let Some(address) = self.assign(id, type_name, &parent)
+                && let Some(address) = self.assign(id, type_name, &parent, args)
             {
                 self.directory.counters.spares_used += 1;
                 return Ok(address);
             }
         }
-        let id = self.spawn(&binary, type_name, &parent)?;
-        Ok(Address::new(&self.dir, id))
+        let Some(args) = args else {
+            let id = self.spawn(&binary, type_name, &parent)?;
+            return Ok(Address::new(&self.dir, id));
+        };
+        // Start arguments travel in `Assign`: start the process as a spare, and assign it at
+        // once (the assignment waits in its control socket).
+        let admin = self.me.clone();
+        let id = self.spawn(&binary, SPARE, &admin)?;
+        self.assign(id, type_name, &parent, Some(args))
+            .ok_or_else(|| Error::Admin(format!("the process for {type_name} ended at once")))
     }
 }
