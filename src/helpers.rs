@@ -64,6 +64,15 @@ pub trait TroupeWorker: Actor + Default {
     }
 }
 
+/// Start arguments of a [`Troupe`], to size it by value rather than by type:
+/// `create_actor_with::<Troupe<W>, _>(&TroupeConfig { max_workers: 8 })`. Without them the
+/// troupe runs at most [`TroupeWorker::MAX_WORKERS`].
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct TroupeConfig {
+    /// The most workers the troupe runs at once (at least one).
+    pub max_workers: usize,
+}
+
 /// A piece of work handed from a troupe's manager to one of its members.
 #[derive(Serialize, Deserialize)]
 struct TroupeTask {
@@ -87,6 +96,8 @@ pub struct Troupe<W> {
     idle: Vec<Address>,
     busy: HashMap<Address, TroupeTask>,
     waiting: VecDeque<TroupeTask>,
+    /// Set from its [`TroupeConfig`], if it was created with one.
+    max_workers: Option<usize>,
     _worker: PhantomData<fn() -> W>,
 }
 
@@ -105,6 +116,7 @@ impl<W> Default for Troupe<W> {
             idle: Vec::new(),
             busy: HashMap::new(),
             waiting: VecDeque::new(),
+            max_workers: None,
             _worker: PhantomData,
         }
     }
@@ -119,6 +131,11 @@ impl<W: TroupeWorker> Troupe<W> {
 }
 
 impl<W: TroupeWorker> Actor for Troupe<W> {
+    fn started(&mut self, ctx: &mut Context<'_>) -> Handled {
+        self.max_workers = ctx.start_args::<TroupeConfig>()?.map(|c| c.max_workers);
+        Ok(())
+    }
+
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if msg.is::<TroupeDone>() {
             let member = ctx.sender();
@@ -158,7 +175,7 @@ impl<W: TroupeWorker> Actor for Troupe<W> {
         };
         if let Some(member) = self.idle.pop() {
             self.hand_to(member, task, ctx)
-        } else if self.busy.len() < W::MAX_WORKERS.max(1) {
+        } else if self.busy.len() < self.max_workers.unwrap_or(W::MAX_WORKERS).max(1) {
             let member = ctx.create_actor::<TroupeMember<W>>()?;
             self.hand_to(member, task, ctx)
         } else {
@@ -186,6 +203,14 @@ impl<W: Default> Default for TroupeMember<W> {
 }
 
 impl<W: TroupeWorker> Actor for TroupeMember<W> {
+    fn started(&mut self, ctx: &mut Context<'_>) -> Handled {
+        self.inner.started(ctx)
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<'_>) -> Handled {
+        self.inner.stopping(ctx)
+    }
+
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         let Some(task) = msg.get::<TroupeTask>() else {
             let handled = self.inner.receive(msg, ctx);
@@ -214,10 +239,22 @@ impl<W: TroupeWorker> Actor for TroupeMember<W> {
 
 /// An actor type that can live as a [`Transient`].
 pub trait TransientActor: Actor + Default {
-    /// How long the actor lives.
+    /// How long the actor lives, unless [`lifetime`](Self::lifetime) says otherwise.
     const LIFETIME: Duration;
     /// Count the lifetime from the last message (`true`, the default) or from the first.
     const SINCE_LAST: bool = true;
+
+    /// How long this actor lives: [`LIFETIME`](Self::LIFETIME) unless overridden, say with a
+    /// value from its start arguments (read in `started`, which runs first).
+    fn lifetime(&self) -> Duration {
+        Self::LIFETIME
+    }
+
+    /// Whether the lifetime counts from the last message: [`SINCE_LAST`](Self::SINCE_LAST)
+    /// unless overridden.
+    fn since_last(&self) -> bool {
+        Self::SINCE_LAST
+    }
 }
 
 /// The timer a [`Transient`] sets for itself.
@@ -226,7 +263,7 @@ struct TransientTimeout {
     generation: u64,
 }
 
-/// An `A` that exits by itself [`TransientActor::LIFETIME`] after its first or its last message
+/// An `A` that exits by itself [`TransientActor::lifetime`] after its first or its last message
 /// (its parent then receives `ChildExited` with reason `Requested`). System messages do not
 /// count as messages here.
 #[derive(Debug)]
@@ -245,6 +282,14 @@ impl<A: Default> Default for Transient<A> {
 }
 
 impl<A: TransientActor> Actor for Transient<A> {
+    fn started(&mut self, ctx: &mut Context<'_>) -> Handled {
+        self.inner.started(ctx)
+    }
+
+    fn stopping(&mut self, ctx: &mut Context<'_>) -> Handled {
+        self.inner.stopping(ctx)
+    }
+
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
         if let Some(wakeup) = msg.get::<Wakeup>()
             && wakeup.payload.is::<TransientTimeout>()
@@ -256,12 +301,12 @@ impl<A: TransientActor> Actor for Transient<A> {
             }
             return Ok(());
         }
-        if !msg.is_system() && (A::SINCE_LAST || self.generation == 0) {
+        if !msg.is_system() && (self.inner.since_last() || self.generation == 0) {
             self.generation += 1;
             let timeout = TransientTimeout {
                 generation: self.generation,
             };
-            ctx.wakeup_after(A::LIFETIME, &timeout)?;
+            ctx.wakeup_after(self.inner.lifetime(), &timeout)?;
         }
         self.inner.receive(msg, ctx)
     }

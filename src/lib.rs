@@ -111,7 +111,7 @@ pub use crate::core::ledger::Ledger;
 pub use actor::{Actor, Context, Handled};
 pub use address::Address;
 pub use error::{Error, Result};
-pub use helpers::{Transient, TransientActor, Troupe, TroupeMember, TroupeWorker};
+pub use helpers::{Transient, TransientActor, Troupe, TroupeConfig, TroupeMember, TroupeWorker};
 pub use message::{
     ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
     StatusRequest, Wakeup, type_name_of,

@@ -850,6 +850,41 @@ fn troupe_work_in_progress_keeps_a_member_until_its_work_is_done(sys: &mut Actor
     Ok(())
 }
 
+fn troupes_and_transients_are_configured_by_values(sys: &mut ActorSystem) -> Outcome {
+    // A troupe of one, by its start arguments (Work's own limit is 3).
+    let config = greenroom::TroupeConfig { max_workers: 1 };
+    let troupe = sys
+        .create_actor_with::<greenroom::Troupe<actors::Work>, _>(&config)
+        .map_err(err)?;
+    let members: std::collections::BTreeSet<Address> = fan_jobs(sys, &troupe, 6)?
+        .into_iter()
+        .map(|(_, member)| member)
+        .collect();
+    ensure!(
+        members.len() == 1,
+        "{} members for a troupe of one",
+        members.len()
+    );
+    // A lease whose lifetime comes from its start arguments, beside one that uses the default.
+    let short = sys
+        .create_actor_with::<greenroom::Transient<actors::Lease>, _>(&50u64)
+        .map_err(err)?;
+    let long = sys
+        .create_actor::<greenroom::Transient<actors::Lease>>()
+        .map_err(err)?;
+    for lease in [&short, &long] {
+        let echoed: String = ask(sys, lease, "hi", "String")?;
+        ensure!(echoed == "hi", "echo {echoed}");
+    }
+    ensure!(
+        child_exited(sys, &short)? == ExitReason::Requested,
+        "the short lease"
+    );
+    let alive = sys.status().map_err(err)?.iter().any(|a| a.address == long);
+    ensure!(alive, "the default lease ended with the short one");
+    Ok(())
+}
+
 fn transient_actors_exit_after_their_lifetime(sys: &mut ActorSystem) -> Outcome {
     // Since the last message: alive as long as messages keep coming, then gone.
     let session = sys
@@ -957,6 +992,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
     ("pipelines", pipelines_of_2_3_and_5_keep_order_and_count),
     ("status", status_of_an_actor_and_of_the_system),
     ("troupe", a_troupe_spreads_work_and_retires_idle_members),
+    (
+        "configured",
+        troupes_and_transients_are_configured_by_values,
+    ),
     (
         "troupe_work_in_progress",
         troupe_work_in_progress_keeps_a_member_until_its_work_is_done,

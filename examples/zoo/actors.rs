@@ -697,6 +697,35 @@ impl greenroom::TransientActor for Session {
     const LIFETIME: Duration = Duration::from_millis(300);
 }
 
+/// Echoes strings; as a `Transient<Lease>` it lives as many milliseconds after its last
+/// message as its start arguments (a `u64`) say, else an hour.
+#[derive(Default)]
+pub struct Lease {
+    lifetime: Option<Duration>,
+}
+
+impl Actor for Lease {
+    fn started(&mut self, ctx: &mut Context<'_>) -> Handled {
+        self.lifetime = ctx.start_args::<u64>()?.map(Duration::from_millis);
+        Ok(())
+    }
+
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(text) = msg.get::<String>() {
+            ctx.reply(&text)?;
+        }
+        Ok(())
+    }
+}
+
+impl greenroom::TransientActor for Lease {
+    const LIFETIME: Duration = Duration::from_secs(3600);
+
+    fn lifetime(&self) -> Duration {
+        self.lifetime.unwrap_or(Self::LIFETIME)
+    }
+}
+
 /// Echoes strings; as a `Transient<Brief>` it exits 300 ms after its first message.
 #[derive(Default)]
 pub struct Brief;
@@ -955,6 +984,7 @@ pub fn register() {
         greenroom::Troupe<Work>,
         greenroom::TroupeMember<Work>,
         greenroom::Transient<Session>,
+        greenroom::Transient<Lease>,
         greenroom::Transient<Brief>,
     );
 }

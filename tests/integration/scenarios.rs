@@ -76,6 +76,7 @@ on_both_bases!(
     pipelines,
     status,
     troupe,
+    configured,
     troupe_work_in_progress,
     transient,
 );
