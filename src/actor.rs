@@ -230,7 +230,7 @@ pub(crate) fn invoke(
     sender: &Address,
     msg: &Message,
 ) -> Option<crate::Poison> {
-    let retry_allowed = !matches!(msg.type_name(), "ExitRequest" | "Poison");
+    let retry_allowed = !(msg.is::<crate::ExitRequest>() || msg.is::<crate::Poison>());
     let mut failure = None;
     for _attempt in 0..2 {
         let mut ctx = Context {

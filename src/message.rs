@@ -225,7 +225,12 @@ impl Message {
     pub fn is_system(&self) -> bool {
         matches!(
             &*self.type_name,
-            "ExitRequest" | "ChildExited" | "Poison" | "Wakeup" | "DeadEnvelope" | "StatusRequest"
+            "greenroom.ExitRequest"
+                | "greenroom.ChildExited"
+                | "greenroom.Poison"
+                | "greenroom.Wakeup"
+                | "greenroom.DeadEnvelope"
+                | "greenroom.StatusRequest"
         )
     }
 }
@@ -288,7 +293,9 @@ fn read_message_map(frame: &[u8]) -> std::result::Result<(&str, &[u8], Option<u6
 }
 
 /// The name greenroom gives to messages of type `T`: its Rust type name without module paths
-/// or references, with `str` written `String` (`&str` and `String` encode alike).
+/// or references, with `str` written `String` (`&str` and `String` encode alike). greenroom's own
+/// messages are named in a namespace of their own, `greenroom.` (`greenroom.ExitRequest`,
+/// `greenroom.Poison`, ...), so that a type of yours named `Poison` is just another message.
 ///
 /// Each type's name is worked out once per thread and then served from a cache, because this
 /// runs for every message sent and every [`Message::is`] test.
@@ -300,12 +307,35 @@ pub fn type_name_of<T: ?Sized>() -> &'static str {
         if let Some(&name) = names.by_type.get(&key) {
             return name;
         }
-        let name: &'static str = Box::leak(short_type_name(full).into_boxed_str());
+        let short = short_type_name(full);
+        let name = if full.starts_with("greenroom::") && RESERVED.contains(&short.as_str()) {
+            format!("{SYSTEM_PREFIX}{short}")
+        } else {
+            short
+        };
+        let name: &'static str = Box::leak(name.into_boxed_str());
         names.by_type.insert(key, name);
         names.known.insert(name);
         name
     })
 }
+
+/// The namespace of greenroom's own message names.
+pub(crate) const SYSTEM_PREFIX: &str = "greenroom.";
+
+/// greenroom's own message types: their names take [`SYSTEM_PREFIX`].
+const RESERVED: &[&str] = &[
+    "ExitRequest",
+    "ChildExited",
+    "Poison",
+    "Wakeup",
+    "DeadEnvelope",
+    "StatusRequest",
+    "ActorStatus",
+    "TroupeTask",
+    "TroupeDone",
+    "TransientTimeout",
+];
 
 /// Per thread: each Rust type's message name, and every such name (so that a decoded message
 /// whose name is one of them can borrow it instead of allocating).
@@ -534,7 +564,7 @@ mod tests {
         assert_eq!(type_name_of::<&str>(), "String");
         assert_eq!(type_name_of::<String>(), "String");
         assert_eq!(type_name_of::<Vec<String>>(), "Vec<String>");
-        assert_eq!(type_name_of::<ExitRequest>(), "ExitRequest");
+        assert_eq!(type_name_of::<ExitRequest>(), "greenroom.ExitRequest");
         assert_eq!(
             type_name_of::<std::collections::HashMap<u8, Greeting>>(),
             "HashMap<u8, Greeting>"
@@ -590,7 +620,7 @@ mod tests {
             possibly_handled: false,
         })
         .unwrap();
-        assert_eq!(poison.type_name(), "Poison");
+        assert_eq!(poison.type_name(), "greenroom.Poison");
         assert_eq!(poison.get::<Poison>().unwrap().original, inner);
     }
 

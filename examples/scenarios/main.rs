@@ -212,7 +212,7 @@ fn failed_start_returns_messages_as_poison(sys: &mut ActorSystem) -> Outcome {
 fn poison_after_one_retry_and_the_actor_keeps_running(sys: &mut ActorSystem) -> Outcome {
     let flaky = sys.create_actor_by_name("Flaky", None).map_err(err)?;
     sys.tell(&flaky, "panic").map_err(err)?;
-    let p: Poison = expect(sys, "Poison")?;
+    let p: Poison = expect(sys, "greenroom.Poison")?;
     ensure!(
         p.original.get::<String>().as_deref() == Some("panic"),
         "original"
@@ -223,12 +223,12 @@ fn poison_after_one_retry_and_the_actor_keeps_running(sys: &mut ActorSystem) -> 
         "one retry"
     );
     sys.tell(&flaky, "err").map_err(err)?;
-    let p: Poison = expect(sys, "Poison")?;
+    let p: Poison = expect(sys, "greenroom.Poison")?;
     ensure!(p.details.contains("refused"), "details: {}", p.details);
     // Sent as a String, but not one: `get::<String>` finds nothing, and that is a failure too.
     let not_a_string = Message::with_type("String", &42u32).map_err(err)?;
     sys.tell_message(&flaky, not_a_string).map_err(err)?;
-    let p: Poison = expect(sys, "Poison")?;
+    let p: Poison = expect(sys, "greenroom.Poison")?;
     ensure!(
         p.original.type_name() == "String" && p.details.contains("decode"),
         "details: {}",
@@ -466,7 +466,23 @@ fn global_names_give_one_actor_until_it_exits(sys: &mut ActorSystem) -> Outcome 
     Ok(())
 }
 
+/// A type of the application's that happens to be named like one of greenroom's.
+mod user {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub struct Poison {
+        pub text: String,
+    }
+}
+
 fn type_dispatch_falls_back_and_bad_bodies_are_poison(sys: &mut ActorSystem) -> Outcome {
+    // greenroom's own messages have names of their own: a `Poison` of the application's is an
+    // ordinary message (Echo, which ignores system messages, echoes it).
+    let echo = sys.create_actor_by_name("Echo", None).map_err(err)?;
+    let mine = user::Poison {
+        text: "mine".into(),
+    };
+    let back: user::Poison = ask(sys, &echo, &mine, "Poison")?;
+    ensure!(back.text == "mine", "echoed {}", back.text);
     // An actor type nobody provides is the same error on both bases.
     match sys.create_actor_by_name("NoSuchStage", None) {
         Err(greenroom::Error::UnknownType {
@@ -483,7 +499,7 @@ fn type_dispatch_falls_back_and_bad_bodies_are_poison(sys: &mut ActorSystem) -> 
     // A body that is not a Link, sent as a Link, fails the handler.
     let bad = Message::with_type("Link", "not a link").map_err(err)?;
     sys.tell_message(&stage, bad).map_err(err)?;
-    let p: Poison = expect(sys, "Poison")?;
+    let p: Poison = expect(sys, "greenroom.Poison")?;
     ensure!(
         p.original.type_name() == "Link",
         "poisoned {}",

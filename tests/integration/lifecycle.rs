@@ -124,7 +124,7 @@ fn exit_codes_aborts_segfaults_and_failed_starts_are_reported_as_such() {
     // Each died while handling its message: the messages come back, possibly handled.
     let mut returned = Vec::new();
     for _ in 0..3 {
-        let p: greenroom::Poison = expect_msg(&mut system, "Poison");
+        let p: greenroom::Poison = expect_msg(&mut system, "greenroom.Poison");
         assert!(p.possibly_handled, "{p:?}");
         returned.push(p.original.type_name().to_string());
     }
