@@ -596,31 +596,23 @@ impl SystemBase for SimpleSystem {
     }
 
     fn status(&mut self) -> Result<SystemStatus> {
-        let address = |id: u64| Address::new(&self.dir, id);
         let exe = std::env::current_exe()
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(SystemStatus {
-            actors: self
-                .actors
-                .values()
-                .map(|s| ActorInfo {
-                    address: s.cell.me.clone(),
-                    type_name: s.cell.type_name.clone(),
-                    pid: std::process::id(),
-                    parent: s.cell.parent.clone(),
-                })
-                .collect(),
-            names: self
-                .directory
-                .names()
-                .map(|(n, id)| (n.clone(), address(id)))
-                .collect(),
-            dead_letter_handler: self.directory.dead_letter_handler().map(address),
-            binaries: [(exe, registry::registered_types())].into_iter().collect(),
-            counters: self.directory.counters.clone(),
-            ledger: self.ledger.settle(),
-        })
+        let actors = self
+            .actors
+            .values()
+            .map(|s| ActorInfo {
+                address: s.cell.me.clone(),
+                type_name: s.cell.type_name.clone(),
+                pid: std::process::id(),
+                parent: s.cell.parent.clone(),
+            })
+            .collect();
+        let binaries = [(exe, registry::registered_types())].into_iter().collect();
+        Ok(self
+            .directory
+            .system_status(&self.dir, actors, binaries, self.ledger.settle()))
     }
 
     fn shutdown(&mut self) -> Result<()> {

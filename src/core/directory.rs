@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use crate::address::Address;
+use crate::core::ledger::Ledger;
 use crate::core::ledger::{Count, Tally};
 use crate::message::{ChildExited, DeadEnvelope, ExitReason, Message};
-use crate::protocol::Counters;
+use crate::protocol::{ActorInfo, Counters, SystemStatus};
 
 /// Global names, the dead-letter handler and the system's counters. Actors are named by their
 /// numeric id.
@@ -16,6 +17,32 @@ pub(crate) struct Directory {
     dead_letters: Option<u64>,
     /// Counts since the system started.
     pub(crate) counters: Counters,
+}
+
+impl Directory {
+    /// The system's status: what the directory knows (names, the dead-letter handler,
+    /// counters), with the actors, binaries and ledger a base reports. Actors of the system in
+    /// `dir` are addressed from their ids.
+    pub(crate) fn system_status(
+        &self,
+        dir: &std::path::Path,
+        actors: Vec<ActorInfo>,
+        binaries: BTreeMap<String, Vec<String>>,
+        ledger: Ledger,
+    ) -> SystemStatus {
+        let address = |id: u64| Address::new(dir, id);
+        SystemStatus {
+            actors,
+            names: self
+                .names()
+                .map(|(n, id)| (n.clone(), address(id)))
+                .collect(),
+            dead_letter_handler: self.dead_letter_handler().map(address),
+            binaries,
+            counters: self.counters.clone(),
+            ledger,
+        }
+    }
 }
 
 /// Where a message whose target is not running goes.

@@ -161,29 +161,19 @@ impl Admin {
 
     fn status(&mut self) -> SystemStatus {
         let ledger = self.ledger();
-        let address = |id: u64| Address::new(&self.dir, id);
-        SystemStatus {
-            actors: self
-                .actors
-                .iter()
-                .filter(|(_, a)| !a.spare)
-                .map(|(&id, a)| ActorInfo {
-                    address: address(id),
-                    type_name: a.type_name.clone(),
-                    pid: a.pid,
-                    parent: a.parent.clone(),
-                })
-                .collect(),
-            names: self
-                .directory
-                .names()
-                .map(|(n, id)| (n.clone(), address(id)))
-                .collect(),
-            dead_letter_handler: self.directory.dead_letter_handler().map(address),
-            binaries: self.binaries.clone(),
-            counters: self.directory.counters.clone(),
-            ledger,
-        }
+        let actors = self
+            .actors
+            .iter()
+            .filter(|(_, a)| !a.spare)
+            .map(|(&id, a)| ActorInfo {
+                address: Address::new(&self.dir, id),
+                type_name: a.type_name.clone(),
+                pid: a.pid,
+                parent: a.parent.clone(),
+            })
+            .collect();
+        self.directory
+            .system_status(&self.dir, actors, self.binaries.clone(), ledger)
     }
 
     fn load(&mut self, path: &str, types: Vec<String>) -> Response {
