@@ -88,6 +88,7 @@
 
 mod actor;
 mod address;
+mod base;
 mod core;
 mod error;
 mod helpers;
@@ -129,5 +130,6 @@ pub mod admin {
 /// Items the [`actors!`] macro expands to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::registry::{ActorType, dispatch};
+    pub use crate::process::launch::dispatch;
+    pub use crate::registry::ActorType;
 }

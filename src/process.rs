@@ -8,6 +8,7 @@ pub(crate) mod conn;
 pub(crate) mod control;
 pub(crate) mod endpoint;
 pub(crate) mod inbound;
+pub(crate) mod launch;
 pub(crate) mod launcher;
 pub(crate) mod ledger_page;
 pub(crate) mod outbox;

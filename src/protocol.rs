@@ -251,3 +251,61 @@ pub struct UnknownTypeDetail {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binary: Option<String>,
 }
+
+// ---- the launch contract: how the admin starts an actor process ----
+
+/// The type name on the command line of a spare process: it waits for [`Response::Assign`].
+pub(crate) const SPARE: &str = "?";
+
+/// How an actor process was told who it is (its command line after `--greenroom-actor`).
+pub(crate) struct ActorArgs {
+    pub(crate) type_name: String,
+    pub(crate) me: Address,
+    pub(crate) parent: Address,
+    pub(crate) listen_fd: i32,
+    pub(crate) control_fd: i32,
+    pub(crate) ledger_fd: i32,
+    pub(crate) max_frame: usize,
+    /// Start arguments, from `Assign` (never on the command line).
+    pub(crate) start_args: Option<Vec<u8>>,
+}
+
+impl ActorArgs {
+    pub(crate) fn to_argv(&self) -> Vec<String> {
+        vec![
+            "--greenroom-actor".into(),
+            self.type_name.clone(),
+            self.me.to_string(),
+            self.parent.to_string(),
+            self.listen_fd.to_string(),
+            self.control_fd.to_string(),
+            self.ledger_fd.to_string(),
+            self.max_frame.to_string(),
+        ]
+    }
+
+    pub(crate) fn parse(args: &[String]) -> Option<ActorArgs> {
+        let [
+            type_name,
+            me,
+            parent,
+            listen_fd,
+            control_fd,
+            ledger_fd,
+            max_frame,
+        ] = args
+        else {
+            return None;
+        };
+        Some(ActorArgs {
+            type_name: type_name.clone(),
+            me: me.parse().ok()?,
+            parent: parent.parse().ok()?,
+            listen_fd: listen_fd.parse().ok()?,
+            control_fd: control_fd.parse().ok()?,
+            ledger_fd: ledger_fd.parse().ok()?,
+            max_frame: max_frame.parse().ok()?,
+            start_args: None,
+        })
+    }
+}

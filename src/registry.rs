@@ -16,9 +16,8 @@
 use std::sync::OnceLock;
 
 use crate::actor::Actor;
-use crate::message::type_name_of;
 use crate::process::control::ControlClient;
-use crate::process::runtime::{self, ActorArgs};
+use crate::protocol::ActorArgs;
 
 /// The first line `--greenroom-list-types` prints; `greenroom load` checks for it.
 pub const LIST_TYPES_MAGIC: &str = "greenroom-actor-binary 1";
@@ -26,9 +25,9 @@ pub const LIST_TYPES_MAGIC: &str = "greenroom-actor-binary 1";
 /// One registered actor type. Built by [`actors!`](crate::actors); not for direct use.
 #[doc(hidden)]
 pub struct ActorType {
-    name: String,
-    run: fn(ActorArgs, ControlClient) -> !,
-    make: fn() -> Box<dyn Actor>,
+    pub(crate) name: String,
+    pub(crate) run: fn(ActorArgs, ControlClient) -> !,
+    pub(crate) make: fn() -> Box<dyn Actor>,
 }
 
 impl std::fmt::Debug for ActorType {
@@ -36,17 +35,6 @@ impl std::fmt::Debug for ActorType {
         f.debug_struct("ActorType")
             .field("name", &self.name)
             .finish_non_exhaustive()
-    }
-}
-
-impl ActorType {
-    /// The entry for actor type `A`.
-    pub fn of<A: Actor + Default>() -> ActorType {
-        ActorType {
-            name: type_name_of::<A>().to_string(),
-            run: runtime::run::<A>,
-            make: || Box::new(A::default()),
-        }
     }
 }
 
@@ -81,45 +69,10 @@ pub(crate) fn is_actor_binary() -> bool {
     TYPES.get().is_some()
 }
 
-/// Record the table and act on the command line. Called by [`actors!`](crate::actors).
-#[doc(hidden)]
-pub fn dispatch(types: Vec<ActorType>) {
-    let args: Vec<String> = std::env::args().collect();
+/// Record this binary's table of actor types (once; later calls change nothing) and return it.
+pub(crate) fn install(types: Vec<ActorType>) -> &'static [ActorType] {
     let _ = TYPES.set(types);
-    let types = TYPES.get().expect("set above");
-    match args.get(1).map(String::as_str) {
-        Some("--greenroom-actor") => {
-            let Some(mut actor_args) = ActorArgs::parse(&args[2..]) else {
-                eprintln!("greenroom: malformed --greenroom-actor command line: {args:?}");
-                std::process::exit(2);
-            };
-            crate::logging::init_actor(&actor_args.me);
-            let control = runtime::control_and_assignment(&mut actor_args);
-            match types.iter().find(|t| t.name == actor_args.type_name) {
-                Some(t) => (t.run)(actor_args, control),
-                None => {
-                    let error = format!(
-                        "binary {} does not provide actor type '{}' (it provides: {})",
-                        args[0],
-                        actor_args.type_name,
-                        registered_types().join(", ")
-                    );
-                    runtime::refuse(actor_args, control, error)
-                }
-            }
-        }
-        Some("--greenroom-admin") => {
-            std::process::exit(crate::process::admin::main_from_args(&args[2..]))
-        }
-        Some("--greenroom-list-types") => {
-            println!("{LIST_TYPES_MAGIC}");
-            for t in types {
-                println!("{}", t.name);
-            }
-            std::process::exit(0)
-        }
-        _ => {}
-    }
+    TYPES.get().expect("set above")
 }
 
 /// Register the actor types this binary provides. Invoke it first thing in `main`.

@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use crate::actor::{Actor, ContextOps, Hook, invoke, panic_text, run_hook};
 use crate::address::{ADMIN_ID, Address};
+use crate::base::SystemBase;
 use crate::core::cell::{Cell, Receive};
 use crate::core::directory::{DeadLetter, Directory};
 use crate::core::ledger::{Count, Ledger, Tally, Uncounted};
@@ -33,7 +34,6 @@ use crate::error::{Error, Result};
 use crate::message::{ChildExited, ExitReason, ExitRequest, Message, Poison, Wakeup};
 use crate::protocol::{ActorInfo, Envelope, SystemStatus};
 use crate::registry;
-use crate::system::SystemBase;
 use crate::wire;
 
 /// One actor of the deterministic base.

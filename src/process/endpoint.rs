@@ -11,6 +11,7 @@ use mio::net::UnixListener;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::Address;
+use crate::base::{SystemBase, SystemConfig, WhenMissing};
 use crate::core::ledger::{Count, Tally};
 use crate::error::{Error, IoContext, Result};
 use crate::message::Message;
@@ -19,11 +20,10 @@ use crate::process::inbound::{Inbound, Queue, Queued};
 use crate::process::launcher::{ADMIN_START_TIMEOUT, list_types, start_admin};
 use crate::process::ledger_page::LedgerPage;
 use crate::process::outbox::{Accepted, Outbox};
-use crate::process::runtime::{WINDOW, send_timeout};
+use crate::process::outbox::{WINDOW, send_timeout};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
 use crate::registry;
 use crate::sysdir;
-use crate::system::{SystemBase, SystemConfig, WhenMissing};
 use crate::wire;
 
 const LISTENER: Token = Token(0);

@@ -26,8 +26,7 @@ use crate::process::ledger_page::{LedgerPage, SLOTS, Source};
 use crate::protocol::Envelope;
 use crate::wire::ReadStatus;
 
-/// The most memory a process's queue of waiting messages holds before it stops reading.
-pub(crate) const QUEUE_BYTES: usize = 64 << 20;
+pub(crate) use crate::process::ledger_page::QUEUE_BYTES;
 
 /// What a queued message costs beyond its frame and its sender's address (the envelope and its
 /// bookkeeping; more than its ring entry's header).

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::base::SystemConfig;
 use crate::error::{Error, IoContext, Result};
 use crate::registry::{self, LIST_TYPES_MAGIC};
 use crate::sysdir;
-use crate::system::SystemConfig;
 
 /// How long a program waits for an admin it started to listen.
 pub(crate) const ADMIN_START_TIMEOUT: Duration = Duration::from_secs(10);

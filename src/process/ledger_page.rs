@@ -68,6 +68,10 @@ pub(crate) const SLOTS: usize = 8192;
 /// work: what is sent on them is then returned once its receiver ends).
 pub(crate) const PEERS: usize = 8192;
 
+/// The most memory a process's queue of waiting messages holds before it stops reading (the
+/// queue ring is sized from it).
+pub(crate) const QUEUE_BYTES: usize = 64 << 20;
+
 const HEADER_WORDS: usize = 32;
 const SLOT_WORDS: usize = 4;
 const PEER_WORDS: usize = 24;
@@ -132,7 +136,7 @@ const P_ADDRESS: usize = 3;
 /// does not fit there, twice over. Only what is in use takes memory.
 pub(crate) fn ring_bytes(max_frame: usize) -> u64 {
     let frame = (max_frame + crate::wire::WRAP_SLACK + 4096) as u64;
-    let bytes = 2 * crate::process::inbound::QUEUE_BYTES as u64 + 3 * frame;
+    let bytes = 2 * QUEUE_BYTES as u64 + 3 * frame;
     bytes.div_ceil(CHUNK) * CHUNK
 }
 

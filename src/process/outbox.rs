@@ -40,6 +40,23 @@ pub(crate) const OUTBOX_TOKENS: usize = 1 << 40;
 /// A connection with this many bytes buffered is written at once, even in batching mode.
 pub(crate) const BATCH_BYTES: usize = 32 * 1024;
 
+/// A send waits while more than this many bytes to its receiver are not yet written: the
+/// receiver is not keeping up.
+pub(crate) const WINDOW: usize = 1 << 20;
+
+/// How long a send waits for a receiver that takes nothing before it fails: 30 s, or
+/// `GREENROOM_SEND_TIMEOUT_MS`.
+pub(crate) fn send_timeout() -> Duration {
+    static TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    *TIMEOUT.get_or_init(|| {
+        std::env::var("GREENROOM_SEND_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&ms: &u64| ms <= 3_600_000)
+            .map_or(Duration::from_secs(30), Duration::from_millis)
+    })
+}
+
 /// Settled frames are dropped from a connection's buffer once this many bytes are kept.
 const TRIM_BYTES: usize = 64 * 1024;
 
@@ -471,7 +488,7 @@ impl Outbox {
             limit,
             returns: Vec::new(),
             out: page.map(OutRing::new),
-            connect_patience: crate::process::runtime::send_timeout(),
+            connect_patience: send_timeout(),
         }
     }
 

@@ -31,7 +31,8 @@ use crate::message::{ExitReason, ExitRequest, Message, Poison, Wakeup};
 use crate::process::control::ControlClient;
 use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::ledger_page::LedgerPage;
-use crate::process::outbox::{Accepted, Outbox};
+use crate::process::outbox::{Accepted, Outbox, WINDOW, send_timeout};
+pub(crate) use crate::protocol::{ActorArgs, SPARE};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role};
 use crate::registry;
 use crate::sys::{self, Handed};
@@ -41,62 +42,6 @@ const LISTENER: Token = Token(0);
 const CONTROL: Token = Token(1);
 const FIRST_INBOUND: usize = 2;
 
-/// The type name on the command line of a spare process: it waits for [`Response::Assign`].
-pub(crate) const SPARE: &str = "?";
-
-/// How an actor process was told who it is (its command line after `--greenroom-actor`).
-pub(crate) struct ActorArgs {
-    pub(crate) type_name: String,
-    pub(crate) me: Address,
-    pub(crate) parent: Address,
-    pub(crate) listen_fd: i32,
-    pub(crate) control_fd: i32,
-    pub(crate) ledger_fd: i32,
-    pub(crate) max_frame: usize,
-    /// Start arguments, from `Assign` (never on the command line).
-    pub(crate) start_args: Option<Vec<u8>>,
-}
-
-impl ActorArgs {
-    pub(crate) fn to_argv(&self) -> Vec<String> {
-        vec![
-            "--greenroom-actor".into(),
-            self.type_name.clone(),
-            self.me.to_string(),
-            self.parent.to_string(),
-            self.listen_fd.to_string(),
-            self.control_fd.to_string(),
-            self.ledger_fd.to_string(),
-            self.max_frame.to_string(),
-        ]
-    }
-
-    pub(crate) fn parse(args: &[String]) -> Option<ActorArgs> {
-        let [
-            type_name,
-            me,
-            parent,
-            listen_fd,
-            control_fd,
-            ledger_fd,
-            max_frame,
-        ] = args
-        else {
-            return None;
-        };
-        Some(ActorArgs {
-            type_name: type_name.clone(),
-            me: me.parse().ok()?,
-            parent: parent.parse().ok()?,
-            listen_fd: listen_fd.parse().ok()?,
-            control_fd: control_fd.parse().ok()?,
-            ledger_fd: ledger_fd.parse().ok()?,
-            max_frame: max_frame.parse().ok()?,
-            start_args: None,
-        })
-    }
-}
-
 /// The first sends of each handler call are written at once, so that request/reply traffic
 /// has no added latency. Further sends in the same call are batched: written when a buffer
 /// fills, when the handler returns, or by the flusher thread within [`FLUSH_INTERVAL`] — so a
@@ -105,23 +50,6 @@ const IMMEDIATE_SENDS: u32 = 4;
 
 /// How long a batched send may wait while its handler is still running.
 const FLUSH_INTERVAL: Duration = Duration::from_micros(200);
-
-/// A send waits while more than this many bytes to its receiver are not yet written: the
-/// receiver is not keeping up.
-pub(crate) const WINDOW: usize = 1 << 20;
-
-/// How long a send waits for a receiver that takes nothing before it fails: 30 s, or
-/// `GREENROOM_SEND_TIMEOUT_MS`.
-pub(crate) fn send_timeout() -> Duration {
-    static TIMEOUT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
-    *TIMEOUT.get_or_init(|| {
-        std::env::var("GREENROOM_SEND_TIMEOUT_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&ms: &u64| ms <= 3_600_000)
-            .map_or(Duration::from_secs(30), Duration::from_millis)
-    })
-}
 
 /// How long an exiting process waits for its last messages to be written.
 const EXIT_FLUSH: Duration = Duration::from_secs(2);
