@@ -31,6 +31,9 @@ use crate::message::{ExitReason, ExitRequest, Message, Poison, Wakeup};
 use crate::process::control::ControlClient;
 use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::ledger_page::LedgerPage;
+
+mod context;
+mod exit;
 use crate::process::outbox::{Accepted, Outbox, WINDOW, send_timeout};
 pub(crate) use crate::protocol::{ActorArgs, SPARE};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role};
@@ -125,84 +128,6 @@ impl Flusher {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl ContextOps for Runtime {
-    fn me(&self) -> &Address {
-        &self.cell.me
-    }
-
-    fn send_message(&mut self, to: &Address, msg: Message) -> Result<()> {
-        let len = msg.frame_len();
-        if len > self.max_frame {
-            return Err(Error::FrameTooLarge {
-                len: len as u64,
-                limit: self.max_frame,
-            });
-        }
-        self.post(to, msg)
-    }
-
-    fn create(
-        &mut self,
-        type_name: &str,
-        global_name: Option<&str>,
-        args: Option<Vec<u8>>,
-    ) -> Result<Address> {
-        let binary = if registry::provides(type_name) {
-            self.exe.clone()
-        } else {
-            None
-        };
-        let req = Request::Create {
-            type_name: type_name.to_string(),
-            binary,
-            parent: self.cell.me.clone(),
-            name: global_name.map(str::to_string),
-            args: args.map(serde_bytes::ByteBuf::from),
-        };
-        match self.control.request(&req)? {
-            Response::Created { address } => {
-                self.cell.child_created(&address);
-                Ok(address)
-            }
-            other => Err(Error::Protocol(format!(
-                "unexpected answer to create: {other:?}"
-            ))),
-        }
-    }
-
-    fn wakeup_after(&mut self, after: Duration, payload: Message) {
-        // A delay too long for the clock is a timer that never fires while anyone waits.
-        let now = Instant::now();
-        let due = now
-            .checked_add(after)
-            .unwrap_or_else(|| now + Duration::from_secs(u32::MAX as u64));
-        self.cell.timers.add(due, payload);
-    }
-
-    fn handle_dead_letters(&mut self, on: bool) -> Result<()> {
-        self.control
-            .request(&Request::DeadLetters { on })
-            .map(|_| ())
-    }
-
-    fn start_args(&self) -> Option<&[u8]> {
-        self.start_args.as_deref()
-    }
-
-    fn global_name(&mut self) -> Result<Option<String>> {
-        match self.control.request(&Request::Status)? {
-            Response::Status(status) => Ok(status
-                .names
-                .into_iter()
-                .find(|(_, a)| *a == self.cell.me)
-                .map(|(name, _)| name)),
-            other => Err(Error::Protocol(format!(
-                "unexpected answer to status: {other:?}"
-            ))),
-        }
-    }
 }
 
 /// Take the control socket the admin handed over, say hello on it, and if this is a spare,
@@ -593,84 +518,5 @@ impl Runtime {
     /// (the admin counts what becomes of it).
     fn dead_letter(&mut self, target: &Address, sender: &Address, message: Message) {
         self.control.dead_letter(target, sender, message, None);
-    }
-
-    /// The handler asked to exit: no new senders get in, every message already sent here that
-    /// the handler did not see goes to the dead-letter handler, what was sent is written out,
-    /// and the admin hears why. Never returns.
-    fn exit(mut self, reason: ExitReason, code: i32) -> ! {
-        self.close_door();
-        self.leave(reason, code)
-    }
-
-    /// This actor cannot start: every message already here goes back to its sender as a
-    /// `Poison`; messages that arrive later are dead-lettered by their senders. Never returns.
-    fn fail_start(mut self, error: String) -> ! {
-        log::error!("{error}");
-        self.close_door();
-        while let Some(Queued { env, origin }) = self.queue.pop() {
-            if origin == Origin::Timer {
-                continue;
-            }
-            (&*self.page).count(Count::Poisoned);
-            // The Poison answers the ask its message was part of.
-            let ask = env.msg.ask;
-            let poison = Poison {
-                original: env.msg,
-                details: format!("actor failed to start: {error}"),
-                possibly_handled: false,
-            };
-            let sent = Message::new(&poison).and_then(|mut m| {
-                m.ask = ask;
-                self.post(&env.from, m)
-            });
-            if let Err(e) = sent {
-                log::warn!("could not return a message to {}: {e}", env.from);
-            }
-            self.inbound.done(origin);
-        }
-        self.leave(ExitReason::FailedToStart { error }, 3)
-    }
-
-    /// Remove the socket (new senders find no actor and keep their messages) and close the
-    /// listener (connections not accepted yet are refused: their senders keep their messages),
-    /// then read everything already sent on the streams that were accepted.
-    fn close_door(&mut self) {
-        let _ = std::fs::remove_file(self.cell.me.socket_path());
-        self.listener = None;
-        self.inbound.read_all(self.poll.registry(), &mut self.queue);
-    }
-
-    /// Return every message still queued as a dead letter, write out what was sent, tell the
-    /// admin why this process ends, and exit.
-    fn leave(mut self, reason: ExitReason, code: i32) -> ! {
-        self.return_queued();
-        {
-            let mut outbox = lock(&self.outbox);
-            outbox.flush_all(Instant::now() + EXIT_FLUSH);
-            // What could not be written, and what receivers that are gone already did not
-            // take, comes back now, while this process can still hand it on (later, no one
-            // would). What is written, its receivers take from their sockets after this process
-            // has gone.
-            outbox.abandon_unwritten();
-            outbox.settle_ended();
-        }
-        // What came back meanwhile has no handler left.
-        self.carry_out_returns();
-        self.return_queued();
-        let _ = self.control.post(&Request::Exiting { reason });
-        std::process::exit(code)
-    }
-
-    /// Hand every queued message (timers aside) to the dead-letter handler: its target, this
-    /// actor, will not handle it.
-    fn return_queued(&mut self) {
-        let me = self.cell.me.clone();
-        while let Some(Queued { env, origin }) = self.queue.pop() {
-            if origin != Origin::Timer {
-                self.dead_letter(&me, &env.from, env.msg);
-                self.inbound.done(origin);
-            }
-        }
     }
 }
