@@ -520,6 +520,16 @@ pub(crate) fn connect_now(path: &Path) -> std::io::Result<std::os::unix::net::Un
     Ok(stream)
 }
 
+/// Name this process `name` (its first 15 bytes) where `ps -e`, `top` and `pgrep` look (the
+/// kernel's `comm`); its command line is left as it is.
+pub(crate) fn set_process_name(name: &str) {
+    let mut bytes: Vec<u8> = name.bytes().filter(|&b| b != 0).take(15).collect();
+    bytes.push(0);
+    if let Ok(name) = std::ffi::CStr::from_bytes_with_nul(&bytes) {
+        let _ = nix::sys::prctl::set_name(name);
+    }
+}
+
 /// The user this process runs as.
 pub(crate) fn uid() -> u32 {
     nix::unistd::getuid().as_raw()

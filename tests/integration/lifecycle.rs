@@ -340,6 +340,9 @@ fn a_loaded_binary_keeps_a_spare_process_that_create_turns_into_the_actor() {
         "create did not use the spare"
     );
     assert!(system.ask(&echo, "hi", PATIENCE).is_ok());
+    // Its command line still says `?`; the process name (`ps -e`, `top`) says what it became.
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", spare[0])).unwrap();
+    assert_eq!(comm.trim_end(), "Echo");
     // A new spare replaces the one used.
     wait_for("a new spare", || spares().iter().any(|&p| p != spare[0]));
 }

@@ -187,6 +187,8 @@ pub(crate) fn run<A: Actor + Default>(args: ActorArgs, control: ControlClient) -
         rt.fail_start(error)
     }
     rt.end_of_call();
+    // A spare's command line says `?`: where ps shows the process name, show its type.
+    sys::set_process_name(&args.type_name);
     log::debug!("actor {} of type {} started", rt.cell.me, args.type_name);
     match rt.serve(&mut actor) {
         Some(reason) => rt.exit(reason, 0),
