@@ -130,6 +130,7 @@ pub mod admin {
 /// Items the [`actors!`] macro expands to. Not part of the public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::message::name_messages;
     pub use crate::process::launch::dispatch;
     pub use crate::registry::ActorType;
 }

@@ -308,7 +308,9 @@ pub fn type_name_of<T: ?Sized>() -> &'static str {
             return name;
         }
         let short = short_type_name(full);
-        let name = if full.starts_with("greenroom::") && RESERVED.contains(&short.as_str()) {
+        let name = if let Some(given) = given_name(full) {
+            given.to_string()
+        } else if full.starts_with("greenroom::") && RESERVED.contains(&short.as_str()) {
             format!("{SYSTEM_PREFIX}{short}")
         } else {
             short
@@ -318,6 +320,32 @@ pub fn type_name_of<T: ?Sized>() -> &'static str {
         names.known.insert(name);
         name
     })
+}
+
+/// Names given to message types with [`message_names!`](crate::message_names), by the types'
+/// full Rust names.
+static GIVEN: std::sync::RwLock<Vec<(&str, &str)>> = std::sync::RwLock::new(Vec::new());
+
+fn given_name(full: &str) -> Option<&'static str> {
+    let given = GIVEN.read().unwrap_or_else(|e| e.into_inner());
+    given.iter().find(|(t, _)| *t == full).map(|&(_, n)| n)
+}
+
+/// Give message types names of your choosing. Called by [`message_names!`](crate::message_names).
+#[doc(hidden)]
+pub fn name_messages(pairs: &[(&'static str, &'static str)]) {
+    let mut given = GIVEN.write().unwrap_or_else(|e| e.into_inner());
+    for &(full, name) in pairs {
+        assert!(
+            !name.is_empty()
+                && !name.starts_with(SYSTEM_PREFIX)
+                && !name.contains(char::is_whitespace),
+            "greenroom::message_names!: {name:?} (for {full}) is not a message name: it must be non-empty, without spaces, and not start with {SYSTEM_PREFIX:?}"
+        );
+        if !given.iter().any(|(t, _)| *t == full) {
+            given.push((full, name));
+        }
+    }
 }
 
 /// The namespace of greenroom's own message names.

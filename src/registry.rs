@@ -75,6 +75,34 @@ pub(crate) fn install(types: Vec<ActorType>) -> &'static [ActorType] {
     TYPES.get().expect("set above")
 }
 
+/// Give message types wire names of your choosing, instead of their Rust type names without
+/// module paths: two types of the same short name (`a::Ping`, `b::Ping`) then stay apart, and
+/// types that differ only in a parameter can share one name (a body of the wrong shape then fails
+/// the handler, which `get` reports). Invoke it first thing in `main`, before
+/// [`actors!`](crate::actors), in every binary that sends or receives those types. Names must be
+/// non-empty, without spaces, and outside the `greenroom.` namespace.
+///
+/// ```no_run
+/// mod billing {
+///     #[derive(serde::Serialize, serde::Deserialize)]
+///     pub struct Ping;
+/// }
+/// mod health {
+///     #[derive(serde::Serialize, serde::Deserialize)]
+///     pub struct Ping;
+/// }
+///
+/// fn main() {
+///     greenroom::message_names!(billing::Ping => "billing.Ping", health::Ping => "health.Ping");
+/// }
+/// ```
+#[macro_export]
+macro_rules! message_names {
+    ($($ty:ty => $name:expr),* $(,)?) => {
+        $crate::__private::name_messages(&[$((::std::any::type_name::<$ty>(), $name)),*])
+    };
+}
+
 /// Register the actor types this binary provides. Invoke it first thing in `main`.
 ///
 /// When the admin starts this binary to run an actor, the macro runs that actor and never

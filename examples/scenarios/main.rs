@@ -477,6 +477,18 @@ mod user {
 fn type_dispatch_falls_back_and_bad_bodies_are_poison(sys: &mut ActorSystem) -> Outcome {
     // greenroom's own messages have names of their own: a `Poison` of the application's is an
     // ordinary message (Echo, which ignores system messages, echoes it).
+    // Two types of the same short name, given names of their own, stay apart.
+    let versioned = sys.create_actor_by_name("Versioned", None).map_err(err)?;
+    let v2: String = ask(sys, &versioned, &actors::v2::Ping { n: 2 }, "String")?;
+    let v1: String = ask(sys, &versioned, &actors::v1::Ping { n: 1 }, "String")?;
+    ensure!(
+        v1 == "v1 1" && v2 == "v2 2",
+        "named types mixed up: {v1}, {v2}"
+    );
+    ensure!(
+        greenroom::type_name_of::<actors::v2::Ping>() == "Ping.v2",
+        "the given name"
+    );
     let echo = sys.create_actor_by_name("Echo", None).map_err(err)?;
     let mine = user::Poison {
         text: "mine".into(),

@@ -72,6 +72,37 @@ impl Actor for Hooked {
     }
 }
 
+/// Two message types of the same short name, kept apart by the names `register` gives them.
+pub mod v1 {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub struct Ping {
+        pub n: u32,
+    }
+}
+
+/// See [`v1`].
+pub mod v2 {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub struct Ping {
+        pub n: u32,
+    }
+}
+
+/// Replies `"v1 N"` to a `v1::Ping` and `"v2 N"` to a `v2::Ping`.
+#[derive(Default)]
+pub struct Versioned;
+
+impl Actor for Versioned {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if let Some(p) = msg.get::<v1::Ping>() {
+            ctx.reply(&format!("v1 {}", p.n))?;
+        } else if let Some(p) = msg.get::<v2::Ping>() {
+            ctx.reply(&format!("v2 {}", p.n))?;
+        }
+        Ok(())
+    }
+}
+
 /// The start arguments of a [`Configured`].
 #[derive(Serialize, Deserialize)]
 pub struct Greeter {
@@ -950,7 +981,9 @@ impl Actor for Stall {
 
 /// Register every zoo actor type. First thing in `main` of a binary that runs them.
 pub fn register() {
+    greenroom::message_names!(v1::Ping => "Ping.v1", v2::Ping => "Ping.v2");
     greenroom::actors!(
+        Versioned,
         Echo,
         Inspect,
         Silent,
