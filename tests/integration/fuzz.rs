@@ -52,6 +52,9 @@ struct MessageMap<'a> {
     type_name: &'a str,
     #[serde(with = "serde_bytes")]
     body: &'a [u8],
+    /// The request an answer belongs to (see PROTOCOL.md, "Asks").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ask: Option<u64>,
 }
 
 /// Well-formed frame bodies to start from. None of them may shut anything down or start an
@@ -102,17 +105,21 @@ fn actor_seeds(dir: &Path) -> (Vec<u8>, Vec<Vec<u8>>) {
         ledger: false,
     };
     let hello = greenroom::wire::encode(&hello).unwrap()[4..].to_vec();
-    let messages = [("u64", vec![7u8]), ("String", b"\xa5hello".to_vec())]
-        .iter()
-        .map(|(t, b)| {
-            greenroom::wire::encode(&MessageMap {
-                type_name: t,
-                body: b,
-            })
-            .unwrap()[4..]
-                .to_vec()
+    let messages = [
+        ("u64", vec![7u8], None),
+        ("String", b"\xa5hello".to_vec(), Some(1u64 << 40)),
+    ]
+    .iter()
+    .map(|(t, b, ask)| {
+        greenroom::wire::encode(&MessageMap {
+            type_name: t,
+            body: b,
+            ask: *ask,
         })
-        .collect();
+        .unwrap()[4..]
+            .to_vec()
+    })
+    .collect();
     (hello, messages)
 }
 
