@@ -156,8 +156,8 @@ impl Context<'_> {
         &mut self,
         args: &T,
     ) -> Result<Address> {
-        let args = rmp_serde::to_vec_named(args)
-            .map_err(|e| crate::error::Error::Encode(e.to_string()))?;
+        let args =
+            rmp_serde::to_vec_named(args).map_err(|e| crate::error::Error::Encode(Box::new(e)))?;
         self.ops.create(type_name_of::<A>(), None, Some(args))
     }
 

@@ -102,9 +102,9 @@ pub enum Error {
         /// The limit in force.
         limit: usize,
     },
-    /// A value could not be encoded as MessagePack.
+    /// A value could not be encoded as MessagePack (the serialiser's error is the source).
     #[error("could not encode message: {0}")]
-    Encode(String),
+    Encode(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A frame or message body could not be decoded.
     #[error("could not decode {what}: {why}")]
     Decode {

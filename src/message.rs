@@ -55,7 +55,7 @@ impl Message {
     pub fn new<T: Serialize + ?Sized>(value: &T) -> Result<Message> {
         if std::any::type_name::<T>().trim_start_matches('&') == std::any::type_name::<Message>() {
             // Its serialised form is the wire form, `{"type": str, "body": bin}`.
-            let wire = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(e.to_string()))?;
+            let wire = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(Box::new(e)))?;
             return Message::decode_frame_body(&wire);
         }
         Message::encode(Cow::Borrowed(type_name_of::<T>()), value)
@@ -67,7 +67,7 @@ impl Message {
     }
 
     fn encode<T: Serialize + ?Sized>(type_name: Cow<'static, str>, value: &T) -> Result<Message> {
-        let body = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(e.to_string()))?;
+        let body = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(Box::new(e)))?;
         Ok(Message {
             type_name,
             body,

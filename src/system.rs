@@ -120,7 +120,7 @@ impl ActorSystem {
         &mut self,
         args: &T,
     ) -> Result<Address> {
-        let args = rmp_serde::to_vec_named(args).map_err(|e| Error::Encode(e.to_string()))?;
+        let args = rmp_serde::to_vec_named(args).map_err(|e| Error::Encode(Box::new(e)))?;
         self.inner
             .create(type_name_of::<A>(), None, None, Some(args))
     }

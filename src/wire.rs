@@ -44,7 +44,7 @@ pub fn encode_into<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Resul
     out.extend_from_slice(&[0; 4]);
     if let Err(e) = rmp_serde::encode::write_named(out, value) {
         out.truncate(start);
-        return Err(Error::Encode(e.to_string()));
+        return Err(Error::Encode(Box::new(e)));
     }
     let len = out.len() - start - 4;
     let Ok(len32) = u32::try_from(len) else {

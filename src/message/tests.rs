@@ -191,3 +191,20 @@ fn structs_decode_by_field_name() {
     assert!(m.decode::<String>().is_err());
     assert_eq!(m.get::<Greeting>().unwrap().message, "x");
 }
+
+#[test]
+fn an_encoding_failure_keeps_the_serialiser_error_as_its_source() {
+    struct Refuses;
+    impl Serialize for Refuses {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> std::result::Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("refused on purpose"))
+        }
+    }
+    let e = Message::new(&Refuses).unwrap_err();
+    assert!(matches!(e, Error::Encode(_)), "{e}");
+    let source = std::error::Error::source(&e).expect("a source");
+    assert!(
+        source.to_string().contains("refused on purpose"),
+        "{source}"
+    );
+}
