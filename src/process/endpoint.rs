@@ -16,7 +16,7 @@ use crate::core::ledger::{Count, Tally};
 use crate::error::{Error, IoContext, Result};
 use crate::message::Message;
 use crate::process::control::ControlClient;
-use crate::process::inbound::{Inbound, Queue, Queued};
+use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::launcher::{ADMIN_START_TIMEOUT, list_types, start_admin};
 use crate::process::ledger_page::LedgerPage;
 use crate::process::outbox::{Accepted, Outbox};
@@ -418,11 +418,24 @@ impl SystemBase for ProcessSystem {
             if let Some((Queued { env, origin }, first)) =
                 self.inbox.take_first(|q| wanted(&q.env.msg))
             {
-                // Taken by the program: handled, as far as the system is concerned.
-                (&*self.page).count(Count::Handled);
+                // Taken by the program: handled, as far as the system is concerned (a notice
+                // released earlier was counted then).
+                if origin != Origin::Memory {
+                    (&*self.page).count(Count::Handled);
+                }
                 self.inbound.taken(origin, first, &self.inbox);
                 return Ok(Some(env));
             }
+            // System notices this wait passes over (a ChildExited the program may never ask
+            // for) leave the ring: they count as handled, and stay queued for `listen_any`,
+            // rather than pin the ring's head while later messages are taken.
+            let released = self
+                .inbox
+                .release(|q| q.env.msg.is_system() && !wanted(&q.env.msg));
+            for _ in &released {
+                (&*self.page).count(Count::Handled);
+            }
+            self.inbound.released(&released, &self.inbox);
             let left = deadline.map_or(Duration::from_secs(3600), |d| {
                 d.saturating_duration_since(Instant::now())
             });

@@ -44,6 +44,9 @@ pub(crate) enum Origin {
     /// The entry from position `start` to `end` of the queue ring (see `ledger_page`): a
     /// message from a sender's stream, or one the process sent itself.
     Ring { start: u64, end: u64 },
+    /// Released from the ring (settled and counted as handled) but kept in memory: a system
+    /// notice a program passed over, kept for `listen_any` (see [`Queue::release`]).
+    Memory,
 }
 
 /// A message waiting for the handler.
@@ -79,22 +82,42 @@ impl Queue {
     }
 
     /// Take out the first message `wanted` accepts, leaving the others in their order; true
-    /// with it if it was the first in the queue.
+    /// with it if no message before it is still held in the queue ring.
     pub(crate) fn take_first(
         &mut self,
         wanted: impl Fn(&Queued) -> bool,
     ) -> Option<(Queued, bool)> {
         let i = self.items.iter().position(|(_, q)| wanted(q))?;
+        let first = !self
+            .items
+            .iter()
+            .take(i)
+            .any(|(_, q)| matches!(q.origin, Origin::Ring { .. }));
         let (cost, q) = self.items.remove(i).expect("found above");
         self.bytes -= cost;
-        Some((q, i == 0))
+        Some((q, first))
+    }
+
+    /// Release from the ring the queued messages `pass` says to (they stay queued, in order,
+    /// with origin [`Origin::Memory`]); returns where their ring entries start.
+    pub(crate) fn release(&mut self, pass: impl Fn(&Queued) -> bool) -> Vec<u64> {
+        let mut starts = Vec::new();
+        for (_, q) in &mut self.items {
+            if let Origin::Ring { start, .. } = q.origin
+                && pass(q)
+            {
+                starts.push(start);
+                q.origin = Origin::Memory;
+            }
+        }
+        starts
     }
 
     /// Where the first queued message from the queue ring starts.
     fn first_ring_start(&self) -> Option<u64> {
         self.items.iter().find_map(|(_, q)| match q.origin {
             Origin::Ring { start, .. } => Some(start),
-            Origin::Timer => None,
+            Origin::Timer | Origin::Memory => None,
         })
     }
 
@@ -375,6 +398,22 @@ impl Inbound {
         if !first {
             self.page.entry_done(start);
             return;
+        }
+        let head = queue
+            .first_ring_start()
+            .unwrap_or_else(|| self.page.queue_tail());
+        self.page.done(head);
+    }
+
+    /// The ring entries starting at `starts` were released from `queue` (see
+    /// [`Queue::release`]): mark them settled, and move the ring's head up to the first
+    /// message still held there. So a notice a program never takes does not pin the ring.
+    pub(crate) fn released(&mut self, starts: &[u64], queue: &Queue) {
+        if starts.is_empty() {
+            return;
+        }
+        for &start in starts {
+            self.page.entry_done(start);
         }
         let head = queue
             .first_ring_start()

@@ -296,3 +296,35 @@ fn a_receiver_whose_accept_backlog_is_full_does_not_stall_the_admin() {
     drop(held);
     assert!(answered, "the admin stopped answering");
 }
+
+#[test]
+fn a_notice_a_program_never_takes_does_not_block_its_asks() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    // A ChildExited this program never takes (it asks, and ask passes over it).
+    let gone = system.create_actor_by_name("Echo", None).unwrap();
+    system.tell_exit(&gone).unwrap();
+    crate::support::wait_for("the notice to arrive", || {
+        system.sleep(Duration::from_millis(5)).unwrap();
+        sys.status(&mut system).iter().all(|a| a.address != gone)
+    });
+    // Then more than the program's queue ring holds (2 × 64 MiB and 3 frames of 64 MiB) in
+    // answers, each taken as it comes.
+    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    let big = serde_bytes::ByteBuf::from(vec![7u8; 1 << 20]);
+    for i in 0..340 {
+        let answer = system.ask(&echo, &big, PATIENCE);
+        assert!(answer.is_ok(), "ask {i}: {answer:?}");
+    }
+    // The notice is still there for listen_any.
+    let notice = system
+        .listen_any(PATIENCE)
+        .unwrap()
+        .expect("the ChildExited");
+    assert!(
+        notice.msg.is::<greenroom::ChildExited>(),
+        "{:?}",
+        notice.msg
+    );
+}
