@@ -34,12 +34,15 @@ use crate::process::ledger_page::LedgerPage;
 
 mod context;
 mod exit;
+mod flusher;
+
 use crate::process::outbox::{Accepted, Outbox, WINDOW, send_timeout};
 pub(crate) use crate::protocol::{ActorArgs, SPARE};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role};
 use crate::registry;
 use crate::sys::{self, Handed};
 use crate::wire;
+use flusher::Flusher;
 
 const LISTENER: Token = Token(0);
 const CONTROL: Token = Token(1);
@@ -81,49 +84,6 @@ struct Runtime {
     orphaned: bool,
     /// A buffer for encoding messages to itself.
     scratch: Vec<u8>,
-}
-
-/// A thread that writes batched sends while a handler runs. Started on the first batched send.
-struct Flusher {
-    armed: Mutex<bool>,
-    wake: Condvar,
-}
-
-impl Flusher {
-    fn start(outbox: Arc<Mutex<Outbox>>) -> Arc<Flusher> {
-        let flusher = Arc::new(Flusher {
-            armed: Mutex::new(false),
-            wake: Condvar::new(),
-        });
-        let f = flusher.clone();
-        std::thread::Builder::new()
-            .name("greenroom-flusher".into())
-            .spawn(move || {
-                loop {
-                    let mut armed = lock(&f.armed);
-                    while !*armed {
-                        armed = f.wake.wait(armed).unwrap_or_else(|e| e.into_inner());
-                    }
-                    drop(armed);
-                    loop {
-                        std::thread::sleep(FLUSH_INTERVAL);
-                        lock(&outbox).flush_dirty();
-                        if !*lock(&f.armed) {
-                            break;
-                        }
-                    }
-                }
-            })
-            .expect("spawning the flusher thread");
-        flusher
-    }
-
-    fn set(&self, on: bool) {
-        *lock(&self.armed) = on;
-        if on {
-            self.wake.notify_one();
-        }
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

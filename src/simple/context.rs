@@ -1,0 +1,60 @@
+//! What a handler reaches through its `Context` on the simple base.
+
+use super::*;
+
+/// What a handler in the deterministic base reaches through its context.
+pub(super) struct SimpleOps<'a> {
+    pub(super) sys: &'a mut SimpleSystem,
+    pub(super) me: Address,
+}
+
+impl ContextOps for SimpleOps<'_> {
+    fn me(&self) -> &Address {
+        &self.me
+    }
+
+    fn send_message(&mut self, to: &Address, msg: Message) -> Result<()> {
+        let limit = self.sys.max_frame;
+        self.sys.post(&self.me, to, &msg, limit, true)
+    }
+
+    fn create(
+        &mut self,
+        type_name: &str,
+        global_name: Option<&str>,
+        args: Option<Vec<u8>>,
+    ) -> Result<Address> {
+        let me = self.me.clone();
+        let address = self.sys.create(type_name, &me, global_name, args)?;
+        if let Some(slot) = self.sys.actors.get_mut(&me.id()) {
+            slot.cell.child_created(&address);
+        }
+        Ok(address)
+    }
+
+    fn start_args(&self) -> Option<&[u8]> {
+        self.sys.actors.get(&self.me.id())?.start_args.as_deref()
+    }
+
+    fn wakeup_after(&mut self, after: Duration, payload: Message) {
+        let due = self.sys.clock.saturating_add(after.max(TICK));
+        if let Some(slot) = self.sys.actors.get_mut(&self.me.id()) {
+            slot.cell.timers.add(due, payload);
+        }
+    }
+
+    fn handle_dead_letters(&mut self, on: bool) -> Result<()> {
+        self.sys.directory.handle_dead_letters(self.me.id(), on);
+        Ok(())
+    }
+
+    fn global_name(&mut self) -> Result<Option<String>> {
+        let me = self.me.id();
+        Ok(self
+            .sys
+            .directory
+            .names()
+            .find(|&(_, id)| id == me)
+            .map(|(name, _)| name.clone()))
+    }
+}
