@@ -1,0 +1,94 @@
+//! The queue of messages waiting for the handler (or the program), and where each came from.
+
+use super::*;
+
+/// Where a queued message came from, for the accounting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// A timer of this process: nobody sent it, and it is not counted.
+    Timer,
+    /// The entry from position `start` to `end` of the queue ring (see `ledger_page`): a
+    /// message from a sender's stream, or one the process sent itself.
+    Ring { start: u64, end: u64 },
+    /// Released from the ring (settled and counted as handled) but kept in memory: a system
+    /// notice a program passed over, kept for `listen_any` (see [`Queue::release`]).
+    Memory,
+}
+
+/// A message waiting for the handler.
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub(crate) env: Envelope,
+    pub(crate) origin: Origin,
+}
+
+/// Messages waiting for the handler, in arrival order, and the memory they hold.
+#[derive(Debug, Default)]
+pub(crate) struct Queue {
+    /// Each message with what it costs.
+    items: VecDeque<(usize, Queued)>,
+    pub(super) bytes: usize,
+}
+
+impl Queue {
+    pub(crate) fn push(&mut self, q: Queued) {
+        let cost = q.env.msg.frame_len() + q.env.from.as_str().len() + QUEUE_OVERHEAD;
+        self.bytes += cost;
+        self.items.push_back((cost, q));
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Queued> {
+        let (cost, q) = self.items.pop_front()?;
+        self.bytes -= cost;
+        Some(q)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Take out the first message `wanted` accepts, leaving the others in their order; true
+    /// with it if no message before it is still held in the queue ring.
+    pub(crate) fn take_first(
+        &mut self,
+        wanted: impl Fn(&Queued) -> bool,
+    ) -> Option<(Queued, bool)> {
+        let i = self.items.iter().position(|(_, q)| wanted(q))?;
+        let first = !self
+            .items
+            .iter()
+            .take(i)
+            .any(|(_, q)| matches!(q.origin, Origin::Ring { .. }));
+        let (cost, q) = self.items.remove(i).expect("found above");
+        self.bytes -= cost;
+        Some((q, first))
+    }
+
+    /// Release from the ring the queued messages `pass` says to (they stay queued, in order,
+    /// with origin [`Origin::Memory`]); returns where their ring entries start.
+    pub(crate) fn release(&mut self, pass: impl Fn(&Queued) -> bool) -> Vec<u64> {
+        let mut starts = Vec::new();
+        for (_, q) in &mut self.items {
+            if let Origin::Ring { start, .. } = q.origin
+                && pass(q)
+            {
+                starts.push(start);
+                q.origin = Origin::Memory;
+            }
+        }
+        starts
+    }
+
+    /// Where the first queued message from the queue ring starts.
+    pub(super) fn first_ring_start(&self) -> Option<u64> {
+        self.items.iter().find_map(|(_, q)| match q.origin {
+            Origin::Ring { start, .. } => Some(start),
+            Origin::Timer | Origin::Memory => None,
+        })
+    }
+
+    /// True once the queue holds [`QUEUE_BYTES`].
+    pub(crate) fn is_full(&self) -> bool {
+        self.bytes >= QUEUE_BYTES
+    }
+}
