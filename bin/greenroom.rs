@@ -65,8 +65,12 @@ enum Cmd {
         binary: Option<PathBuf>,
         /// A system-wide name: if an actor already has it, print that actor's address instead
         /// of creating one. The name is freed when the actor exits.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "args")]
         name: Option<String>,
+        /// Start arguments as JSON ('{"greeting":"hi"}'), which the actor reads with
+        /// `ctx.start_args()` as its own struct.
+        #[arg(long)]
+        args: Option<String>,
     },
     /// Send a message to an actor (one way). Exits 1, keeping nothing, if the actor is not
     /// running.
@@ -161,9 +165,18 @@ fn run(cli: Cli) -> CliResult {
             type_name,
             binary,
             name: global,
+            args,
         } => {
             let mut system = ActorSystem::attach(name)?;
-            let address = system.create(&type_name, binary.as_deref(), global.as_deref())?;
+            let address = match args {
+                Some(json) => {
+                    let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
+                        format!("--args must be JSON ('{{\"greeting\":\"hi\"}}'): {e}")
+                    })?;
+                    system.create_by_name_with(&type_name, binary.as_deref(), &value)?
+                }
+                None => system.create(&type_name, binary.as_deref(), global.as_deref())?,
+            };
             say!("{address}");
             Ok(())
         }

@@ -113,6 +113,18 @@ impl ActorSystem {
         self.inner.create(type_name_of::<A>(), None, None, None)
     }
 
+    /// [`create_actor_with`](Self::create_actor_with) by type name (and, optionally, binary),
+    /// for types this program does not define.
+    pub fn create_by_name_with<T: Serialize + ?Sized>(
+        &mut self,
+        type_name: &str,
+        binary: Option<&Path>,
+        args: &T,
+    ) -> Result<Address> {
+        let args = rmp_serde::to_vec_named(args).map_err(|e| Error::Encode(Box::new(e)))?;
+        self.inner.create(type_name, binary, None, Some(args))
+    }
+
     /// Create an actor of type `A` with start arguments: it is built with `Default`, then reads
     /// `args` with [`Context::start_args`](crate::Context::start_args) (in its
     /// [`started`](crate::Actor::started) hook, say).

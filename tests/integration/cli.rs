@@ -247,3 +247,13 @@ fn what_an_actor_writes_to_its_standard_error_lands_in_the_system_log() {
     // Not in the admin's own output any more.
     assert!(!sys.admin_log().contains("boom"), "{}", sys.admin_log());
 }
+
+#[test]
+fn create_gives_start_arguments_as_json() {
+    let sys = TestSystem::start();
+    sys.cli_ok(&["load", example("zoo").to_str().unwrap()]);
+    let configured = sys.cli_ok(&["create", "Configured", "--args", r#"{"greeting":"hey"}"#]);
+    assert_eq!(sys.cli_ok(&["ask", &configured, "\"x\""]), "hey: x");
+    let err = sys.cli_err(&["create", "Configured", "--args", "{not json"]);
+    assert!(err.contains("--args must be JSON"), "{err}");
+}
