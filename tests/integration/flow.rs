@@ -328,3 +328,20 @@ fn a_notice_a_program_never_takes_does_not_block_its_asks() {
         notice.msg
     );
 }
+
+#[test]
+fn a_message_a_program_leaves_unread_does_not_block_its_asks_and_is_kept() {
+    let sys = TestSystem::start();
+    let mut system = sys.connect();
+    sys.load_zoo(&mut system);
+    let echo = system.create_actor_by_name("Echo", None).unwrap();
+    // An answer this program leaves unread while it asks for more than its queue ring holds.
+    system.tell(&echo, "left unread").unwrap();
+    let big = serde_bytes::ByteBuf::from(vec![7u8; 1 << 20]);
+    for i in 0..340 {
+        let answer = system.ask(&echo, &big, PATIENCE);
+        assert!(answer.is_ok(), "ask {i}: {answer:?}");
+    }
+    let kept = system.listen(PATIENCE).unwrap().expect("the unread answer");
+    assert_eq!(kept.decode::<String>().unwrap(), "left unread");
+}

@@ -117,6 +117,9 @@ impl SystemBase for ProcessSystem {
                     (&*self.page).count(Count::Handled);
                 }
                 self.inbound.taken(origin, first, &self.inbox);
+                if !first {
+                    self.inbound.compact(&mut self.inbox);
+                }
                 return Ok(Some(env));
             }
             // System notices this wait passes over (a ChildExited the program may never ask

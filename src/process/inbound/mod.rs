@@ -334,6 +334,37 @@ impl Inbound {
         self.page.done(head);
     }
 
+    /// A program that takes later messages first (as `ask` does) leaves earlier ones holding
+    /// the ring's head while the ring fills behind them. Once more than half the ring is in use
+    /// (it holds at least twice what the queue may), the messages still queued are copied to
+    /// its tail (see
+    /// [`LedgerPage::relocate`]) and the head moves past where they were. Nothing changes for
+    /// the queue: the same messages, in the same order.
+    pub(crate) fn compact(&mut self, queue: &mut Queue) {
+        if self.page.queue_used() <= self.page.queue_capacity() / 2 {
+            return;
+        }
+        let mut scratch = Vec::new();
+        for q in queue.items_mut() {
+            let Origin::Ring { start, .. } = q.origin else {
+                continue;
+            };
+            scratch.clear();
+            q.env.msg.encode_frame_into(&mut scratch);
+            let from = q.env.from.as_str().as_bytes();
+            match self.page.relocate(start, from, &scratch[4..]) {
+                Some((start, end)) => q.origin = Origin::Ring { start, end },
+                // No room: leave the rest where they are (the ring refuses new messages
+                // before it loses any).
+                None => break,
+            }
+        }
+        let head = queue
+            .first_ring_start()
+            .unwrap_or_else(|| self.page.queue_tail());
+        self.page.done(head);
+    }
+
     /// A message this process sends itself: into the ring (so that it outlives the process),
     /// and the queue. False if the ring has no room.
     pub(crate) fn push_own(&self, queue: &mut Queue, env: Envelope, body: &[u8]) -> bool {

@@ -79,6 +79,11 @@ impl Queue {
         starts
     }
 
+    /// The queued messages, in order, to change where they are held.
+    pub(super) fn items_mut(&mut self) -> impl Iterator<Item = &mut Queued> {
+        self.items.iter_mut().map(|(_, q)| q)
+    }
+
     /// Where the first queued message from the queue ring starts.
     pub(super) fn first_ring_start(&self) -> Option<u64> {
         self.items.iter().find_map(|(_, q)| match q.origin {

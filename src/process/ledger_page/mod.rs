@@ -99,6 +99,10 @@ const WRAP: u32 = u32::MAX;
 const OWN: u32 = u32::MAX;
 /// The `slot` of an out ring entry its owner has let go of (its head may not have passed it).
 const LET_GO: u32 = u32::MAX - 1;
+/// In the `conn` word of an entry of the process's own (`slot` = [`OWN`]): the entry is a copy
+/// of an older entry moved to the tail, whose position is in its `seq` word. The admin returns
+/// the copy and skips the original, whether or not it was marked let go before the owner died.
+const RELOCATED: u64 = u64::MAX;
 /// An entry's bytes before the sender's address.
 const ENTRY_HEADER: usize = 36;
 
@@ -185,6 +189,9 @@ pub(crate) struct Progress {
 pub(crate) enum Source {
     /// The process sent it to itself.
     Own,
+    /// A copy of the entry that starts at this position, moved to the tail (see
+    /// [`LedgerPage::relocate`]).
+    Relocated(u64),
     /// Message `seq` of connection `conn`, in slot `slot`.
     Stream { slot: u32, conn: u64, seq: u64 },
 }

@@ -25,6 +25,7 @@ impl LedgerPage {
     pub(crate) fn push(&self, source: Source, from: &[u8], body: &[u8]) -> Option<(u64, u64)> {
         let (slot, conn, seq) = match source {
             Source::Own => (OWN, 0, 0),
+            Source::Relocated(from) => (OWN, RELOCATED, from),
             Source::Stream { slot, conn, seq } => (slot, conn, seq),
         };
         let (pos, end) = self.append(Which::Queue, [slot as u64, conn, seq], from, body)?;
@@ -63,9 +64,11 @@ impl LedgerPage {
         let (head, mut pos) = (self.words.load(w_head), self.words.load(w_tail));
         let len = (ENTRY_HEADER + from.len() + body.len()) as u64;
         let left = ring - pos % ring;
-        // Past the first few MiB, go back to the front as soon as it is free: a ring whose
-        // owner keeps up then stays in memory that is already in use.
-        let front_is_free = pos + left + len - head <= ring;
+        // Past the first few MiB, go back to the front as soon as its first few MiB are free:
+        // a ring whose owner keeps up then stays in memory that is already in use. (Not as
+        // soon as this one entry fits there: an entry still held near the front would leave
+        // the ring a sliver of room before it, and all the rest behind the tail unused.)
+        let front_is_free = pos + left + len.max(KEEP_BYTES) - head <= ring;
         if left < len || (pos % ring >= KEEP_BYTES && front_is_free) {
             // Does not fit before the end: mark the rest unused and start over at the front.
             if pos + left + len - head > ring {
@@ -128,6 +131,28 @@ impl LedgerPage {
     /// the entries before it settle (see [`done`](Self::done)).
     pub(crate) fn entry_done(&self, start: u64) {
         self.write(Which::Queue, start + 4, &LET_GO.to_le_bytes());
+    }
+
+    /// Move the entry that starts at `start` (its sender's address `from` and frame `body`) to
+    /// the tail, so that the head can pass where it was: the copy is written first, then the
+    /// original let go; a process that dies in between leaves both, and the admin returns the
+    /// copy alone. Returns the copy's start and end, or `None` if the ring has no room.
+    pub(crate) fn relocate(&self, start: u64, from: &[u8], body: &[u8]) -> Option<(u64, u64)> {
+        let copy = self.push(Source::Relocated(start), from, body)?;
+        self.entry_done(start);
+        Some(copy)
+    }
+
+    /// The queue ring's size in bytes.
+    pub(crate) fn queue_capacity(&self) -> u64 {
+        self.ring()
+    }
+
+    /// How many bytes of the queue ring are in use, from its head to its tail.
+    pub(crate) fn queue_used(&self) -> u64 {
+        self.words
+            .load(W_TAIL)
+            .saturating_sub(self.words.load(W_HEAD))
     }
 
     /// The queue ring's tail: where the next entry goes.
@@ -197,8 +222,15 @@ impl LedgerPage {
     /// entry written and not settled, in order.
     pub(crate) fn unsettled(&self, mut each: impl FnMut(Unsettled)) {
         let running = self.words.load(W_STARTED).checked_sub(1);
+        // Entries copied to the tail are returned as their copies, once.
+        let mut moved = std::collections::HashSet::new();
+        self.scan(Which::Queue, |_, entry| {
+            if entry.slot == OWN && entry.conn == RELOCATED {
+                moved.insert(entry.seq);
+            }
+        });
         self.scan(Which::Queue, |pos, entry| {
-            if entry.slot == LET_GO {
+            if entry.slot == LET_GO || moved.contains(&pos) {
                 return;
             }
             each(Unsettled {

@@ -222,3 +222,27 @@ fn the_out_ring_lets_go_out_of_order_and_shows_the_admin_what_is_held() {
     assert_eq!(d % RING, 0);
     drop(file);
 }
+
+#[test]
+fn a_message_moved_to_the_tail_is_returned_once_whenever_its_owner_dies() {
+    let t = tempfile::tempdir().unwrap();
+    let (_file, owner) = page(t.path(), "6.ledger");
+    owner.open_slot(0, 5);
+    let (a, _) = owner.push(stream(0, 5, 1), b"1@/d", &[1]).unwrap();
+    owner.push(stream(0, 5, 2), b"1@/d", &[2, 2]).unwrap();
+    // Dead after the copy was written, before the original was let go: one of each.
+    owner.push(Source::Relocated(a), b"1@/d", &[1]).unwrap();
+    let sizes = |page: &LedgerPage| left(page).iter().map(|l| l.1).collect::<Vec<_>>();
+    assert_eq!(sizes(&owner), [2, 1]);
+    // Moved in full: the same.
+    let t2 = tempfile::tempdir().unwrap();
+    let (_file2, owner2) = page(t2.path(), "6.ledger");
+    owner2.open_slot(0, 5);
+    let (a, _) = owner2.push(stream(0, 5, 1), b"1@/d", &[1]).unwrap();
+    owner2.push(stream(0, 5, 2), b"1@/d", &[2, 2]).unwrap();
+    let (copy, _) = owner2.relocate(a, b"1@/d", &[1]).unwrap();
+    assert_eq!(sizes(&owner2), [2, 1]);
+    // Once the head is past the original, the copy is what is left of it.
+    owner2.done(copy);
+    assert_eq!(sizes(&owner2), [1]);
+}
