@@ -108,18 +108,14 @@ impl SystemBase for ProcessSystem {
         // A timeout too long to add to the clock means no deadline at all.
         let deadline = Instant::now().checked_add(timeout);
         loop {
-            if let Some((Queued { env, origin }, first)) =
-                self.inbox.take_first(|q| wanted(&q.env.msg))
-            {
+            if let Some(Queued { env, origin }) = self.inbox.take_first(|q| wanted(&q.env.msg)) {
                 // Taken by the program: handled, as far as the system is concerned (a notice
                 // released earlier was counted then).
                 if origin != Origin::Memory {
                     (&*self.page).count(Count::Handled);
                 }
-                self.inbound.taken(origin, first, &self.inbox);
-                if !first {
-                    self.inbound.compact(&mut self.inbox);
-                }
+                self.inbound.taken(origin, &self.inbox);
+                self.inbound.compact(&mut self.inbox);
                 return Ok(Some(env));
             }
             // System notices this wait passes over (a ChildExited the program may never ask

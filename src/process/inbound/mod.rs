@@ -301,17 +301,14 @@ impl Inbound {
         }
     }
 
-    /// A message taken out of `queue` by [`Queue::take_first`] is settled. Taken first, the
-    /// ring is settled up to the next message still queued (those between were taken out of
-    /// order before); taken out of order, its ring entry alone is marked settled.
-    pub(crate) fn taken(&mut self, origin: Origin, first: bool, queue: &Queue) {
+    /// A message taken out of `queue` by [`Queue::take_first`] is settled: its ring entry is
+    /// marked so (it may not be the earliest held), and the ring's head moves up to the
+    /// earliest message still held there, if that moved.
+    pub(crate) fn taken(&mut self, origin: Origin, queue: &Queue) {
         let Origin::Ring { start, .. } = origin else {
             return;
         };
-        if !first {
-            self.page.entry_done(start);
-            return;
-        }
+        self.page.entry_done(start);
         let head = queue
             .first_ring_start()
             .unwrap_or_else(|| self.page.queue_tail());
@@ -414,5 +411,27 @@ mod tests {
         q.pop();
         q.pop();
         assert!(q.len() == 0 && q.bytes == 0);
+    }
+
+    #[test]
+    fn the_ring_is_held_from_the_earliest_entry_whatever_the_queue_order() {
+        let at = |start: u64| Queued {
+            origin: Origin::Ring {
+                start,
+                end: start + 10,
+            },
+            ..queued(1)
+        };
+        let mut q = Queue::default();
+        // The first in the queue was moved to the ring's tail; the second was not.
+        q.push(at(500));
+        q.push(at(200));
+        q.push(Queued {
+            origin: Origin::Memory,
+            ..queued(1)
+        });
+        assert_eq!(q.first_ring_start(), Some(200));
+        assert_eq!(q.release(|_| true), [500, 200]);
+        assert_eq!(q.first_ring_start(), None);
     }
 }

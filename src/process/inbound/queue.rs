@@ -47,21 +47,12 @@ impl Queue {
         self.items.len()
     }
 
-    /// Take out the first message `wanted` accepts, leaving the others in their order; true
-    /// with it if no message before it is still held in the queue ring.
-    pub(crate) fn take_first(
-        &mut self,
-        wanted: impl Fn(&Queued) -> bool,
-    ) -> Option<(Queued, bool)> {
+    /// Take out the first message `wanted` accepts, leaving the others in their order.
+    pub(crate) fn take_first(&mut self, wanted: impl Fn(&Queued) -> bool) -> Option<Queued> {
         let i = self.items.iter().position(|(_, q)| wanted(q))?;
-        let first = !self
-            .items
-            .iter()
-            .take(i)
-            .any(|(_, q)| matches!(q.origin, Origin::Ring { .. }));
         let (cost, q) = self.items.remove(i).expect("found above");
         self.bytes -= cost;
-        Some((q, first))
+        Some(q)
     }
 
     /// Release from the ring the queued messages `pass` says to (they stay queued, in order,
@@ -84,12 +75,16 @@ impl Queue {
         self.items.iter_mut().map(|(_, q)| q)
     }
 
-    /// Where the first queued message from the queue ring starts.
+    /// Where the earliest message still held in the queue ring starts (not always the first
+    /// in the queue: one moved to the tail comes later in the ring than those after it).
     pub(super) fn first_ring_start(&self) -> Option<u64> {
-        self.items.iter().find_map(|(_, q)| match q.origin {
-            Origin::Ring { start, .. } => Some(start),
-            Origin::Timer | Origin::Memory => None,
-        })
+        self.items
+            .iter()
+            .filter_map(|(_, q)| match q.origin {
+                Origin::Ring { start, .. } => Some(start),
+                Origin::Timer | Origin::Memory => None,
+            })
+            .min()
     }
 
     /// True once the queue holds [`QUEUE_BYTES`].
