@@ -156,8 +156,7 @@ impl Context<'_> {
         &mut self,
         args: &T,
     ) -> Result<Address> {
-        let args =
-            rmp_serde::to_vec_named(args).map_err(|e| crate::error::Error::Encode(Box::new(e)))?;
+        let args = crate::message::encode_value(args)?;
         self.ops.create(type_name_of::<A>(), None, Some(args))
     }
 

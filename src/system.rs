@@ -121,7 +121,7 @@ impl ActorSystem {
         binary: Option<&Path>,
         args: &T,
     ) -> Result<Address> {
-        let args = rmp_serde::to_vec_named(args).map_err(|e| Error::Encode(Box::new(e)))?;
+        let args = crate::message::encode_value(args)?;
         self.inner.create(type_name, binary, None, Some(args))
     }
 
@@ -132,7 +132,7 @@ impl ActorSystem {
         &mut self,
         args: &T,
     ) -> Result<Address> {
-        let args = rmp_serde::to_vec_named(args).map_err(|e| Error::Encode(Box::new(e)))?;
+        let args = crate::message::encode_value(args)?;
         self.inner
             .create(type_name_of::<A>(), None, None, Some(args))
     }

@@ -64,7 +64,7 @@ impl Message {
     pub fn new<T: Serialize + ?Sized>(value: &T) -> Result<Message> {
         if std::any::type_name::<T>().trim_start_matches('&') == std::any::type_name::<Message>() {
             // Its serialised form is the wire form, `{"type": str, "body": bin}`.
-            let wire = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(Box::new(e)))?;
+            let wire = encode_value(value)?;
             return Message::decode_frame_body(&wire);
         }
         Message::encode(Cow::Borrowed(type_name_of::<T>()), value)
@@ -76,7 +76,7 @@ impl Message {
     }
 
     fn encode<T: Serialize + ?Sized>(type_name: Cow<'static, str>, value: &T) -> Result<Message> {
-        let body = rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(Box::new(e)))?;
+        let body = encode_value(value)?;
         Ok(Message {
             type_name,
             body,
@@ -242,6 +242,12 @@ impl Message {
                 | "greenroom.StatusRequest"
         )
     }
+}
+
+/// `value` in MessagePack, with named fields (the form every message body and start argument
+/// takes).
+pub(crate) fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>> {
+    rmp_serde::to_vec_named(value).map_err(|e| Error::Encode(Box::new(e)))
 }
 
 impl fmt::Debug for Message {

@@ -309,10 +309,7 @@ impl Inbound {
             return;
         };
         self.page.entry_done(start);
-        let head = queue
-            .first_ring_start()
-            .unwrap_or_else(|| self.page.queue_tail());
-        self.page.done(head);
+        self.hold_from_earliest(queue);
     }
 
     /// The ring entries starting at `starts` were released from `queue` (see
@@ -325,10 +322,7 @@ impl Inbound {
         for &start in starts {
             self.page.entry_done(start);
         }
-        let head = queue
-            .first_ring_start()
-            .unwrap_or_else(|| self.page.queue_tail());
-        self.page.done(head);
+        self.hold_from_earliest(queue);
     }
 
     /// A program that takes later messages first (as `ask` does) leaves earlier ones holding
@@ -356,6 +350,12 @@ impl Inbound {
                 None => break,
             }
         }
+        self.hold_from_earliest(queue);
+    }
+
+    /// Move the ring's head up to the earliest entry `queue` still holds (to the tail if none):
+    /// everything before it is settled.
+    fn hold_from_earliest(&self, queue: &Queue) {
         let head = queue
             .first_ring_start()
             .unwrap_or_else(|| self.page.queue_tail());
