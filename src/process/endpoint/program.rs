@@ -128,16 +128,15 @@ impl SystemBase for ProcessSystem {
                 (&*self.page).count(Count::Handled);
             }
             self.inbound.released(&released, &self.inbox);
-            let left = deadline.map_or(Duration::from_secs(3600), |d| {
-                d.saturating_duration_since(Instant::now())
-            });
-            if self.look(left.min(SPIN))? {
+            let left = || {
+                deadline.map_or(Duration::from_secs(3600), |d| {
+                    d.saturating_duration_since(Instant::now())
+                })
+            };
+            if self.look(left().min(SPIN))? {
                 continue;
             }
-            let left = deadline.map_or(Duration::from_secs(3600), |d| {
-                d.saturating_duration_since(Instant::now())
-            });
-            if !self.pump(left)? && deadline.is_some_and(|d| Instant::now() >= d) {
+            if !self.pump(left())? && deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
         }
