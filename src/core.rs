@@ -6,6 +6,9 @@
 //! - [`cell`]: one actor as the framework sees it: its parent, children and timers, the
 //!   framework's part of receiving a message (status requests are answered here, `ChildExited`
 //!   updates the children), and what an `ExitRequest` leads to.
+//! - [`stage`]: the sequence around the handler, the same for every base: starting an actor,
+//!   handing it one message (the count, the ask its sends answer, the `Poison` of a failed
+//!   handler, what an exit leads to), and returning what an actor that could not start was sent.
 //! - [`directory`]: what a system knows besides its actors: global names, the dead-letter
 //!   handler, and what becomes of a message whose target is not running.
 //! - [`ledger`]: the accounting: every message whose send returned `Ok` ends handled,
@@ -15,4 +18,5 @@
 pub(crate) mod cell;
 pub(crate) mod directory;
 pub(crate) mod ledger;
+pub(crate) mod stage;
 pub(crate) mod timers;

@@ -1,15 +1,15 @@
 //! One actor as the framework sees it, and the framework's part of handling its messages.
 //!
-//! A base delivers a message to an actor in three steps: [`Cell::receive`] (the framework's
-//! part: a `StatusRequest` is answered here and never reaches the handler, a `ChildExited`
-//! updates the children), then the handler through [`invoke`](crate::actor::invoke) (with its
-//! retry and `Poison`), then [`Cell::after`] (what an `ExitRequest` leads to, and the count).
-//! The base carries out what each step returns: sends, the exit of the process or slot.
+//! [`stage::deliver`](crate::core::stage::deliver) hands a message to an actor in three steps:
+//! [`Cell::receive`] (the framework's part: a `StatusRequest` is answered here and never reaches
+//! the handler, a `ChildExited` updates the children), then the handler through
+//! [`invoke`](crate::actor::invoke) (with its retry and `Poison`), then [`Cell::after`] (what an
+//! `ExitRequest` leads to).
 
 use crate::address::Address;
-use crate::core::ledger::{Count, Ledger, Tally};
+use crate::core::ledger::Ledger;
 use crate::core::timers::Timers;
-use crate::message::{ActorStatus, ChildExited, ExitRequest, Message, Poison, StatusRequest};
+use crate::message::{ActorStatus, ChildExited, ExitRequest, Message, StatusRequest, Wakeup};
 
 /// The framework's record of one actor. `T` is the clock its timers run on.
 #[derive(Debug)]
@@ -70,19 +70,8 @@ impl<T: Ord + Copy> Cell<T> {
         Receive::Handle
     }
 
-    /// The handler has returned on `msg` (`failed` is the `Poison` owed to the sender if it
-    /// failed twice): count it, and say what an exit request leads to.
-    pub(crate) fn after(
-        &mut self,
-        msg: &Message,
-        failed: Option<&Poison>,
-        ledger: &mut dyn Tally,
-    ) -> Option<Exit> {
-        ledger.count(if failed.is_some() {
-            Count::Poisoned
-        } else {
-            Count::Handled
-        });
+    /// The handler has returned on `msg`: say what an exit request leads to.
+    pub(crate) fn after(&mut self, msg: &Message) -> Option<Exit> {
         let exit = if msg.is_system() {
             msg.get::<ExitRequest>()?
         } else {
@@ -92,6 +81,12 @@ impl<T: Ord + Copy> Cell<T> {
         Some(Exit {
             ask: if exit.recursive { children } else { Vec::new() },
         })
+    }
+
+    /// The next of its timers due at `now`, as the `Wakeup` message it sends itself.
+    pub(crate) fn due_wakeup(&mut self, now: T) -> Option<Message> {
+        let payload = self.timers.pop_due(now)?;
+        Some(Message::new(&Wakeup { payload }).expect("Wakeup encodes"))
     }
 
     /// It created `child`.
@@ -159,30 +154,15 @@ mod tests {
 
     #[test]
     fn an_exit_request_asks_the_children_only_when_recursive() {
-        let mut ledger = Ledger::default();
         let mut c = cell();
         c.child_created(&a(3));
         let exit = Message::new(&ExitRequest::default()).unwrap();
-        assert_eq!(
-            c.after(&exit, None, &mut ledger),
-            Some(Exit { ask: vec![a(3)] })
-        );
+        assert_eq!(c.after(&exit), Some(Exit { ask: vec![a(3)] }));
+        assert!(c.children.is_empty());
         let mut c = cell();
         c.child_created(&a(3));
         let exit = Message::new(&ExitRequest::non_recursive()).unwrap();
-        assert_eq!(
-            c.after(&exit, None, &mut ledger),
-            Some(Exit { ask: vec![] })
-        );
-        let poison = Poison {
-            original: Message::new("x").unwrap(),
-            details: "boom".into(),
-            possibly_handled: false,
-        };
-        assert_eq!(
-            c.after(&Message::new("x").unwrap(), Some(&poison), &mut ledger),
-            None
-        );
-        assert_eq!((ledger.handled, ledger.poisoned), (2, 1));
+        assert_eq!(c.after(&exit), Some(Exit { ask: vec![] }));
+        assert_eq!(c.after(&Message::new("x").unwrap()), None);
     }
 }

@@ -90,9 +90,17 @@ impl Directory {
         self.counters.created += 1;
     }
 
-    /// Actor `id` has ended for `reason`: its names are freed, and if it handled dead letters,
-    /// dead letters are dropped again.
-    pub(crate) fn ended(&mut self, id: u64, reason: &ExitReason) {
+    /// Actor `child` has ended for `reason`: its names are freed, and if it handled dead
+    /// letters, dead letters are dropped again. Returns the notice its parent must hear (none
+    /// if its parent is `admin`, the system's admin, which keeps its own records).
+    pub(crate) fn ended(
+        &mut self,
+        child: &Address,
+        parent: &Address,
+        admin: &Address,
+        reason: ExitReason,
+    ) -> Option<ChildExited> {
+        let id = child.id();
         self.names.retain(|_, v| *v != id);
         if self.dead_letters == Some(id) {
             self.dead_letters = None;
@@ -103,6 +111,10 @@ impl Directory {
             ExitReason::FailedToStart { .. } => self.counters.failed_starts += 1,
             _ => {}
         }
+        (parent != admin).then(|| ChildExited {
+            child: child.clone(),
+            reason,
+        })
     }
 
     /// Decide what becomes of `message`, sent by `sender` to `target`, which is not running; the
@@ -162,7 +174,10 @@ mod tests {
         }
         d.handle_dead_letters(5, false);
         assert_eq!(d.dead_letter_handler(), Some(6));
-        d.ended(6, &ExitReason::Requested);
+        assert!(
+            d.ended(&a(6), &a(0), &a(0), ExitReason::Requested)
+                .is_none()
+        );
         assert!(matches!(
             d.dead_letter(a(1), a(2), msg, &mut l),
             DeadLetter::Drop
@@ -191,13 +206,12 @@ mod tests {
         let mut d = Directory::default();
         d.name("svc".into(), 4);
         assert_eq!(d.named("svc"), Some(4));
-        d.ended(
-            4,
-            &ExitReason::Killed {
-                signal: 9,
-                name: "SIGKILL".into(),
-            },
-        );
+        let killed = ExitReason::Killed {
+            signal: 9,
+            name: "SIGKILL".into(),
+        };
+        let notice = d.ended(&a(4), &a(3), &a(0), killed.clone()).unwrap();
+        assert_eq!((notice.child, notice.reason), (a(4), killed));
         assert_eq!(d.named("svc"), None);
         assert_eq!((d.counters.exited, d.counters.killed), (1, 1));
     }

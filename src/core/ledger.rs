@@ -59,13 +59,6 @@ pub(crate) trait Tally {
     fn count(&mut self, what: Count);
 }
 
-/// A tally that counts nothing: for what no one sent (a timer's wakeup).
-pub(crate) struct Uncounted;
-
-impl Tally for Uncounted {
-    fn count(&mut self, _: Count) {}
-}
-
 impl Tally for Ledger {
     fn count(&mut self, what: Count) {
         match what {

@@ -1,6 +1,50 @@
-//! What a handler reaches through its `Context` on the simple base.
+//! What a handler reaches through its `Context` on the simple base, and what the core's
+//! sequence around the handler does here.
 
 use super::*;
+use crate::core::stage::Stage;
+
+impl SimpleOps<'_> {
+    fn slot(&mut self) -> &mut Slot {
+        // An actor's slot stays while it starts and handles messages: only `end` removes it,
+        // after the sequence is over.
+        self.sys
+            .actors
+            .get_mut(&self.me.id())
+            .expect("an actor on stage has a slot")
+    }
+}
+
+impl Stage for SimpleOps<'_> {
+    type Clock = Duration;
+    type Place = ();
+
+    fn cell(&mut self) -> &mut Cell<Duration> {
+        &mut self.slot().cell
+    }
+
+    fn count(&mut self, what: Count) {
+        let id = self.me.id();
+        self.sys.tally(Some(id), what);
+    }
+
+    fn ledger(&mut self) -> Ledger {
+        self.slot().ledger
+    }
+
+    fn pid(&self) -> u32 {
+        self.sys.pid
+    }
+
+    fn post_system(&mut self, to: &Address, msg: Message) -> Result<()> {
+        let limit = self.sys.max_frame + wire::WRAP_SLACK;
+        self.sys.post(&self.me, to, &msg, limit, true)
+    }
+
+    fn answering(&mut self, ask: Option<u64>) {
+        self.sys.current_ask = ask;
+    }
+}
 
 /// What a handler in the deterministic base reaches through its context.
 pub(super) struct SimpleOps<'a> {

@@ -24,14 +24,15 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::actor::{Actor, ContextOps, Hook, invoke, panic_text, run_hook};
+use crate::actor::{Actor, ContextOps};
 use crate::address::{ADMIN_ID, Address};
 use crate::base::SystemBase;
-use crate::core::cell::{Cell, Receive};
+use crate::core::cell::Cell;
 use crate::core::directory::{DeadLetter, Directory};
-use crate::core::ledger::{Count, Ledger, Tally, Uncounted};
+use crate::core::ledger::{Count, Ledger, Tally};
+use crate::core::stage;
 use crate::error::{Error, Result};
-use crate::message::{ChildExited, ExitReason, ExitRequest, Message, Poison, Wakeup};
+use crate::message::{ExitReason, Message};
 use crate::protocol::{ActorInfo, Envelope, SystemStatus};
 use crate::registry;
 use crate::wire;
@@ -284,65 +285,46 @@ impl SimpleSystem {
         let Some(slot) = self.actors.get(&id) else {
             return;
         };
-        let type_name = slot.cell.type_name.clone();
-        let make = registry::constructor(&type_name).expect("checked at create");
-        match std::panic::catch_unwind(make) {
-            Ok(mut actor) => {
-                let (me, parent) = (Address::new(&self.dir, id), slot.cell.parent.clone());
-                let mut ops = SimpleOps { sys: self, me };
-                if let Err(e) = run_hook(&mut *actor, &mut ops, &parent, Hook::Started) {
-                    let error = format!("{type_name} {e}");
-                    log::error!("{error}");
-                    self.fail_start(id, error);
-                } else if let Some(slot) = self.actors.get_mut(&id) {
+        let make = registry::constructor(&slot.cell.type_name).expect("checked at create");
+        let me = Address::new(&self.dir, id);
+        match stage::start(&mut SimpleOps { sys: self, me }, make) {
+            Ok(actor) => {
+                if let Some(slot) = self.actors.get_mut(&id) {
                     slot.actor = Some(actor);
                 }
             }
-            Err(panic) => {
-                let error = format!(
-                    "constructor of {type_name} panicked: {}",
-                    panic_text(&*panic)
-                );
-                log::error!("{error}");
-                self.fail_start(id, error);
-            }
+            Err(error) => self.fail_start(id, error),
         }
     }
 
     /// An actor could not be built: messages already sent to it go back to their senders as
     /// `Poison`, and its parent hears why.
     fn fail_start(&mut self, id: u64, error: String) {
+        log::error!("{error}");
         let address = Address::new(&self.dir, id);
         let mut kept = VecDeque::with_capacity(self.queue.len());
         let mut returned = Vec::new();
         for event in std::mem::take(&mut self.queue) {
-            if let Event::Deliver {
-                from, to, frame, ..
-            } = &event
-                && *to == address
-                && let Ok(msg) = Message::decode_frame_body(&frame[4..])
-            {
-                returned.push(Envelope {
-                    from: from.clone(),
-                    to: to.clone(),
-                    msg,
-                });
-                continue;
+            match event {
+                Event::Deliver {
+                    from,
+                    to,
+                    frame,
+                    counted,
+                } if to == address => match Message::decode_frame_body(&frame[4..]) {
+                    Ok(msg) => returned.push((Envelope { from, to, msg }, counted)),
+                    Err(e) => log::error!("dropping an undecodable frame: {e}"),
+                },
+                event => kept.push_back(event),
             }
-            kept.push_back(event);
         }
         self.queue = kept;
-        for env in returned {
-            self.tally(None, Count::Poisoned);
-            // The Poison answers the ask its message was part of.
-            self.current_ask = env.msg.ask;
-            let poison = Poison {
-                original: env.msg,
-                details: format!("actor failed to start: {error}"),
-                possibly_handled: false,
-            };
-            self.system_send(&address, &env.from, &poison);
-            self.current_ask = None;
+        let mut ops = SimpleOps {
+            sys: self,
+            me: address,
+        };
+        for (env, counted) in returned {
+            stage::refuse(&mut ops, env, (), counted, &error);
         }
         self.end(id, ExitReason::FailedToStart { error });
     }
@@ -352,61 +334,33 @@ impl SimpleSystem {
             self.inbox.push_back(env);
             return;
         }
-        self.current_ask = env.msg.ask;
-        self.deliver_to_actor(env, counted);
-        self.current_ask = None;
-    }
-
-    fn deliver_to_actor(&mut self, env: Envelope, counted: bool) {
         let id = env.to.id();
-        let ready = self.ours(&env.to) && self.actors.get(&id).is_some_and(|s| s.actor.is_some());
-        if !ready {
+        let actor = if self.ours(&env.to) {
+            self.actors.get_mut(&id).and_then(|s| s.actor.take())
+        } else {
+            None
+        };
+        let Some(mut actor) = actor else {
             if counted {
                 self.dead_letter(env);
             }
             return;
-        }
-        let slot = self.actors.get_mut(&id).expect("checked above");
-        if slot.cell.receive(&env.msg) == Receive::Status {
-            let status = slot.cell.status(self.pid, slot.ledger);
-            self.tally(Some(id), Count::Handled);
-            self.system_send(&env.to, &env.from, &status);
-            return;
-        }
-        let mut actor = slot.actor.take().expect("checked above");
-        let mut ops = SimpleOps {
-            sys: self,
-            me: env.to.clone(),
         };
-        let poison = invoke(&mut *actor, &mut ops, &env.from, &env.msg);
-        let Some(slot) = self.actors.get_mut(&id) else {
-            return;
-        };
-        slot.actor = Some(actor);
-        let exit = if counted {
-            let mut tally = Both {
-                system: &mut self.ledger,
-                actor: Some(&mut slot.ledger),
-            };
-            slot.cell.after(&env.msg, poison.as_ref(), &mut tally)
-        } else {
-            slot.cell.after(&env.msg, poison.as_ref(), &mut Uncounted)
-        };
-        if let Some(poison) = poison {
-            self.system_send(&env.to, &env.from, &poison);
-        }
-        if let Some(exit) = exit {
-            if let Some(mut actor) = self.actors.get_mut(&id).and_then(|s| s.actor.take()) {
-                let mut ops = SimpleOps {
-                    sys: self,
-                    me: env.to.clone(),
-                };
-                let _ = run_hook(&mut *actor, &mut ops, &env.from, Hook::Stopping);
+        let me = env.to.clone();
+        let exit = stage::deliver(
+            &mut SimpleOps { sys: self, me },
+            &mut *actor,
+            &env,
+            (),
+            counted,
+        );
+        match exit {
+            Some(reason) => self.end(id, reason),
+            None => {
+                if let Some(slot) = self.actors.get_mut(&id) {
+                    slot.actor = Some(actor);
+                }
             }
-            for child in exit.ask {
-                self.system_send(&env.to, &child, &ExitRequest::default());
-            }
-            self.end(id, ExitReason::Requested);
         }
     }
 
@@ -415,13 +369,11 @@ impl SimpleSystem {
         let Some(slot) = self.actors.remove(&id) else {
             return;
         };
-        self.directory.ended(id, &reason);
-        let notice = ChildExited {
-            child: Address::new(&self.dir, id),
-            reason,
-        };
-        let admin = self.admin.clone();
-        self.system_send(&admin, &slot.cell.parent, &notice);
+        let (admin, parent) = (self.admin.clone(), slot.cell.parent);
+        let child = Address::new(&self.dir, id);
+        if let Some(notice) = self.directory.ended(&child, &parent, &admin, reason) {
+            self.system_send(&admin, &parent, &notice);
+        }
     }
 
     fn dead_letter(&mut self, env: Envelope) {

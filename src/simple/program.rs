@@ -1,6 +1,7 @@
 //! The program's side of the simple base: what `ActorSystem` calls, run in the calling thread.
 
 use super::*;
+use crate::message::ExitRequest;
 
 impl SystemBase for SimpleSystem {
     fn address(&self) -> &Address {
@@ -75,11 +76,10 @@ impl SystemBase for SimpleSystem {
                     self.clock = self.clock.max(due);
                     let now = self.clock;
                     let slot = self.actors.get_mut(&id).expect("timer of a live actor");
-                    let payload = slot.cell.timers.pop_due(now).expect("due now");
+                    let wakeup = slot.cell.due_wakeup(now).expect("due now");
                     let me = Address::new(&self.dir, id);
                     let limit = self.max_frame + wire::WRAP_SLACK;
-                    let wakeup = Message::new(&Wakeup { payload });
-                    if let Err(e) = wakeup.and_then(|m| self.post(&me, &me, &m, limit, false)) {
+                    if let Err(e) = self.post(&me, &me, &wakeup, limit, false) {
                         log::error!("could not deliver a wakeup to {me}: {e}");
                     }
                 }

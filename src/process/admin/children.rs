@@ -10,11 +10,11 @@ use mio::{Interest, Token};
 
 use super::clients::Incoming;
 use super::{Admin, Source, bad_request};
-use crate::address::{ADMIN_ID, Address};
+use crate::address::Address;
 use crate::core::directory::DeadLetter;
 use crate::core::ledger::{Count, Tally};
 use crate::error::{Error, IoContext, Result};
-use crate::message::{ChildExited, ExitReason, Message};
+use crate::message::{ExitReason, Message};
 use crate::process::conn::Conn;
 use crate::process::ledger_page::LedgerPage;
 use crate::process::runtime::{ActorArgs, SPARE};
@@ -270,16 +270,11 @@ impl Admin {
         } else {
             log::warn!("{} {address} (pid {pid}) {reason}", rec.type_name);
         }
-        self.directory.ended(id, &reason);
         // The parent hears first; then what the actor had taken and not settled comes back.
-        if rec.parent.id() != ADMIN_ID || rec.parent.system_dir() != self.dir {
-            let notice = ChildExited {
-                child: address.clone(),
-                reason,
-            };
+        let me = self.me.clone();
+        if let Some(notice) = self.directory.ended(&address, &rec.parent, &me, reason) {
             let msg = Message::new(&notice).expect("ChildExited encodes");
-            let parent = rec.parent.clone();
-            self.send(&parent, msg);
+            self.send(&rec.parent, msg);
         }
         self.retire(&address, rec.page.take(), &rec.handed_on);
     }

@@ -1,6 +1,50 @@
-//! What a handler reaches through its `Context` in an actor process.
+//! What a handler reaches through its `Context` in an actor process, and what the core's
+//! sequence around the handler does here.
 
 use super::*;
+use crate::core::ledger::Ledger;
+use crate::core::stage::Stage;
+
+impl Stage for Runtime {
+    type Clock = Instant;
+    type Place = Origin;
+
+    fn cell(&mut self) -> &mut Cell<Instant> {
+        &mut self.cell
+    }
+
+    fn count(&mut self, what: Count) {
+        (&*self.page).count(what);
+    }
+
+    fn ledger(&mut self) -> Ledger {
+        self.page.counts()
+    }
+
+    fn pid(&self) -> u32 {
+        std::process::id()
+    }
+
+    fn post_system(&mut self, to: &Address, msg: Message) -> Result<()> {
+        self.post(to, msg)
+    }
+
+    fn answering(&mut self, ask: Option<u64>) {
+        self.current_ask = ask;
+    }
+
+    fn handling(&mut self, place: Origin) {
+        self.inbound.started(place);
+    }
+
+    fn settled(&mut self, place: Origin) {
+        self.inbound.done(place);
+    }
+
+    fn call_ended(&mut self) {
+        self.end_of_call();
+    }
+}
 
 impl ContextOps for Runtime {
     fn me(&self) -> &Address {

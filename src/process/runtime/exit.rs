@@ -18,25 +18,7 @@ impl Runtime {
         log::error!("{error}");
         self.close_door();
         while let Some(Queued { env, origin }) = self.queue.pop() {
-            if origin == Origin::Timer {
-                continue;
-            }
-            (&*self.page).count(Count::Poisoned);
-            // The Poison answers the ask its message was part of.
-            let ask = env.msg.ask;
-            let poison = Poison {
-                original: env.msg,
-                details: format!("actor failed to start: {error}"),
-                possibly_handled: false,
-            };
-            let sent = Message::new(&poison).and_then(|mut m| {
-                m.ask = ask;
-                self.post(&env.from, m)
-            });
-            if let Err(e) = sent {
-                log::warn!("could not return a message to {}: {e}", env.from);
-            }
-            self.inbound.done(origin);
+            stage::refuse(&mut self, env, origin, origin != Origin::Timer, &error);
         }
         self.leave(ExitReason::FailedToStart { error }, 3)
     }

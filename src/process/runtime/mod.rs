@@ -14,7 +14,6 @@
 //! the page does not cover.
 
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
-use std::panic::catch_unwind;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,12 +21,13 @@ use mio::net::UnixListener;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use crate::actor::{Actor, ContextOps, Hook, invoke, panic_text, run_hook};
+use crate::actor::{Actor, ContextOps};
 use crate::address::Address;
-use crate::core::cell::{Cell, Receive};
-use crate::core::ledger::{Count, Tally, Uncounted};
+use crate::core::cell::Cell;
+use crate::core::ledger::{Count, Tally};
+use crate::core::stage;
 use crate::error::{Error, IoContext, Result};
-use crate::message::{ExitReason, ExitRequest, Message, Poison, Wakeup};
+use crate::message::{ExitReason, Message};
 use crate::process::control::ControlClient;
 use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::ledger_page::LedgerPage;
@@ -191,7 +191,7 @@ impl Runtime {
     }
 
     /// The loop. Returns the exit reason to report, or `None` if the admin is gone.
-    fn serve<A: Actor>(&mut self, actor: &mut A) -> Option<ExitReason> {
+    fn serve(&mut self, actor: &mut dyn Actor) -> Option<ExitReason> {
         loop {
             // Messages the last round read in (resuming a paused stream) must not wait for a
             // new event: there may never be one.
@@ -210,13 +210,13 @@ impl Runtime {
             // Timers that are due join the queue behind the messages that arrived with them, so
             // a flood of wakeups cannot hold back an ExitRequest.
             let now = Instant::now();
-            while let Some(payload) = self.cell.timers.pop_due(now) {
+            while let Some(msg) = self.cell.due_wakeup(now) {
                 let me = self.cell.me.clone();
                 self.queue.push(Queued {
                     env: Envelope {
                         from: me.clone(),
                         to: me,
-                        msg: Message::new(&Wakeup { payload }).expect("Wakeup encodes"),
+                        msg,
                     },
                     origin: Origin::Timer,
                 });
@@ -235,59 +235,9 @@ impl Runtime {
 
     /// Hand one message to the handler, and record that it is settled. Returns an exit reason
     /// if the actor must now exit.
-    fn deliver<A: Actor>(&mut self, actor: &mut A, queued: Queued) -> Option<ExitReason> {
+    fn deliver(&mut self, actor: &mut dyn Actor, queued: Queued) -> Option<ExitReason> {
         let Queued { env, origin } = queued;
-        // What is sent from here on answers the same ask (if the message is part of one).
-        self.current_ask = env.msg.ask;
-        let exit = self.deliver_inner(actor, env, origin);
-        self.current_ask = None;
-        exit
-    }
-
-    fn deliver_inner<A: Actor>(
-        &mut self,
-        actor: &mut A,
-        env: Envelope,
-        origin: Origin,
-    ) -> Option<ExitReason> {
-        let counted = origin != Origin::Timer;
-        if self.cell.receive(&env.msg) == Receive::Status {
-            // Settled before the answer leaves: a process killed in between then loses only
-            // the answer (never sent), rather than returning a request it did answer.
-            (&*self.page).count(Count::Handled);
-            self.inbound.done(origin);
-            let status = self.cell.status(std::process::id(), self.page.counts());
-            let sent = Message::new(&status).and_then(|m| self.post(&env.from, m));
-            if let Err(e) = sent {
-                log::warn!("could not answer a status request from {}: {e}", env.from);
-            }
-            self.end_of_call();
-            return None;
-        }
-        self.inbound.started(origin);
-        let poison = invoke(actor, self, &env.from, &env.msg);
-        let exit = if counted {
-            let mut page: &LedgerPage = &self.page;
-            self.cell.after(&env.msg, poison.as_ref(), &mut page)
-        } else {
-            self.cell.after(&env.msg, poison.as_ref(), &mut Uncounted)
-        };
-        if let Some(poison) = poison {
-            let sent = Message::new(&poison).and_then(|m| self.post(&env.from, m));
-            if let Err(e) = sent {
-                log::warn!("could not return poison to {}: {e}", env.from);
-            }
-        }
-        self.end_of_call();
-        self.inbound.done(origin);
-        let exit = exit?;
-        let _ = run_hook(actor, self, &env.from, Hook::Stopping);
-        self.end_of_call();
-        let request = Message::new(&ExitRequest::default()).expect("ExitRequest encodes");
-        for child in exit.ask {
-            let _ = self.post(&child, request.clone());
-        }
-        Some(ExitReason::Requested)
+        stage::deliver(self, actor, &env, origin, origin != Origin::Timer)
     }
 
     /// The handler has returned: write what it batched, and stand the flusher down.

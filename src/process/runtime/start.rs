@@ -43,27 +43,14 @@ pub(crate) fn control_and_assignment(args: &mut ActorArgs) -> ControlClient {
 /// Run actor `A` in this process, as the admin asked. Never returns.
 pub(crate) fn run<A: Actor + Default>(args: ActorArgs, control: ControlClient) -> ! {
     let mut rt = Runtime::start(&args, control);
-    let mut actor = match catch_unwind(A::default) {
+    let mut actor = match stage::start(&mut rt, || Box::new(A::default())) {
         Ok(actor) => actor,
-        Err(panic) => {
-            let error = format!(
-                "constructor of {} panicked: {}",
-                args.type_name,
-                panic_text(&*panic)
-            );
-            rt.fail_start(error)
-        }
+        Err(error) => rt.fail_start(error),
     };
-    if let Err(e) = run_hook(&mut actor, &mut rt, &args.parent, Hook::Started) {
-        rt.end_of_call();
-        let error = format!("{} {e}", args.type_name);
-        rt.fail_start(error)
-    }
-    rt.end_of_call();
     // A spare's command line says `?`: where ps shows the process name, show its type.
     sys::set_process_name(&args.type_name);
     log::debug!("actor {} of type {} started", rt.cell.me, args.type_name);
-    match rt.serve(&mut actor) {
+    match rt.serve(&mut *actor) {
         Some(reason) => rt.exit(reason, 0),
         None => std::process::exit(1),
     }
