@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use crate::address::Address;
 use crate::message::{ExitReason, Message};
 
+mod answers;
+
 /// The version of the wire protocol this build speaks. A peer that names another version in its
 /// first frame is refused.
 pub const PROTOCOL_VERSION: u32 = 2;
@@ -237,7 +239,19 @@ pub enum Response {
         /// With kind `UnknownType`: its particulars, so that a client can rebuild the error.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         unknown_type: Option<UnknownTypeDetail>,
+        /// With kind `NotActorBinary`: its particulars.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_actor_binary: Option<NotActorBinaryDetail>,
     },
+}
+
+/// The particulars of a `NotActorBinary` error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotActorBinaryDetail {
+    /// The path that was refused.
+    pub path: String,
+    /// Why it was refused.
+    pub why: String,
 }
 
 /// The particulars of an `UnknownType` error.

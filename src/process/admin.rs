@@ -25,7 +25,6 @@ use crate::core::directory::Directory;
 use crate::core::ledger::Ledger;
 use crate::error::{Error, IoContext, Result};
 use crate::process::outbox::Outbox;
-use crate::protocol::{Response, UnknownTypeDetail};
 use crate::sys::spawn;
 use crate::sysdir::{self, FileHow, PrivateDir};
 use crate::wire;
@@ -351,43 +350,6 @@ impl Admin {
 enum Source {
     Client(Token),
     Actor(u64),
-}
-
-fn error_kind(e: &Error) -> &'static str {
-    match e {
-        Error::ShuttingDown => "ShuttingDown",
-        Error::UnknownType { .. } => "UnknownType",
-        Error::NotActorBinary { .. } => "NotActorBinary",
-        _ => "Failed",
-    }
-}
-
-fn error_response(kind: &str, e: &Error) -> Response {
-    let unknown_type = match e {
-        Error::UnknownType {
-            type_name,
-            known,
-            binary,
-        } => Some(UnknownTypeDetail {
-            type_name: type_name.clone(),
-            known: known.clone(),
-            binary: binary.as_ref().map(|b| b.to_string_lossy().into_owned()),
-        }),
-        _ => None,
-    };
-    Response::Error {
-        kind: kind.to_string(),
-        message: e.to_string(),
-        unknown_type,
-    }
-}
-
-fn bad_request(message: &str) -> Response {
-    Response::Error {
-        kind: "BadRequest".into(),
-        message: message.to_string(),
-        unknown_type: None,
-    }
 }
 
 /// Files an admin that died without cleaning up leaves behind, which a new admin removes.

@@ -2,13 +2,12 @@
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::address::Address;
 use crate::error::{Error, IoContext, Result};
 use crate::message::Message;
-use crate::protocol::{Request, Response, UnknownTypeDetail};
+use crate::protocol::{Request, Response};
 use crate::wire;
 
 /// How long a client waits for the admin to answer one request.
@@ -58,11 +57,7 @@ impl ControlClient {
     pub(crate) fn request(&mut self, req: &Request) -> Result<Response> {
         self.post(req)?;
         match self.read_response(Some(REQUEST_TIMEOUT))? {
-            Response::Error {
-                kind,
-                message,
-                unknown_type,
-            } => Err(response_error(&kind, message, unknown_type)),
+            answer @ Response::Error { .. } => Err(answer.into_error()),
             other => Ok(other),
         }
     }
@@ -107,19 +102,5 @@ impl ControlClient {
             what: "the admin's response".into(),
             why: e.message,
         })
-    }
-}
-
-/// The error an admin's `Error` answer stands for: the same kind as the admin's where the
-/// answer says enough to rebuild it.
-fn response_error(kind: &str, message: String, unknown: Option<UnknownTypeDetail>) -> Error {
-    match (kind, unknown) {
-        ("ShuttingDown", _) => Error::ShuttingDown,
-        ("UnknownType", Some(u)) => Error::UnknownType {
-            type_name: u.type_name,
-            known: u.known,
-            binary: u.binary.map(PathBuf::from),
-        },
-        _ => Error::Admin(message),
     }
 }

@@ -9,7 +9,7 @@ use mio::net::UnixStream;
 use mio::{Interest, Token};
 
 use super::clients::Incoming;
-use super::{Admin, Source, bad_request};
+use super::{Admin, Source};
 use crate::address::Address;
 use crate::core::directory::DeadLetter;
 use crate::core::ledger::{Count, Tally};
@@ -189,7 +189,7 @@ impl Admin {
                     message, answer, ..
                 } => {
                     crate::logging::bad_input(format_args!("actor {id} sent {message}"));
-                    answer.then(|| bad_request(&message))
+                    answer.then(|| Response::bad_request(&message))
                 }
             };
             if let Some(resp) = resp

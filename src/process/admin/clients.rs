@@ -3,7 +3,7 @@
 
 use mio::{Interest, Token};
 
-use super::{Admin, Source, bad_request, error_response};
+use super::{Admin, Source};
 use crate::address::Address;
 use crate::error::Error;
 use crate::process::conn::Conn;
@@ -155,7 +155,7 @@ impl Admin {
                 }
                 Incoming::Request(_) if !greeted => {
                     close = true;
-                    Some(bad_request(&format!(
+                    Some(Response::bad_request(&format!(
                         "the first request on a connection must be Hello naming protocol version {PROTOCOL_VERSION}"
                     )))
                 }
@@ -167,7 +167,7 @@ impl Admin {
                 } => {
                     crate::logging::bad_input(format_args!("a client sent {message}"));
                     close |= fatal;
-                    answer.then(|| bad_request(&message))
+                    answer.then(|| Response::bad_request(&message))
                 }
             };
             let backlog = self
@@ -200,7 +200,7 @@ impl Admin {
             Err(Error::FrameTooLarge { len, limit }) => {
                 let e = Error::FrameTooLarge { len, limit };
                 crate::logging::bad_input(format_args!("closing a client connection: {e}"));
-                self.respond(token, &error_response("BadRequest", &e));
+                self.respond(token, &Response::refusal("BadRequest", e.to_string()));
                 close = true;
             }
             // A malformed frame has been answered above.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use super::{Admin, Source, bad_request, error_kind, error_response};
+use super::{Admin, Source};
 use crate::address::Address;
 use crate::core::ledger::Ledger;
 use crate::error::{Error, Result};
@@ -23,11 +23,7 @@ impl Admin {
                     self.close_actor_control(id);
                     return None;
                 }
-                return Some(Response::Error {
-                    kind: "BadVersion".into(),
-                    message,
-                    unknown_type: None,
-                });
+                return Some(Response::refusal("BadVersion", message));
             }
             Request::Hello {
                 role: Role::Actor { .. },
@@ -35,7 +31,7 @@ impl Admin {
             } => {
                 return match source {
                     Source::Actor(_) => None,
-                    Source::Client(_) => Some(bad_request(
+                    Source::Client(_) => Some(Response::bad_request(
                         "Hello with role Actor is for actor processes, on the socket the admin handed them",
                     )),
                 };
@@ -45,13 +41,17 @@ impl Admin {
                 ..
             } => {
                 let Source::Client(token) = source else {
-                    return Some(bad_request("Hello with role Client is for admin.sock"));
+                    return Some(Response::bad_request(
+                        "Hello with role Client is for admin.sock",
+                    ));
                 };
                 if self.clients.get(&token).is_some_and(|c| c.greeted) {
-                    return Some(bad_request("Hello was already said on this connection"));
+                    return Some(Response::bad_request(
+                        "Hello was already said on this connection",
+                    ));
                 }
                 if self.shutdown.is_some() {
-                    return Some(error_response("ShuttingDown", &Error::ShuttingDown));
+                    return Some(Response::error(&Error::ShuttingDown));
                 }
                 let id = self.ids.take();
                 if let Some(c) = self.clients.get_mut(&token) {
@@ -92,12 +92,12 @@ impl Admin {
                         }
                         Response::Created { address }
                     }
-                    Err(e) => error_response(error_kind(&e), &e),
+                    Err(e) => Response::error(&e),
                 }
             }
             Request::DeadLetters { on } => {
                 let Source::Actor(id) = source else {
-                    return Some(bad_request("only actors can handle dead letters"));
+                    return Some(Response::bad_request("only actors can handle dead letters"));
                 };
                 self.directory.handle_dead_letters(id, on);
                 Response::Ok
@@ -179,7 +179,7 @@ impl Admin {
     fn load(&mut self, path: &str, types: Vec<String>) -> Response {
         let path = match std::fs::canonicalize(path) {
             Ok(p) => p.to_string_lossy().into_owned(),
-            Err(e) => return bad_request(&format!("cannot load {path}: {e}")),
+            Err(e) => return Response::bad_request(&format!("cannot load {path}: {e}")),
         };
         for t in &types {
             self.types.insert(t.clone(), path.clone());

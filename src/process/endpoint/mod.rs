@@ -272,7 +272,7 @@ impl ProcessSystem {
         self.control.post(&Request::Shutdown)?;
         let result = match self.control.read_response(Some(Duration::from_secs(60))) {
             Ok(Response::Ok) => Ok(()),
-            Ok(Response::Error { message, .. }) => Err(Error::Admin(message)),
+            Ok(answer @ Response::Error { .. }) => Err(answer.into_error()),
             Ok(other) => Err(Error::Protocol(format!(
                 "unexpected answer to shutdown: {other:?}"
             ))),
