@@ -9,6 +9,8 @@
 //! - [`stage`]: the sequence around the handler, the same for every base: starting an actor,
 //!   handing it one message (the count, the ask its sends answer, the `Poison` of a failed
 //!   handler, what an exit leads to), and returning what an actor that could not start was sent.
+//! - [`handler`]: calling the user's code: the handler with its retry and `Poison`, the
+//!   lifecycle hooks, panics caught.
 //! - [`directory`]: what a system knows besides its actors: global names, the dead-letter
 //!   handler, and what becomes of a message whose target is not running.
 //! - [`ledger`]: the accounting: every message whose send returned `Ok` ends handled,
@@ -17,6 +19,7 @@
 
 pub(crate) mod cell;
 pub(crate) mod directory;
+pub(crate) mod handler;
 pub(crate) mod ledger;
 pub(crate) mod stage;
 pub(crate) mod timers;

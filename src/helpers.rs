@@ -46,8 +46,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::actor::{Actor, Context, Handled, invoke};
+use crate::actor::{Actor, Context, Handled};
 use crate::address::Address;
+use crate::core::handler::invoke;
 use crate::message::{ChildExited, ExitRequest, Message, Poison, Wakeup};
 
 /// An actor type that can work in a [`Troupe`].

@@ -6,9 +6,8 @@
 //! error, so that an admin run in the foreground shows its own lines; an admin started by a
 //! program does so only until it serves (the program's output is the program's own).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -22,14 +21,8 @@ pub fn log_path(dir: &Path) -> std::path::PathBuf {
 /// The system's log, opened for appending (for the admin, which hands it to each actor as its
 /// standard output and error).
 pub(crate) fn open_log(dir: &Path) -> Option<File> {
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        // The directory is the system's own; a link planted in it is not followed.
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(log_path(dir))
-        .ok()
+    // The directory is the system's own; a link planted in it is not followed.
+    crate::sys::open_append(&log_path(dir)).ok()
 }
 
 /// Whether the admin's lines still go to standard error too.

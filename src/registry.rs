@@ -16,8 +16,6 @@
 use std::sync::OnceLock;
 
 use crate::actor::Actor;
-use crate::process::control::ControlClient;
-use crate::protocol::ActorArgs;
 
 /// The first line `--greenroom-list-types` prints; `greenroom load` checks for it.
 pub const LIST_TYPES_MAGIC: &str = "greenroom-actor-binary 1";
@@ -26,7 +24,6 @@ pub const LIST_TYPES_MAGIC: &str = "greenroom-actor-binary 1";
 #[doc(hidden)]
 pub struct ActorType {
     pub(crate) name: String,
-    pub(crate) run: fn(ActorArgs, ControlClient) -> !,
     pub(crate) make: fn() -> Box<dyn Actor>,
 }
 

@@ -31,7 +31,7 @@ mod private_dir;
 mod shm;
 pub(crate) mod spawn;
 
-pub(crate) use private_dir::{FileHow, PrivateDir, create_new, open_read_only};
+pub(crate) use private_dir::{FileHow, PrivateDir, create_new, open_append, open_read_only};
 pub(crate) use shm::SharedWords;
 
 /// What a descriptor handed over on the command line must be.

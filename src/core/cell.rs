@@ -1,10 +1,10 @@
 //! One actor as the framework sees it, and the framework's part of handling its messages.
 //!
-//! [`stage::deliver`](crate::core::stage::deliver) hands a message to an actor in three steps:
-//! [`Cell::receive`] (the framework's part: a `StatusRequest` is answered here and never reaches
-//! the handler, a `ChildExited` updates the children), then the handler through
-//! [`invoke`](crate::actor::invoke) (with its retry and `Poison`), then [`Cell::after`] (what an
-//! `ExitRequest` leads to).
+//! The stage's `deliver` (beside this module) hands a message to an actor in three steps:
+//! [`Cell::receive`] (the framework's part: a `StatusRequest` is answered here and never
+//! reaches the handler, a `ChildExited` updates the children), then the handler through
+//! [`invoke`](crate::core::handler::invoke) (with its retry and `Poison`), then
+//! [`Cell::after`] (what an `ExitRequest` leads to).
 
 use crate::address::Address;
 use crate::core::ledger::Ledger;

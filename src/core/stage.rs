@@ -9,9 +9,10 @@
 
 use std::panic::AssertUnwindSafe;
 
-use crate::actor::{Actor, ContextOps, Hook, invoke, panic_text, run_hook};
+use crate::actor::{Actor, ContextOps};
 use crate::address::Address;
 use crate::core::cell::{Cell, Receive};
+use crate::core::handler::{Hook, invoke, panic_text, run_hook};
 use crate::core::ledger::{Count, Ledger};
 use crate::error::Result;
 use crate::message::{ExitReason, ExitRequest, Message, Poison};

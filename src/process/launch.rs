@@ -12,7 +12,6 @@ impl ActorType {
     pub fn of<A: Actor + Default>() -> ActorType {
         ActorType {
             name: type_name_of::<A>().to_string(),
-            run: runtime::run::<A>,
             make: || Box::new(A::default()),
         }
     }
@@ -32,7 +31,7 @@ pub fn dispatch(types: Vec<ActorType>) {
             crate::logging::init_actor(&actor_args.me);
             let control = runtime::control_and_assignment(&mut actor_args);
             match types.iter().find(|t| t.name == actor_args.type_name) {
-                Some(t) => (t.run)(actor_args, control),
+                Some(t) => runtime::run(actor_args, control, t.make),
                 None => {
                     let error = format!(
                         "binary {} does not provide actor type '{}' (it provides: {})",

@@ -190,6 +190,17 @@ pub(crate) fn open_read_only(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
+/// Open a file for appending, creating it (mode 0600) if needed, never following a link.
+pub(crate) fn open_append(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
 /// Create a new file (it must not exist) for reading and writing, mode 0600, never following a
 /// link.
 pub(crate) fn create_new(path: &Path) -> std::io::Result<File> {

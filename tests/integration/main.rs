@@ -7,6 +7,7 @@ mod cli;
 mod custody;
 mod flow;
 mod fuzz;
+mod layout;
 mod lifecycle;
 mod messaging;
 mod regressions;

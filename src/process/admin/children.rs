@@ -126,7 +126,8 @@ impl Admin {
             Err(e) => {
                 let _ = std::fs::remove_file(&socket);
                 let _ = std::fs::remove_file(&ledger);
-                if e.raw_os_error() == Some(libc::EAGAIN) {
+                // EAGAIN: the process limit.
+                if e.kind() == std::io::ErrorKind::WouldBlock {
                     return Err(Error::Exhausted {
                         context: "starting an actor process".into(),
                         source: e,

@@ -40,10 +40,10 @@ pub(crate) fn control_and_assignment(args: &mut ActorArgs) -> ControlClient {
     control
 }
 
-/// Run actor `A` in this process, as the admin asked. Never returns.
-pub(crate) fn run<A: Actor + Default>(args: ActorArgs, control: ControlClient) -> ! {
+/// Run the actor `make` builds in this process, as the admin asked. Never returns.
+pub(crate) fn run(args: ActorArgs, control: ControlClient, make: fn() -> Box<dyn Actor>) -> ! {
     let mut rt = Runtime::start(&args, control);
-    let mut actor = match stage::start(&mut rt, || Box::new(A::default())) {
+    let mut actor = match stage::start(&mut rt, make) {
         Ok(actor) => actor,
         Err(error) => rt.fail_start(error),
     };
