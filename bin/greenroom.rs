@@ -47,8 +47,33 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Start the system's admin in the background (its log goes to DIR/admin.log).
-    Start,
+    /// Start the system's admin in the background (its log goes to DIR/admin.log). With
+    /// --listen it takes part in a convention: admins on this host or others that know of each
+    /// other, linked by TCP, authenticated with a shared secret and encrypted.
+    Start {
+        #[command(flatten)]
+        convention: ConventionFlags,
+    },
+    /// Write a fresh convention secret (mode 0600) for --secret-file; copy the same file to
+    /// every member.
+    Secret {
+        #[command(subcommand)]
+        command: SecretCmd,
+    },
+    /// List the members of the system's convention: address, system, state (alive or gone),
+    /// when each was last heard from, and capabilities.
+    Members {
+        /// Print JSON: {"members": [{"address": "HOST:PORT", "system", "capabilities": {...},
+        /// "state": "alive"|"gone", "last_heard_ms"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Change this member's capabilities; the other members hear of it. Names starting with
+    /// `greenroom.` (host, os, arch, cores, version) are greenroom's own and read-only.
+    Capability {
+        #[command(subcommand)]
+        command: CapabilityCmd,
+    },
     /// Ask every actor to exit, stop the admin, and remove the system directory.
     Shutdown,
     /// Register an actor binary with the admin and print the actor types it provides.
@@ -124,6 +149,52 @@ enum Cmd {
     },
 }
 
+/// Taking part in a convention.
+#[derive(clap::Args)]
+struct ConventionFlags {
+    /// Accept other admins of a convention on HOST:PORT (port 0 picks a free one; see
+    /// `greenroom members` for the one bound). Needs the convention's secret.
+    #[arg(long, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// The convention's leaders to join (comma-separated or repeated). Naming this member
+    /// itself, or no one, makes it a leader; several leaders keep the convention going when one
+    /// is lost.
+    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
+    convention: Vec<String>,
+    /// A capability of this member, for placing actors (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    capability: Vec<String>,
+    /// The convention's shared secret, written by `greenroom secret new PATH` (else
+    /// $GREENROOM_SECRET_FILE).
+    #[arg(long, env = "GREENROOM_SECRET_FILE", value_name = "PATH")]
+    secret_file: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SecretCmd {
+    /// Write a fresh secret to PATH, which must not exist.
+    New {
+        /// Where to write it.
+        path: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CapabilityCmd {
+    /// Set KEY to VALUE.
+    Set {
+        /// The capability's name.
+        key: String,
+        /// Its value.
+        value: String,
+    },
+    /// Remove KEY.
+    Unset {
+        /// The capability's name.
+        key: String,
+    },
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = Cli::parse();
@@ -149,7 +220,35 @@ const MAX_TIMEOUT_S: f64 = 365.0 * 24.0 * 3600.0;
 fn run(cli: Cli) -> CliResult {
     let name = cli.system.as_str();
     match cli.command {
-        Cmd::Start => start(name),
+        Cmd::Start { convention } => start(name, &convention),
+        Cmd::Secret {
+            command: SecretCmd::New { path },
+        } => {
+            greenroom::admin::new_secret(&path)?;
+            say!(
+                "wrote a new convention secret to {}; give every member the same file with --secret-file",
+                path.display()
+            );
+            Ok(())
+        }
+        Cmd::Members { json } => {
+            let members = ActorSystem::attach(name)?.members()?;
+            if json {
+                let out = serde_json::json!({ "members": members });
+                say!("{out}");
+            } else {
+                print_members(&members);
+            }
+            Ok(())
+        }
+        Cmd::Capability { command } => {
+            let mut system = ActorSystem::attach(name)?;
+            match command {
+                CapabilityCmd::Set { key, value } => system.set_capability(&key, Some(&value))?,
+                CapabilityCmd::Unset { key } => system.set_capability(&key, None)?,
+            }
+            Ok(())
+        }
         Cmd::Shutdown => {
             ActorSystem::attach(name)?.shutdown()?;
             say!("system '{name}' shut down");
@@ -343,6 +442,9 @@ fn print_status(name: &str, status: &SystemStatus) {
     for (path, types) in &status.binaries {
         say!("binary {path}: {}", types.join(", "));
     }
+    if let Some(address) = &status.convention {
+        say!("convention address: {address} (see `greenroom members`)");
+    }
     let l = &status.ledger;
     say!(
         "ledger: {} sent, {} handled, {} poisoned ({} possibly handled), {} dead-lettered, {} dropped, {} in flight",
@@ -400,7 +502,45 @@ fn show_log(name: &str, follow: bool) -> CliResult {
 }
 
 /// Start `greenroom-admin` in the background and wait until it answers.
-fn start(name: &str) -> CliResult {
+/// One line per member: address, system, state, last heard, host and its own capabilities.
+fn print_members(members: &[greenroom::MemberInfo]) {
+    say!(
+        "{:<22} {:<16} {:<6} {:>10}  capabilities",
+        "address",
+        "system",
+        "state",
+        "heard"
+    );
+    for m in members {
+        let state = match m.state {
+            greenroom::MemberState::Alive => "alive",
+            greenroom::MemberState::Gone => "gone",
+        };
+        let caps: Vec<String> = m
+            .capabilities
+            .iter()
+            .filter(|(k, _)| !k.starts_with("greenroom.") || *k == "greenroom.host")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        say!(
+            "{:<22} {:<16} {:<6} {:>7} ms  {}",
+            m.address,
+            m.system,
+            state,
+            m.last_heard_ms,
+            caps.join(" ")
+        );
+    }
+}
+
+fn start(name: &str, flags: &ConventionFlags) -> CliResult {
+    // Settings that cannot work are refused here, before an admin is started.
+    let convention = greenroom::admin::ConventionConfig::from_flags(
+        flags.listen.as_deref(),
+        &flags.convention,
+        &flags.capability,
+        flags.secret_file.as_deref(),
+    )?;
     let dir = sysdir::system_dir(name)?;
     let socket = sysdir::admin_socket(&dir);
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
@@ -410,9 +550,19 @@ fn start(name: &str) -> CliResult {
     let log_path = sysdir::log_file(&dir);
     let log = sysdir::open_admin_log(&dir)?;
     let admin = greenroom_admin_path();
-    let mut child = Command::new(&admin)
-        .arg("--system")
-        .arg(name)
+    let mut command = Command::new(&admin);
+    command.arg("--system").arg(name);
+    if let Some(c) = &convention {
+        command.arg("--listen").arg(&c.listen);
+        command.arg("--secret-file").arg(&c.secret_file);
+        for l in &c.leaders {
+            command.arg("--convention").arg(l);
+        }
+        for (k, v) in &c.capabilities {
+            command.arg("--capability").arg(format!("{k}={v}"));
+        }
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -432,6 +582,12 @@ fn start(name: &str) -> CliResult {
                 dir.display(),
                 child.id()
             );
+            if convention.is_some() {
+                let status = ActorSystem::attach(name)?.system_status()?;
+                if let Some(address) = status.convention {
+                    say!("convention address {address} (see `greenroom members`)");
+                }
+            }
             return Ok(());
         }
         if let Some(status) = child.try_wait()? {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::message::Message;
-use crate::protocol::{Envelope, SystemStatus};
+use crate::protocol::{Envelope, MemberInfo, SystemStatus};
 use crate::sysdir;
 
 /// What to do when no admin runs for the system.
@@ -96,6 +96,17 @@ pub(crate) trait SystemBase {
         wanted: &dyn Fn(&Message) -> bool,
     ) -> Result<Option<Envelope>>;
     fn status(&mut self) -> Result<SystemStatus>;
+    /// The members of the system's convention (empty if it is in none).
+    fn members(&mut self) -> Result<Vec<MemberInfo>> {
+        Ok(Vec::new())
+    }
+    /// Set or remove one of the system's capabilities.
+    fn set_capability(&mut self, key: &str, value: Option<&str>) -> Result<()> {
+        let _ = (key, value);
+        Err(Error::NoConvention {
+            system: self.name().to_string(),
+        })
+    }
     fn shutdown(&mut self) -> Result<()>;
 }
 

@@ -116,6 +116,21 @@ pub enum Error {
     /// The admin answered a request with an error.
     #[error("admin refused: {0}")]
     Admin(String),
+    /// A convention setting is unusable (a secret file, an address to listen on or to join);
+    /// the text says what to do.
+    #[error("convention: {why}")]
+    Convention {
+        /// What is wrong, and the fix.
+        why: String,
+    },
+    /// The system is not a member of a convention.
+    #[error(
+        "system '{system}' is not in a convention; start its admin with `greenroom start --listen HOST:PORT --secret-file PATH`"
+    )]
+    NoConvention {
+        /// The system's name.
+        system: String,
+    },
     /// The admin closed the control connection before answering.
     #[error(
         "the admin closed the connection before answering (it may be shutting down or have died); check it with `greenroom status`"

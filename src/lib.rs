@@ -118,6 +118,7 @@ pub use message::{
     StatusRequest, Wakeup, type_name_of,
 };
 pub use process::launcher::list_types;
+pub use protocol::{MemberInfo, MemberState};
 pub use registry::{LIST_TYPES_MAGIC, registered_types};
 pub use sys::spawn::signal_name;
 pub use system::{ActorSystem, BASE_ENV, Base, SystemConfig, WhenMissing};
@@ -125,6 +126,7 @@ pub use system::{ActorSystem, BASE_ENV, Base, SystemConfig, WhenMissing};
 /// Running an admin inside a program: what the `greenroom-admin` binary does.
 pub mod admin {
     pub use crate::process::admin::{AdminConfig, run};
+    pub use crate::process::convention::{ConventionConfig, SECRET_ENV, new_secret};
 }
 
 /// Items the [`actors!`] macro expands to. Not part of the public API.

@@ -6,6 +6,7 @@
 pub(crate) mod admin;
 pub(crate) mod conn;
 pub(crate) mod control;
+pub(crate) mod convention;
 pub(crate) mod endpoint;
 pub(crate) mod inbound;
 pub(crate) mod launch;

@@ -136,6 +136,43 @@ pub enum Request {
         /// Why the actor is exiting.
         reason: ExitReason,
     },
+    /// List the members of the convention this system belongs to; answered with
+    /// [`Response::Members`], whose list is empty if the system belongs to none.
+    Members,
+    /// Set (`value`) or remove (no `value`) one of this system's capabilities; answered with
+    /// [`Response::Ok`]. Names starting with `greenroom.` are greenroom's own and read-only.
+    SetCapability {
+        /// The capability's name.
+        key: String,
+        /// Its new value; absent removes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+    },
+}
+
+/// Whether a member of a convention is reachable.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MemberState {
+    /// It, or a link that vouches for it, has been heard from recently.
+    Alive,
+    /// It was a member, and no live link vouches for it any more.
+    Gone,
+}
+
+/// One member of a convention, as reported by [`Response::Members`].
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Where its admin listens (`HOST:PORT`): its name in the convention.
+    pub address: String,
+    /// Its system's name.
+    pub system: String,
+    /// Its capabilities (greenroom's own start with `greenroom.`).
+    pub capabilities: BTreeMap<String, String>,
+    /// Whether it is reachable.
+    pub state: MemberState,
+    /// How long ago it was last heard from, in ms (0 for the member answering).
+    pub last_heard_ms: u64,
 }
 
 /// One live actor, as reported by [`Response::Status`].
@@ -173,6 +210,9 @@ pub struct SystemStatus {
     /// dropped or still in flight.
     #[serde(default)]
     pub ledger: crate::Ledger,
+    /// The system's address in its convention (`HOST:PORT`), if it takes part in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub convention: Option<String>,
 }
 
 /// Counts kept by the admin since it started.
@@ -217,6 +257,12 @@ pub enum Response {
     },
     /// Answer to `Status`.
     Status(SystemStatus),
+    /// Answer to `Members`: every member ever seen, the answering one included, by address
+    /// (empty if the system is in no convention).
+    Members {
+        /// The members.
+        members: Vec<MemberInfo>,
+    },
     /// Sent unasked by the admin to a *spare* process (one started ahead of need, with its
     /// address and socket already set up): become an actor of this type.
     Assign {

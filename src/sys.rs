@@ -34,6 +34,14 @@ pub(crate) mod spawn;
 pub(crate) use private_dir::{FileHow, PrivateDir, create_new, open_append, open_read_only};
 pub(crate) use shm::SharedWords;
 
+/// This host's name (`unknown` if the kernel will not say).
+pub(crate) fn host_name() -> String {
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// What a descriptor handed over on the command line must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Handed {

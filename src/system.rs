@@ -19,7 +19,7 @@ pub use crate::base::{BASE_ENV, Base, SystemConfig, WhenMissing};
 use crate::error::{Error, Result};
 use crate::message::{ActorStatus, ExitRequest, Message, Poison, StatusRequest, type_name_of};
 use crate::process::endpoint::ProcessSystem;
-use crate::protocol::{ActorInfo, Envelope, SystemStatus};
+use crate::protocol::{ActorInfo, Envelope, MemberInfo, SystemStatus};
 use crate::sysdir;
 
 /// A connection to an actor system from outside the actors: an *external endpoint* with an
@@ -258,6 +258,24 @@ impl ActorSystem {
     /// loaded binaries and counters.
     pub fn system_status(&mut self) -> Result<SystemStatus> {
         self.inner.status()
+    }
+
+    /// The members of the convention this system belongs to, itself included, by address
+    /// ([`Error::NoConvention`] if it belongs to none: start its admin with `--listen`).
+    pub fn members(&mut self) -> Result<Vec<MemberInfo>> {
+        let members = self.inner.members()?;
+        if members.is_empty() {
+            return Err(Error::NoConvention {
+                system: self.inner.name().to_string(),
+            });
+        }
+        Ok(members)
+    }
+
+    /// Set one of this system's capabilities (`Some(value)`), or remove it (`None`); the other
+    /// members of its convention hear of it. Names starting with `greenroom.` are read-only.
+    pub fn set_capability(&mut self, key: &str, value: Option<&str>) -> Result<()> {
+        self.inner.set_capability(key, value)
     }
 
     /// Ask one actor about itself (children, pending timers, messages handled): the framework

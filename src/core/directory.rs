@@ -41,6 +41,7 @@ impl Directory {
             binaries,
             counters: self.counters.clone(),
             ledger,
+            convention: None,
         }
     }
 }

@@ -24,6 +24,7 @@ use crate::address::{ADMIN_ID, Address};
 use crate::core::directory::Directory;
 use crate::core::ledger::Ledger;
 use crate::error::{Error, IoContext, Result};
+use crate::process::convention::Convention;
 use crate::process::outbox::Outbox;
 use crate::sys::spawn;
 use crate::sysdir::{self, FileHow, PrivateDir};
@@ -31,6 +32,7 @@ use crate::wire;
 
 mod children;
 mod clients;
+mod config;
 mod custody;
 mod ids;
 mod requests;
@@ -38,74 +40,10 @@ mod shutdown;
 
 use children::ActorRec;
 use clients::Client;
+pub use config::AdminConfig;
+pub(crate) use config::main_from_args;
 use ids::Ids;
 use shutdown::Shutdown;
-
-/// How an admin is set up.
-#[derive(Clone, Debug)]
-pub struct AdminConfig {
-    /// The system's name.
-    pub system: String,
-    /// If true, the admin shuts down when its owner (the first client that says so) disconnects.
-    pub owned: bool,
-    /// How long shutdown waits for actors to honour `ExitRequest` before SIGTERM.
-    pub exit_grace: Duration,
-    /// The largest frame accepted.
-    pub max_frame: usize,
-    /// The system directory, if not the one derived from the name and `XDG_RUNTIME_DIR`.
-    pub dir: Option<PathBuf>,
-}
-
-impl AdminConfig {
-    /// Defaults for system `name`: not owned, 3 s exit grace, frame limit from the environment.
-    pub fn new(name: &str) -> AdminConfig {
-        AdminConfig {
-            system: name.to_string(),
-            owned: false,
-            exit_grace: Duration::from_millis(
-                std::env::var("GREENROOM_EXIT_GRACE_MS")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .filter(|&ms: &u64| ms <= MAX_EXIT_GRACE_MS)
-                    .unwrap_or(3000),
-            ),
-            max_frame: wire::max_frame_from_env(),
-            dir: None,
-        }
-    }
-}
-
-/// The longest exit grace accepted (an hour); longer values are refused by `greenroom-admin`
-/// and ignored in the environment of an embedded admin.
-const MAX_EXIT_GRACE_MS: u64 = 3_600_000;
-
-/// Entry point of an embedded admin (`BINARY --greenroom-admin --system NAME [--dir DIR] [--owned]`).
-pub(crate) fn main_from_args(args: &[String]) -> i32 {
-    let mut cfg = AdminConfig::new(&sysdir::system_name_from_env());
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--system" => cfg.system = it.next().cloned().unwrap_or_default(),
-            "--owned" => cfg.owned = true,
-            "--dir" => cfg.dir = it.next().map(PathBuf::from),
-            other => {
-                eprintln!("greenroom admin: unknown argument {other}");
-                return 2;
-            }
-        }
-    }
-    match run(cfg) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("greenroom admin: {e}");
-            if matches!(e, Error::AlreadyRunning { .. }) {
-                4
-            } else {
-                1
-            }
-        }
-    }
-}
 
 const LISTENER: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -156,13 +94,28 @@ struct Admin {
     actor_output: Option<std::fs::File>,
     /// The system directory, opened safely; removed (contents first) when the admin finishes.
     private: Option<PrivateDir>,
+    /// Its part in a convention, if it takes part in one.
+    convention: Option<Convention>,
 }
 
 /// Run an admin in this process until it is shut down. The process must be single-threaded:
 /// the admin forks.
 pub fn run(cfg: AdminConfig) -> Result<()> {
     let owned = cfg.owned;
-    let mut admin = Admin::open(cfg)?;
+    let poll = Poll::new().ctx(|| "creating the event loop".into())?;
+    // A convention setting that cannot work is refused before anything is created.
+    let convention = match &cfg.convention {
+        Some(c) => Some(Convention::open(
+            c,
+            &cfg.system,
+            poll.registry()
+                .try_clone()
+                .ctx(|| "cloning the event registry".into())?,
+            cfg.max_frame + wire::WRAP_SLACK,
+        )?),
+        None => None,
+    };
+    let mut admin = Admin::open(cfg, poll, convention)?;
     log::info!("admin listening in {}", admin.dir.display());
     if owned {
         crate::logging::admin_log_file_only();
@@ -173,7 +126,7 @@ pub fn run(cfg: AdminConfig) -> Result<()> {
 }
 
 impl Admin {
-    fn open(cfg: AdminConfig) -> Result<Admin> {
+    fn open(cfg: AdminConfig, poll: Poll, convention: Option<Convention>) -> Result<Admin> {
         let dir = match &cfg.dir {
             Some(d) => d.clone(),
             None => sysdir::system_dir(&cfg.system)?,
@@ -200,7 +153,6 @@ impl Admin {
             .ctx(|| "setting the listener non-blocking".into())?;
         let mut listener = UnixListener::from_std(std_listener);
 
-        let poll = Poll::new().ctx(|| "creating the event loop".into())?;
         let (sig_read, sig_write) = StdUnixStream::pair().ctx(|| "creating a pipe".into())?;
         for end in [&sig_read, &sig_write] {
             end.set_nonblocking(true)
@@ -265,6 +217,7 @@ impl Admin {
             _lock: lock,
             actor_output,
             private: Some(private),
+            convention,
         })
     }
 
@@ -283,10 +236,14 @@ impl Admin {
             // Spares are started once the admin has been idle for a moment, so that a spare's
             // exec does not compete for CPU with the actor a create has just started.
             let spare_wait = (!self.replenish.is_empty()).then_some(SPARE_IDLE);
-            let timeout = match (deadline, spare_wait) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let convention = self
+                .convention
+                .as_ref()
+                .map(|c| c.next_tick().saturating_duration_since(Instant::now()));
+            let timeout = [deadline, spare_wait, convention]
+                .into_iter()
+                .flatten()
+                .min();
             // Connections with bytes left from their last turn are read without waiting;
             // orphans are looked at often.
             let timeout = if !self.unread.is_empty() {
@@ -318,6 +275,11 @@ impl Admin {
                 match event.token() {
                     LISTENER => self.accept(),
                     SIGNALS => self.on_signal(),
+                    t if Convention::owns(t) => {
+                        if let Some(c) = &mut self.convention {
+                            c.on_event(event);
+                        }
+                    }
                     t if self.clients.contains_key(&t) => self.on_client(t),
                     t if self.control_tokens.contains_key(&t) => self.on_actor_control(t),
                     _ => {
@@ -326,6 +288,9 @@ impl Admin {
                         }
                     }
                 }
+            }
+            if let Some(c) = &mut self.convention {
+                c.tick();
             }
             if self.shutdown_progress() {
                 return Ok(());

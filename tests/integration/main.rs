@@ -4,6 +4,7 @@
 mod bad_input;
 mod chaos;
 mod cli;
+mod convention;
 mod custody;
 mod flow;
 mod fuzz;

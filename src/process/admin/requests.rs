@@ -123,6 +123,25 @@ impl Admin {
                 return None;
             }
             Request::Status => Response::Status(self.status()),
+            Request::Members => Response::Members {
+                members: self
+                    .convention
+                    .as_ref()
+                    .map(|c| c.members())
+                    .unwrap_or_default(),
+            },
+            Request::SetCapability { key, value } => {
+                let set = match &mut self.convention {
+                    Some(c) => c.set_capability(&key, value),
+                    None => Err(Error::NoConvention {
+                        system: self.cfg.system.clone(),
+                    }),
+                };
+                match set {
+                    Ok(()) => Response::Ok,
+                    Err(e) => Response::error(&e),
+                }
+            }
             Request::Shutdown => {
                 let waiter = match source {
                     Source::Client(t) => Some(t),
@@ -172,8 +191,11 @@ impl Admin {
                 parent: a.parent.clone(),
             })
             .collect();
-        self.directory
-            .system_status(&self.dir, actors, self.binaries.clone(), ledger)
+        let mut status =
+            self.directory
+                .system_status(&self.dir, actors, self.binaries.clone(), ledger);
+        status.convention = self.convention.as_ref().map(|c| c.address().to_string());
+        status
     }
 
     fn load(&mut self, path: &str, types: Vec<String>) -> Response {

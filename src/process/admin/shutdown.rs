@@ -92,6 +92,9 @@ impl Admin {
     /// Remove the system directory and answer whoever asked for the shutdown.
     pub(super) fn finish(&mut self) {
         let waiters = self.shutdown.take().map(|s| s.waiters).unwrap_or_default();
+        if let Some(mut c) = self.convention.take() {
+            c.leave();
+        }
         if let Some(private) = self.private.take() {
             private.remove();
         }

@@ -1,6 +1,7 @@
 //! What `ActorSystem` calls on the process base.
 
 use super::*;
+use crate::protocol::MemberInfo;
 
 impl SystemBase for ProcessSystem {
     fn address(&self) -> &Address {
@@ -147,6 +148,28 @@ impl SystemBase for ProcessSystem {
             Response::Status(status) => Ok(status),
             other => Err(Error::Protocol(format!(
                 "unexpected answer to status: {other:?}"
+            ))),
+        }
+    }
+
+    fn members(&mut self) -> Result<Vec<MemberInfo>> {
+        match self.control.request(&Request::Members)? {
+            Response::Members { members } => Ok(members),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to members: {other:?}"
+            ))),
+        }
+    }
+
+    fn set_capability(&mut self, key: &str, value: Option<&str>) -> Result<()> {
+        let request = Request::SetCapability {
+            key: key.to_string(),
+            value: value.map(str::to_string),
+        };
+        match self.control.request(&request)? {
+            Response::Ok => Ok(()),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to a capability change: {other:?}"
             ))),
         }
     }

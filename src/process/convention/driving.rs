@@ -1,0 +1,318 @@
+//! The convention at work: links accepted, dialled, heard from and lost, and the view kept
+//! current and sent.
+
+use super::*;
+
+impl Convention {
+    /// Carry out an event on the listener or a link.
+    pub(crate) fn on_event(&mut self, event: &mio::event::Event) {
+        let token = event.token();
+        if token == Token(TOKENS) {
+            self.accept();
+            return;
+        }
+        let Some(link) = self.links.get_mut(&token) else {
+            return;
+        };
+        match link.on_event(event, &self.registry) {
+            Ok(frames) => {
+                for msg in frames {
+                    if !self.links.contains_key(&token) {
+                        break;
+                    }
+                    self.handle(token, msg);
+                }
+            }
+            Err(why) => self.drop_link(token, &why),
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((stream, from)) => {
+                    let unauthenticated = self.links.len() - self.peer_of.len();
+                    if unauthenticated >= MAX_UNAUTHENTICATED {
+                        self.refused(
+                            Some(from),
+                            "too many connections are still in their handshake",
+                        );
+                        continue;
+                    }
+                    let token = self.token();
+                    let hello = self.hello();
+                    match Link::accept(
+                        stream,
+                        token,
+                        &self.registry,
+                        &self.secret,
+                        &hello,
+                        self.limit,
+                    ) {
+                        Ok(link) => {
+                            self.links.insert(token, link);
+                        }
+                        Err(why) => self.refused(Some(from), &why),
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::warn!("convention: accepting a link: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// What a link's peer said.
+    fn handle(&mut self, token: Token, msg: LinkMsg) {
+        if let Err(why) = wire::check(&msg) {
+            self.drop_link(token, &format!("the peer sent {why}"));
+            return;
+        }
+        let now = self.now_ms();
+        let Some(peer) = self.peer_of.get(&token).cloned() else {
+            return self.hello_from(token, msg, now);
+        };
+        match msg {
+            LinkMsg::Hello { .. } => self.drop_link(token, "the peer said hello twice"),
+            LinkMsg::View { members } => {
+                self.view.viewed(&peer, members, now);
+                self.refreshed();
+            }
+            LinkMsg::Heartbeat => self.view.heard(&peer, now),
+            LinkMsg::Leaving => self.drop_link(token, "it is shutting down"),
+        }
+    }
+
+    /// The first frame of a link: who the peer is.
+    fn hello_from(&mut self, token: Token, msg: LinkMsg, now: u64) {
+        let LinkMsg::Hello {
+            version,
+            system,
+            address,
+            capabilities,
+        } = msg
+        else {
+            return self.drop_link(token, "the peer did not say hello first");
+        };
+        if version != LINK_VERSION {
+            return self.drop_link(
+                token,
+                &format!("the peer speaks link version {version}, not {LINK_VERSION}; run the same greenroom version on every member"),
+            );
+        }
+        let address = match address.parse::<SocketAddr>() {
+            Ok(a) => a.to_string(),
+            Err(_) => return self.drop_link(token, "the peer's address is not IP:PORT"),
+        };
+        if address == self.view.address() {
+            return self.drop_link(token, "the peer claims this admin's own address");
+        }
+        // A member that restarted may link again before its old link is found lost.
+        if let Some(old) = self.link_of.get(&address).copied() {
+            self.drop_link(old, "it linked again");
+        }
+        self.peer_of.insert(token, address.clone());
+        self.link_of.insert(address.clone(), token);
+        for d in &mut self.dials {
+            if d.link == Some(token) && d.address.to_string() != address {
+                log::warn!(
+                    "convention: {} answers as {address}; list the address it listens on in --convention",
+                    d.address
+                );
+            }
+        }
+        self.view.linked(&address, system, capabilities, now);
+        let members = self.view.first_hand(now);
+        if let Some(link) = self.links.get_mut(&token)
+            && let Err(why) = link.send(&LinkMsg::View { members }, &self.registry)
+        {
+            return self.drop_link(token, &why);
+        }
+        self.first_hand_changed();
+    }
+
+    /// End a link, and if its peer had said hello, take it out of the view.
+    pub(super) fn drop_link(&mut self, token: Token, why: &str) {
+        let Some(link) = self.links.remove(&token) else {
+            return;
+        };
+        let remote = link.remote;
+        link.close(&self.registry);
+        for d in &mut self.dials {
+            if d.link == Some(token) {
+                d.link = None;
+                d.next_try = Instant::now() + RETRY;
+            }
+        }
+        match self.peer_of.remove(&token) {
+            Some(address) => {
+                log::info!("convention: link to {address} lost: {why}");
+                if self.link_of.get(&address) == Some(&token) {
+                    self.link_of.remove(&address);
+                    self.view.unlinked(&address);
+                    self.first_hand_changed();
+                }
+            }
+            None if self.dials.iter().any(|d| Some(d.address) == remote) => {
+                log::debug!("convention: cannot link to {remote:?}: {why}");
+            }
+            None => self.refused(remote, why),
+        }
+    }
+
+    /// What this admin knows first-hand changed: tell every peer, and see who is alive now.
+    fn first_hand_changed(&mut self) {
+        self.send_view();
+        self.refreshed();
+    }
+
+    fn send_view(&mut self) {
+        let members = self.view.first_hand(self.now_ms());
+        self.last_view = Instant::now();
+        self.tell_every_peer(&LinkMsg::View { members });
+    }
+
+    fn tell_every_peer(&mut self, msg: &LinkMsg) {
+        let mut broken = Vec::new();
+        for token in self.peer_of.keys() {
+            if let Some(link) = self.links.get_mut(token)
+                && let Err(why) = link.send(msg, &self.registry)
+            {
+                broken.push((*token, why));
+            }
+        }
+        for (token, why) in broken {
+            self.drop_link(token, &why);
+        }
+    }
+
+    /// Work out who is alive, and say who joined and who left.
+    fn refreshed(&mut self) {
+        for change in self.view.refresh() {
+            match change {
+                Change::Joined(a) => log::info!("convention: member {a} joined"),
+                Change::Left(a) => log::warn!("convention: member {a} is gone"),
+                Change::Capabilities(a) => {
+                    log::info!("convention: member {a} changed its capabilities")
+                }
+            }
+        }
+    }
+
+    /// Look after the links: end those that took too long to say hello or fell silent, dial
+    /// leaders without a link, and send heartbeats and the view when due.
+    pub(crate) fn tick(&mut self) {
+        let now = Instant::now();
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + TICK;
+        let late: Vec<Token> = self
+            .links
+            .iter()
+            .filter(|(t, l)| {
+                !self.peer_of.contains_key(t) && now.duration_since(l.made) > HELLO_TIME
+            })
+            .map(|(t, _)| *t)
+            .collect();
+        for token in late {
+            self.drop_link(token, "it did not finish the handshake in time");
+        }
+        let before = self.now_ms().saturating_sub(SILENCE.as_millis() as u64);
+        for address in self.view.silent_since(before) {
+            if let Some(token) = self.link_of.get(&address).copied() {
+                self.drop_link(token, &format!("nothing heard for {SILENCE:?}"));
+            }
+        }
+        self.dial(now);
+        if now.duration_since(self.last_view) >= VIEW_EVERY {
+            self.send_view();
+        } else if now.duration_since(self.last_heartbeat) >= HEARTBEAT {
+            self.last_heartbeat = now;
+            self.tell_every_peer(&LinkMsg::Heartbeat);
+        }
+    }
+
+    fn dial(&mut self, now: Instant) {
+        for i in 0..self.dials.len() {
+            let d = &self.dials[i];
+            if d.link.is_some() || d.next_try > now {
+                continue;
+            }
+            let (address, token, hello) = (d.address, self.token(), self.hello());
+            match Link::connect(
+                address,
+                token,
+                &self.registry,
+                &self.secret,
+                &hello,
+                self.limit,
+            ) {
+                Ok(link) => {
+                    self.links.insert(token, link);
+                    self.dials[i].link = Some(token);
+                }
+                Err(e) => {
+                    log::debug!("convention: cannot link to {address}: {e}");
+                    self.dials[i].next_try = now + RETRY;
+                }
+            }
+        }
+    }
+
+    /// This admin's address in the convention.
+    pub(crate) fn address(&self) -> &str {
+        self.view.address()
+    }
+
+    /// Every member ever seen, this admin included.
+    pub(crate) fn members(&self) -> Vec<MemberInfo> {
+        self.view.members(self.now_ms())
+    }
+
+    /// Set or remove one of this member's capabilities, and tell the others.
+    pub(crate) fn set_capability(&mut self, key: &str, value: Option<String>) -> Result<()> {
+        if key.starts_with("greenroom.") {
+            return Err(bad(format!(
+                "capability '{key}' is greenroom's own and read-only"
+            )));
+        }
+        if key.is_empty()
+            || key.len() > wire::MAX_TEXT
+            || value.as_ref().is_some_and(|v| v.len() > wire::MAX_TEXT)
+        {
+            return Err(bad(format!(
+                "a capability's name (1 to {0} bytes) and value (at most {0} bytes) must be short",
+                wire::MAX_TEXT
+            )));
+        }
+        let mut caps = self.view.capabilities().clone();
+        match value {
+            Some(v) => caps.insert(key.to_string(), v),
+            None => caps.remove(key),
+        };
+        if caps.len() > wire::MAX_CAPABILITIES {
+            return Err(bad(format!(
+                "a member has at most {} capabilities",
+                wire::MAX_CAPABILITIES
+            )));
+        }
+        self.view.set_capabilities(caps);
+        self.send_view();
+        Ok(())
+    }
+
+    /// The admin is shutting down: tell every peer, give the words a moment to leave, and close.
+    pub(crate) fn leave(&mut self) {
+        self.tell_every_peer(&LinkMsg::Leaving);
+        let until = Instant::now() + Duration::from_millis(200);
+        for (_, mut link) in self.links.drain() {
+            link.flush_until(&self.registry, until);
+            link.close(&self.registry);
+        }
+        let _ = self.registry.deregister(&mut self.listener);
+    }
+}

@@ -1,0 +1,327 @@
+//! Conventions: admins on many hosts (or many admins on one) that know of each other.
+//!
+//! An admin started with `--listen HOST:PORT` accepts links from other admins; `--convention`
+//! names the leaders it links to (an admin that names itself, or names none, is a leader).
+//! Every link is a TCP connection secured by the Noise protocol with the convention's shared
+//! secret ([`link`]): a peer without the secret gets nothing done. Over its links each admin
+//! says who it is, sends what it knows first-hand every second and whenever that changes, and
+//! a heartbeat every 200 ms; [`view`] works out who is alive from that. A member whose admin
+//! dies is gone as soon as the kernel closes its connections; one whose host falls silent,
+//! after [`SILENCE`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mio::net::TcpListener;
+use mio::{Interest, Registry, Token};
+
+use crate::error::{Error, Result};
+use crate::protocol::MemberInfo;
+
+mod link;
+mod secret;
+mod view;
+mod wire;
+
+use link::Link;
+pub use secret::SECRET_ENV;
+pub(crate) use secret::Secret;
+use view::{Change, View};
+use wire::{Heard, LINK_VERSION, LinkMsg};
+
+/// How often the admin looks after its links.
+const TICK: Duration = Duration::from_millis(100);
+/// How often a link carries a heartbeat.
+const HEARTBEAT: Duration = Duration::from_millis(200);
+/// How often a link carries the sender's whole first-hand view, changed or not.
+const VIEW_EVERY: Duration = Duration::from_secs(1);
+/// A link heard nothing from for this long is taken for lost (its host is cut off or stuck).
+pub(crate) const SILENCE: Duration = Duration::from_millis(900);
+/// How long a peer has to finish the handshake and say hello.
+const HELLO_TIME: Duration = Duration::from_secs(2);
+/// How long after a failed attempt a leader is dialled again.
+const RETRY: Duration = Duration::from_millis(500);
+/// Connections still in their handshake at once; more are closed unread.
+const MAX_UNAUTHENTICATED: usize = 64;
+/// Links' tokens start here, far above the admin's own.
+const TOKENS: usize = 1 << 56;
+/// The first line about refused peers, then one at most this often.
+const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// How an admin takes part in a convention (see `greenroom start --help`).
+#[derive(Clone, Debug, Default)]
+pub struct ConventionConfig {
+    /// Where this admin listens for other admins (`HOST:PORT`; port 0 picks a free one). Its
+    /// address in the convention is the one bound.
+    pub listen: String,
+    /// The leaders to link to (`HOST:PORT`); empty, or naming this admin, makes it a leader.
+    pub leaders: Vec<String>,
+    /// Capabilities of this member (names starting with `greenroom.` are greenroom's own).
+    pub capabilities: BTreeMap<String, String>,
+    /// The shared secret's file (`greenroom secret new PATH` writes one).
+    pub secret_file: PathBuf,
+}
+
+/// Write a fresh convention secret to `path` (which must not exist), readable by its owner
+/// only: what `greenroom secret new PATH` does. Give every member the same file.
+pub fn new_secret(path: &std::path::Path) -> Result<()> {
+    Secret::create(path)
+}
+
+impl ConventionConfig {
+    /// The setting the command-line flags describe (`--listen`, `--convention` (each a
+    /// comma-separated list), `--capability KEY=VALUE`, `--secret-file`, else
+    /// [`SECRET_ENV`]): `None` without `--listen`. Checks what can be checked without
+    /// starting: the flags fit together, and the secret file is usable.
+    pub fn from_flags(
+        listen: Option<&str>,
+        convention: &[String],
+        capabilities: &[String],
+        secret_file: Option<&std::path::Path>,
+    ) -> Result<Option<ConventionConfig>> {
+        let Some(listen) = listen else {
+            if !convention.is_empty() || !capabilities.is_empty() {
+                return Err(bad(
+                    "--convention and --capability need --listen HOST:PORT (where this member listens for the others)",
+                ));
+            }
+            return Ok(None);
+        };
+        let secret_file = match secret_file {
+            Some(p) => p.to_path_buf(),
+            None => match std::env::var_os(SECRET_ENV) {
+                Some(p) if !p.is_empty() => PathBuf::from(p),
+                _ => {
+                    return Err(bad(format!(
+                        "--listen needs the convention's secret: give --secret-file PATH or set {SECRET_ENV} (create one with `greenroom secret new PATH` and copy it to every member)"
+                    )));
+                }
+            },
+        };
+        Secret::read(&secret_file)?;
+        let mut caps = BTreeMap::new();
+        for c in capabilities {
+            let Some((k, v)) = c.split_once('=') else {
+                return Err(bad(format!("--capability '{c}' is not KEY=VALUE")));
+            };
+            caps.insert(k.trim().to_string(), v.trim().to_string());
+        }
+        let cfg = ConventionConfig {
+            listen: listen.to_string(),
+            leaders: convention
+                .iter()
+                .flat_map(|l| l.split(','))
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect(),
+            capabilities: caps,
+            secret_file,
+        };
+        cfg.check()?;
+        Ok(Some(cfg))
+    }
+
+    /// Check the addresses and capabilities; returns the address to listen on and the leaders.
+    fn check(&self) -> Result<(SocketAddr, Vec<SocketAddr>)> {
+        let listen = resolve("--listen", &self.listen)?;
+        if listen.ip().is_unspecified() {
+            return Err(bad(format!(
+                "--listen {} names no address other members can reach; give this host's address, for example --listen 192.0.2.7:{}",
+                self.listen,
+                listen.port()
+            )));
+        }
+        let mut leaders = Vec::new();
+        for l in &self.leaders {
+            leaders.push(resolve("--convention", l)?);
+        }
+        for k in self.capabilities.keys() {
+            if k.starts_with("greenroom.") {
+                return Err(bad(format!(
+                    "capability '{k}' is greenroom's own and read-only; choose a name that does not start with 'greenroom.'"
+                )));
+            }
+        }
+        Ok((listen, leaders))
+    }
+}
+
+fn bad(why: impl Into<String>) -> Error {
+    Error::Convention { why: why.into() }
+}
+
+/// Resolve `HOST:PORT` to one socket address.
+fn resolve(what: &str, text: &str) -> Result<SocketAddr> {
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            bad(format!(
+                "{what} '{text}' is not HOST:PORT (for example 192.0.2.7:7000)"
+            ))
+        })
+}
+
+/// Capabilities greenroom adds to every member, read-only.
+fn own_capabilities() -> BTreeMap<String, String> {
+    let mut c = BTreeMap::new();
+    c.insert("greenroom.host".into(), crate::sys::host_name());
+    c.insert("greenroom.os".into(), std::env::consts::OS.into());
+    c.insert("greenroom.arch".into(), std::env::consts::ARCH.into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    c.insert("greenroom.cores".into(), cores.to_string());
+    c.insert("greenroom.version".into(), env!("CARGO_PKG_VERSION").into());
+    c
+}
+
+/// A leader this admin keeps a link with.
+#[derive(Debug)]
+struct Dial {
+    address: SocketAddr,
+    link: Option<Token>,
+    next_try: Instant,
+}
+
+/// An admin's part in a convention: its listener, its links, and its view of the members.
+#[derive(Debug)]
+pub(crate) struct Convention {
+    listener: TcpListener,
+    registry: Registry,
+    secret: Secret,
+    system: String,
+    links: HashMap<Token, Link>,
+    /// Links whose peer said hello: its address.
+    peer_of: HashMap<Token, String>,
+    /// The link of each peer that said hello.
+    link_of: HashMap<String, Token>,
+    dials: Vec<Dial>,
+    view: View,
+    epoch: Instant,
+    next_token: usize,
+    next_tick: Instant,
+    last_heartbeat: Instant,
+    last_view: Instant,
+    /// The largest frame a peer may send.
+    limit: usize,
+    refusals: (Option<Instant>, u64),
+}
+
+impl Convention {
+    /// Take part in a convention as `cfg` says, for system `system`: read the secret, listen,
+    /// and start dialling the leaders.
+    pub(crate) fn open(
+        cfg: &ConventionConfig,
+        system: &str,
+        registry: Registry,
+        limit: usize,
+    ) -> Result<Convention> {
+        let secret = Secret::read(&cfg.secret_file)?;
+        let (wanted, leaders) = cfg.check()?;
+        let std_listener = std::net::TcpListener::bind(wanted)
+            .map_err(|e| bad(format!("cannot listen on {wanted}: {e}")))?;
+        std_listener
+            .set_nonblocking(true)
+            .map_err(|e| bad(format!("listening on {wanted}: {e}")))?;
+        let bound = std_listener
+            .local_addr()
+            .map_err(|e| bad(format!("listening on {wanted}: {e}")))?;
+        let mut listener = TcpListener::from_std(std_listener);
+        registry
+            .register(&mut listener, Token(TOKENS), Interest::READABLE)
+            .map_err(|e| bad(format!("listening on {bound}: {e}")))?;
+        let leader = leaders.is_empty() || leaders.contains(&bound);
+        // Leaders link to the leaders before them in address order (one link per pair);
+        // other members to every leader.
+        let now = Instant::now();
+        let dials = leaders
+            .into_iter()
+            .filter(|l| *l != bound && (!leader || *l < bound))
+            .map(|address| Dial {
+                address,
+                link: None,
+                next_try: now,
+            })
+            .collect();
+        let mut capabilities = own_capabilities();
+        capabilities.extend(cfg.capabilities.clone());
+        log::info!(
+            "convention: listening on {bound} as a {}",
+            if leader { "leader" } else { "member" }
+        );
+        Ok(Convention {
+            listener,
+            registry,
+            secret,
+            system: system.to_string(),
+            links: HashMap::new(),
+            peer_of: HashMap::new(),
+            link_of: HashMap::new(),
+            dials,
+            view: View::new(Heard {
+                address: bound.to_string(),
+                system: system.to_string(),
+                capabilities,
+                ago_ms: 0,
+            }),
+            epoch: now,
+            next_token: TOKENS,
+            next_tick: now,
+            last_heartbeat: now,
+            last_view: now,
+            limit,
+            refusals: (None, 0),
+        })
+    }
+
+    /// True if `token` is one of the convention's.
+    pub(crate) fn owns(token: Token) -> bool {
+        token.0 >= TOKENS
+    }
+
+    /// When [`tick`](Self::tick) is next due.
+    pub(crate) fn next_tick(&self) -> Instant {
+        self.next_tick
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn hello(&self) -> LinkMsg {
+        LinkMsg::Hello {
+            version: LINK_VERSION,
+            system: self.system.clone(),
+            address: self.view.address().to_string(),
+            capabilities: self.view.capabilities().clone(),
+        }
+    }
+
+    fn token(&mut self) -> Token {
+        self.next_token += 1;
+        Token(self.next_token)
+    }
+
+    /// Say, rate-limited, that a peer was refused.
+    fn refused(&mut self, from: Option<SocketAddr>, why: &str) {
+        let (last, suppressed) = &mut self.refusals;
+        if last.is_some_and(|t| t.elapsed() < REFUSAL_LOG_EVERY) {
+            *suppressed += 1;
+            return;
+        }
+        let from = from.map_or("a peer".to_string(), |a| a.to_string());
+        if *suppressed > 0 {
+            log::warn!("convention: refused {from}: {why} ({suppressed} more refused before)");
+        } else {
+            log::warn!("convention: refused {from}: {why}");
+        }
+        *last = Some(Instant::now());
+        *suppressed = 0;
+    }
+}
+
+mod driving;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,427 @@
+//! Conventions: several admins on distinct loopback addresses of this machine, each in its own
+//! temp directory, linked over TCP with a shared secret.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use greenroom::{ActorSystem, MemberInfo, MemberState};
+
+use crate::support::{TestSystem, bin, wait_for};
+
+/// A fresh secret in a directory of its own.
+struct Secret {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+fn secret() -> Secret {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("secret");
+    let out = std::process::Command::new(bin("greenroom"))
+        .args(["secret", "new"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Secret { _dir: dir, path }
+}
+
+/// A member listening on `listen`, joining `leaders`.
+fn member(secret: &Path, listen: &str, leaders: &[&str]) -> TestSystem {
+    let mut args = vec![
+        "--listen",
+        listen,
+        "--secret-file",
+        secret.to_str().unwrap(),
+    ];
+    for l in leaders {
+        args.extend(["--convention", l]);
+    }
+    TestSystem::start_with(&args)
+}
+
+/// A member's address in its convention.
+fn address(system: &mut ActorSystem) -> String {
+    system
+        .system_status()
+        .unwrap()
+        .convention
+        .expect("in a convention")
+}
+
+fn state(members: &[MemberInfo], address: &str) -> Option<MemberState> {
+    members
+        .iter()
+        .find(|m| m.address == address)
+        .map(|m| m.state)
+}
+
+/// Wait until `system` sees every address in `alive` alive and every one in `gone` gone.
+fn wait_sees(system: &mut ActorSystem, alive: &[&str], gone: &[&str]) {
+    wait_for(&format!("alive {alive:?}, gone {gone:?}"), || {
+        let members = system.members().unwrap();
+        alive
+            .iter()
+            .all(|a| state(&members, a) == Some(MemberState::Alive))
+            && gone
+                .iter()
+                .all(|a| state(&members, a) == Some(MemberState::Gone))
+    });
+}
+
+/// A port free on `ip` now (for leaders that must be named before they start).
+fn free_port(ip: &str) -> String {
+    let l = std::net::TcpListener::bind((ip, 0)).unwrap();
+    format!("{ip}:{}", l.local_addr().unwrap().port())
+}
+
+#[test]
+fn members_see_each_other_and_hear_of_a_graceful_leave() {
+    let s = secret();
+    let leader = member(&s.path, "127.0.0.2:0", &[]);
+    let mut l = leader.connect();
+    let la = address(&mut l);
+    let mut one = member(&s.path, "127.0.0.3:0", &[&la]);
+    let two = member(&s.path, "127.0.0.4:0", &[&la]);
+    let (oa, ta) = (address(&mut one.connect()), address(&mut two.connect()));
+    let mut t = two.connect();
+    wait_sees(&mut t, &[&la, &oa, &ta], &[]);
+    wait_sees(&mut l, &[&la, &oa, &ta], &[]);
+
+    // The CLI's JSON, as documented.
+    let json: serde_json::Value =
+        serde_json::from_str(&two.cli_ok(&["members", "--json"])).unwrap();
+    let members = json["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3, "{json}");
+    for m in members {
+        assert_eq!(m["state"], "alive", "{json}");
+        assert_eq!(m["system"], "t", "{json}");
+        assert!(m["last_heard_ms"].is_u64(), "{json}");
+        assert_eq!(m["capabilities"]["greenroom.os"], "linux", "{json}");
+        assert!(
+            m["address"].as_str().unwrap().starts_with("127.0.0."),
+            "{json}"
+        );
+    }
+    let text = two.cli_ok(&["members"]);
+    assert!(text.contains(&oa) && text.contains("alive"), "{text}");
+
+    one.shutdown();
+    wait_sees(&mut t, &[&la, &ta], &[&oa]);
+    wait_sees(&mut l, &[&la, &ta], &[&oa]);
+    drop((l, t));
+    for mut m in [leader, two] {
+        m.shutdown();
+    }
+}
+
+#[test]
+fn a_killed_member_is_announced_gone_and_rejoins_once_restarted() {
+    let s = secret();
+    let mut leader = member(&s.path, "127.0.0.2:0", &[]);
+    let la = address(&mut leader.connect());
+    let mut victim = member(&s.path, "127.0.0.3:0", &[&la]);
+    let va = address(&mut victim.connect());
+    let mut other = member(&s.path, "127.0.0.4:0", &[&la]);
+    let mut o = other.connect();
+    wait_sees(&mut o, &[&la, &va], &[]);
+
+    victim.kill_admin();
+    wait_sees(&mut o, &[&la], &[&va]);
+    wait_sees(&mut leader.connect(), &[&la], &[&va]);
+
+    // Restarted on the same address, it rejoins by itself.
+    victim.start_admin(&[
+        "--listen",
+        &va,
+        "--secret-file",
+        s.path.to_str().unwrap(),
+        "--convention",
+        &la,
+    ]);
+    wait_sees(&mut o, &[&la, &va], &[]);
+    drop(o);
+    for m in [&mut victim, &mut other, &mut leader] {
+        m.shutdown();
+    }
+}
+
+#[test]
+fn with_two_leaders_losing_one_keeps_the_convention_and_it_rejoins() {
+    let s = secret();
+    let (a1, a2) = (free_port("127.0.0.5"), free_port("127.0.0.6"));
+    let leaders = [a1.as_str(), a2.as_str()];
+    let mut l1 = member(&s.path, &a1, &leaders);
+    let mut l2 = member(&s.path, &a2, &leaders);
+    let mut m = member(&s.path, "127.0.0.7:0", &leaders);
+    let ma = address(&mut m.connect());
+    let (mut sys_m, mut sys_l2) = (m.connect(), l2.connect());
+    wait_sees(&mut sys_m, &[&a1, &a2, &ma], &[]);
+    wait_sees(&mut sys_l2, &[&a1, &a2, &ma], &[]);
+
+    l1.kill_admin();
+    wait_sees(&mut sys_m, &[&a2, &ma], &[&a1]);
+    wait_sees(&mut sys_l2, &[&a2, &ma], &[&a1]);
+
+    l1.start_admin(&[
+        "--listen",
+        &a1,
+        "--secret-file",
+        s.path.to_str().unwrap(),
+        "--convention",
+        &leaders.join(","),
+    ]);
+    wait_sees(&mut sys_m, &[&a1, &a2, &ma], &[]);
+    wait_sees(&mut l1.connect(), &[&a1, &a2, &ma], &[]);
+    drop((sys_m, sys_l2));
+    for sys in [&mut m, &mut l2, &mut l1] {
+        sys.shutdown();
+    }
+}
+
+#[test]
+fn a_peer_without_the_secret_joins_nothing_and_is_logged_sparingly() {
+    let (good, bad) = (secret(), secret());
+    let mut leader = member(&good.path, "127.0.0.8:0", &[]);
+    let la = address(&mut leader.connect());
+    let mut stranger = member(&bad.path, "127.0.0.9:0", &[&la]);
+    wait_for("the leader to refuse the stranger", || {
+        leader.admin_log().contains("refused")
+    });
+    // Five more peers with a wrong secret, each a real Noise handshake: each is closed, none is
+    // admitted, and none adds a line to the log.
+    for _ in 0..5 {
+        wrong_secret_handshake(&la);
+    }
+    let members = leader.connect().members().unwrap();
+    assert_eq!(members.len(), 1, "{members:?}");
+    assert_eq!(stranger.connect().members().unwrap().len(), 1);
+    let lines = leader.admin_log().matches("refused").count();
+    assert_eq!(lines, 1, "{}", leader.admin_log());
+    assert!(
+        leader
+            .admin_log()
+            .contains("does not hold this convention's secret"),
+        "{}",
+        leader.admin_log()
+    );
+    stranger.shutdown();
+    leader.shutdown();
+}
+
+/// Open a link to `to` as an admin with another secret would, and wait until it is closed.
+fn wrong_secret_handshake(to: &str) {
+    let params = "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s".parse().unwrap();
+    let mut initiator = snow::Builder::new(params)
+        .psk(0, &[7u8; 32])
+        .unwrap()
+        .prologue(b"greenroom convention 1")
+        .unwrap()
+        .build_initiator()
+        .unwrap();
+    let mut msg = [0u8; 256];
+    let n = initiator.write_message(&[], &mut msg).unwrap();
+    let mut c = TcpStream::connect(to).unwrap();
+    c.write_all(&(n as u16).to_be_bytes()).unwrap();
+    c.write_all(&msg[..n]).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 256];
+    assert!(
+        matches!(c.read(&mut buf), Ok(0) | Err(_)),
+        "a peer with the wrong secret got an answer"
+    );
+}
+
+#[test]
+fn garbage_and_silence_on_the_convention_port_change_nothing() {
+    let s = secret();
+    let leader = member(&s.path, "127.0.0.10:0", &[]);
+    let la = address(&mut leader.connect());
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut garbage = Vec::new();
+    for round in 0..40 {
+        let mut c = TcpStream::connect(&la).unwrap();
+        let len = (next() % 300) as usize;
+        let mut bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 4 == 0 {
+            // A length that promises a whole Noise message, then nothing.
+            bytes = vec![0xff, 0xff, 1, 2, 3];
+        }
+        let _ = c.write_all(&bytes);
+        garbage.push(c);
+    }
+    // Connections that never say anything, beyond the number allowed to be in handshake.
+    let silent: Vec<TcpStream> = (0..80).map(|_| TcpStream::connect(&la).unwrap()).collect();
+    // Every one of them is closed by the leader, in bounded time.
+    for mut c in garbage.into_iter().chain(silent) {
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = [0u8; 256];
+        loop {
+            match c.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+    // A real member still joins, and the leader still serves.
+    let member = member(&s.path, "127.0.0.11:0", &[&la]);
+    let ma = address(&mut member.connect());
+    wait_sees(&mut leader.connect(), &[&la, &ma], &[]);
+    assert!(
+        leader.admin_log().matches("refused").count() <= 2,
+        "{}",
+        leader.admin_log()
+    );
+    for mut m in [member, leader] {
+        m.shutdown();
+    }
+}
+
+#[test]
+fn capabilities_change_at_run_time_and_the_others_hear() {
+    let s = secret();
+    let leader = member(&s.path, "127.0.0.12:0", &[]);
+    let la = address(&mut leader.connect());
+    let m = TestSystem::start_with(&[
+        "--listen",
+        "127.0.0.13:0",
+        "--secret-file",
+        s.path.to_str().unwrap(),
+        "--convention",
+        &la,
+        "--capability",
+        "zone=north",
+    ]);
+    let ma = address(&mut m.connect());
+    let mut l = leader.connect();
+    let caps_of = |l: &mut ActorSystem| {
+        l.members()
+            .unwrap()
+            .into_iter()
+            .find(|x| x.address == ma)
+            .map(|x| x.capabilities)
+            .unwrap_or_default()
+    };
+    wait_for("the leader to see zone=north", || {
+        caps_of(&mut l).get("zone").map(String::as_str) == Some("north")
+    });
+    m.cli_ok(&["capability", "set", "gpu", "yes"]);
+    wait_for("the leader to see gpu=yes", || {
+        caps_of(&mut l).get("gpu").map(String::as_str) == Some("yes")
+    });
+    m.cli_ok(&["capability", "unset", "zone"]);
+    wait_for("the leader to see zone gone", || {
+        !caps_of(&mut l).contains_key("zone")
+    });
+    let err = m.cli_err(&["capability", "set", "greenroom.cores", "64"]);
+    assert!(err.contains("read-only"), "{err}");
+    assert_eq!(
+        caps_of(&mut l).get("greenroom.cores"),
+        m.connect()
+            .members()
+            .unwrap()
+            .iter()
+            .find(|x| x.address == ma)
+            .unwrap()
+            .capabilities
+            .get("greenroom.cores")
+    );
+    // A system in no convention says how to join one.
+    let plain = TestSystem::start();
+    let err = plain.cli_err(&["members"]);
+    assert!(err.contains("--listen"), "{err}");
+    let err = plain.cli_err(&["capability", "set", "a", "b"]);
+    assert!(err.contains("not in a convention"), "{err}");
+    drop(l);
+    for mut sys in [plain, m, leader] {
+        sys.shutdown();
+    }
+}
+
+#[test]
+fn convention_settings_that_cannot_work_are_refused_before_starting() {
+    let s = secret();
+    let sys = TestSystem::empty();
+    let secret = s.path.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--listen", "127.0.0.14:0"], "greenroom secret new"),
+        (vec!["--convention", "127.0.0.2:7000"], "need --listen"),
+        (
+            vec!["--listen", "0.0.0.0:0", "--secret-file", secret],
+            "names no address",
+        ),
+        (
+            vec!["--listen", "nowhere", "--secret-file", secret],
+            "is not HOST:PORT",
+        ),
+        (
+            vec![
+                "--listen",
+                "127.0.0.14:0",
+                "--secret-file",
+                secret,
+                "--capability",
+                "greenroom.os=plan9",
+            ],
+            "read-only",
+        ),
+        (
+            vec![
+                "--listen",
+                "127.0.0.14:0",
+                "--secret-file",
+                secret,
+                "--capability",
+                "novalue",
+            ],
+            "KEY=VALUE",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let mut args = vec!["start"];
+        args.extend(flags.iter().copied());
+        let out = sys
+            .command(&bin("greenroom"))
+            .args(&args)
+            .env_remove("GREENROOM_SECRET_FILE")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    // A secret others may read, or reached through a link.
+    let dir = tempfile::tempdir().unwrap();
+    let open = dir.path().join("open");
+    std::fs::copy(&s.path, &open).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&s.path, &link).unwrap();
+    for (path, expected) in [(&open, "chmod 600"), (&link, "symbolic link")] {
+        let err = sys.cli_err(&[
+            "start",
+            "--listen",
+            "127.0.0.14:0",
+            "--secret-file",
+            path.to_str().unwrap(),
+        ]);
+        assert!(err.contains(expected), "{err}");
+    }
+    // `secret new` does not overwrite.
+    let err = sys.cli_err(&["secret", "new", secret]);
+    assert!(err.contains("already exists"), "{err}");
+    assert!(!sys.dir.exists(), "no system was started");
+}
