@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 #[path = "zoo/actors.rs"]
 mod actors;
+#[path = "bench/convention.rs"]
+mod convention;
 
 use greenroom::{ActorSystem, Address, Base, ChildExited, SystemConfig, WhenMissing};
 use serde::{Deserialize, Serialize};
@@ -528,6 +530,47 @@ fn run() {
             ms(eof99),
             death50.as_secs_f64() / eof50.as_secs_f64()
         );
+    }
+
+    if wanted("member-loss") {
+        let (eof50, eof99) = p50_p99(raw_kill_eof());
+        for (how, target) in [
+            (convention::Loss::Killed, "p50 ≤ 1 s, max ≤ 3 s"),
+            (convention::Loss::Silent, "p50 ≤ 1 s, max ≤ 3 s"),
+            (convention::Loss::Graceful, "≤ 0.5 s"),
+        ] {
+            let mut times = convention::member_loss(how);
+            times.sort();
+            let (p50, max) = (pct(&times, 0.5), *times.last().unwrap());
+            let (what, base, base_text) = match how {
+                convention::Loss::Killed => (
+                    "member's admin SIGKILLed",
+                    eof50,
+                    format!(
+                        "socket EOF after SIGKILL p50 {} (p99 {})",
+                        ms(eof50),
+                        ms(eof99)
+                    ),
+                ),
+                convention::Loss::Silent => (
+                    "member's admin SIGSTOPped (silent, as a host cut off)",
+                    convention::SILENCE,
+                    format!("the silence limit, {}", ms(convention::SILENCE)),
+                ),
+                convention::Loss::Graceful => (
+                    "member shut down",
+                    eof50,
+                    format!("socket EOF after SIGKILL p50 {}", ms(eof50)),
+                ),
+            };
+            println!(
+                "| convention: {what} → another member lists it gone ({}) | {} | max {} | {base_text} | {:.2}× | {target} |",
+                convention::LOSSES,
+                ms(p50),
+                ms(max),
+                p50.as_secs_f64() / base.as_secs_f64()
+            );
+        }
     }
 
     if wanted("fan-out") {

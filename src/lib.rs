@@ -54,6 +54,9 @@
 //!   debugging.
 //! - The `greenroom-admin` binary runs an admin in the foreground; the `greenroom` CLI starts
 //!   one in the background and talks to actors from a shell.
+//! - Conventions: admins started with `--listen` (see [`admin::ConventionConfig`]) link to each
+//!   other over TCP, authenticated and encrypted with a shared secret, and advertise
+//!   capabilities; [`ActorSystem::members`] lists them, alive or gone.
 //!
 //! ## Guarantees
 //!

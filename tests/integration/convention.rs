@@ -153,6 +153,28 @@ fn a_killed_member_is_announced_gone_and_rejoins_once_restarted() {
 }
 
 #[test]
+fn a_member_that_falls_silent_is_gone_and_back_once_it_speaks_again() {
+    let s = secret();
+    let leader = member(&s.path, "127.0.0.15:0", &[]);
+    let la = address(&mut leader.connect());
+    let silent = member(&s.path, "127.0.0.16:0", &[&la]);
+    let sa = address(&mut silent.connect());
+    let other = member(&s.path, "127.0.0.17:0", &[&la]);
+    let mut o = other.connect();
+    wait_sees(&mut o, &[&la, &sa], &[]);
+    // A stopped admin keeps its connections open and says nothing, as a host cut off does.
+    let pid = nix::unistd::Pid::from_raw(silent.admin_pid as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::SIGSTOP).unwrap();
+    wait_sees(&mut o, &[&la], &[&sa]);
+    nix::sys::signal::kill(pid, nix::sys::signal::SIGCONT).unwrap();
+    wait_sees(&mut o, &[&la, &sa], &[]);
+    drop(o);
+    for mut m in [silent, other, leader] {
+        m.shutdown();
+    }
+}
+
+#[test]
 fn with_two_leaders_losing_one_keeps_the_convention_and_it_rejoins() {
     let s = secret();
     let (a1, a2) = (free_port("127.0.0.5"), free_port("127.0.0.6"));

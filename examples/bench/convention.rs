@@ -1,0 +1,158 @@
+//! Convention figures: how long until the other members hear that one is lost.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use greenroom::{ActorSystem, MemberState, SystemConfig, WhenMissing};
+
+/// How long a silent link is trusted (greenroom's `SILENCE`).
+pub const SILENCE: Duration = Duration::from_millis(750);
+
+/// Trials per way of losing a member.
+pub const LOSSES: usize = 20;
+
+/// How a member is lost.
+#[derive(Clone, Copy, Debug)]
+pub enum Loss {
+    /// Its admin is SIGKILLed: the kernel closes its connections.
+    Killed,
+    /// Its admin is SIGSTOPped: its connections stay open and silent, as a host cut off.
+    Silent,
+    /// It is shut down.
+    Graceful,
+}
+
+/// A member's admin, started from `greenroom-admin` beside this benchmark's binary.
+struct Member {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Member {
+    fn start(root: &Path, name: &str, listen: &str, secret: &Path, leader: Option<&str>) -> Member {
+        let admin = std::env::current_exe()
+            .unwrap()
+            .parent()
+            .and_then(Path::parent)
+            .unwrap()
+            .join("greenroom-admin");
+        let dir = root.join(name);
+        let mut cmd = Command::new(&admin);
+        cmd.args(["--system", name, "--listen", listen, "--secret-file"])
+            .arg(secret)
+            .arg("--dir")
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(l) = leader {
+            cmd.args(["--convention", l]);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (cargo build --release)",
+                admin.display()
+            )
+        });
+        Member { child, dir }
+    }
+
+    /// Attach to it, waiting until its admin answers.
+    fn attach(&self) -> ActorSystem {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.try_attach() {
+                Ok(system) => return system,
+                Err(e) if Instant::now() > deadline => panic!("{e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
+    fn try_attach(&self) -> greenroom::Result<ActorSystem> {
+        ActorSystem::with_config(SystemConfig {
+            name: self.dir.file_name().unwrap().to_string_lossy().into_owned(),
+            when_missing: WhenMissing::Fail,
+            admin_binary: None,
+            dir: Some(self.dir.clone()),
+            base: Some(greenroom::Base::Multiproc),
+        })
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) -> nix::Result<()> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal)
+    }
+}
+
+impl Drop for Member {
+    /// End it for good (whatever state it is in, even when the benchmark fails) and remove
+    /// what it left.
+    fn drop(&mut self) {
+        let _ = self.signal(nix::sys::signal::SIGKILL);
+        let _ = self.signal(nix::sys::signal::SIGCONT);
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn state_of(observer: &mut ActorSystem, address: &str) -> Option<MemberState> {
+    observer
+        .members()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.address == address)
+        .map(|m| m.state)
+}
+
+/// Lose a member `LOSSES` times as `how` says; each figure is from the loss to the moment a
+/// member that was not its leader lists it gone (asked every millisecond).
+pub fn member_loss(how: Loss) -> Vec<Duration> {
+    let root = tempfile::Builder::new()
+        .prefix("grconv")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let secret = root.path().join("secret");
+    greenroom::admin::new_secret(&secret).unwrap();
+    let leader = Member::start(root.path(), "leader", "127.0.0.2:0", &secret, None);
+    let la = leader.attach().system_status().unwrap().convention.unwrap();
+    let observer = Member::start(root.path(), "observer", "127.0.0.3:0", &secret, Some(&la));
+    let mut o = observer.attach();
+    let mut times = Vec::new();
+    for trial in 0..LOSSES {
+        let name = format!("victim{trial}");
+        let victim = Member::start(root.path(), &name, "127.0.0.4:0", &secret, Some(&la));
+        let mut v = Some(victim.attach());
+        let va = v
+            .as_mut()
+            .unwrap()
+            .system_status()
+            .unwrap()
+            .convention
+            .unwrap();
+        while state_of(&mut o, &va) != Some(MemberState::Alive) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let started = Instant::now();
+        match how {
+            Loss::Killed => victim.signal(nix::sys::signal::SIGKILL).unwrap(),
+            Loss::Silent => victim.signal(nix::sys::signal::SIGSTOP).unwrap(),
+            Loss::Graceful => v.take().unwrap().shutdown().unwrap(),
+        }
+        while state_of(&mut o, &va) != Some(MemberState::Gone) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{va} never gone"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        times.push(started.elapsed());
+        drop(v);
+        drop(victim);
+    }
+    drop(o);
+    drop(observer);
+    drop(leader);
+    times
+}
