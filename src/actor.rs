@@ -56,6 +56,7 @@ pub(crate) trait ContextOps {
     fn wakeup_after(&mut self, after: Duration, payload: Message);
     fn handle_dead_letters(&mut self, on: bool) -> Result<()>;
     fn global_name(&mut self) -> Result<Option<String>>;
+    fn watch_convention(&mut self, on: bool) -> Result<()>;
 }
 
 /// The handler's view of the system: who sent the message, who it is, and what it can do.
@@ -173,6 +174,14 @@ impl Context<'_> {
         let payload = Message::new(payload)?;
         self.ops.wakeup_after(after, payload);
         Ok(())
+    }
+
+    /// Receive a [`ConventionUpdate`](crate::ConventionUpdate) for every other member of the
+    /// system's convention now, and whenever one joins, is lost, leaves or changes its
+    /// capabilities (`true`); or stop (`false`). Watching ends with the actor.
+    /// [`Error::NoConvention`](crate::Error::NoConvention) if the system is in none.
+    pub fn watch_convention(&mut self, on: bool) -> Result<()> {
+        self.ops.watch_convention(on)
     }
 
     /// Make this actor the system's dead-letter handler (`true`), or stop being it (`false`). The

@@ -100,6 +100,13 @@ pub(crate) trait SystemBase {
     fn members(&mut self) -> Result<Vec<MemberInfo>> {
         Ok(Vec::new())
     }
+    /// Watch the system's convention (see `Context::watch_convention`).
+    fn watch_convention(&mut self, on: bool) -> Result<()> {
+        let _ = on;
+        Err(Error::NoConvention {
+            system: self.name().to_string(),
+        })
+    }
     /// Set or remove one of the system's capabilities.
     fn set_capability(&mut self, key: &str, value: Option<&str>) -> Result<()> {
         let _ = (key, value);

@@ -117,8 +117,8 @@ pub use address::Address;
 pub use error::{Error, Result};
 pub use helpers::{Transient, TransientActor, Troupe, TroupeConfig, TroupeMember, TroupeWorker};
 pub use message::{
-    ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Message, Poison,
-    StatusRequest, Wakeup, type_name_of,
+    ActorStatus, ChildExited, ConventionUpdate, DeadEnvelope, ExitReason, ExitRequest, Message,
+    Poison, StatusRequest, Wakeup, type_name_of,
 };
 pub use process::launcher::list_types;
 pub use protocol::{MemberInfo, MemberState};

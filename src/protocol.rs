@@ -139,6 +139,12 @@ pub enum Request {
     /// List the members of the convention this system belongs to; answered with
     /// [`Response::Members`], whose list is empty if the system belongs to none.
     Members,
+    /// Start (`on`) or stop sending `ConventionUpdate`s to the requester (an actor, or a
+    /// client's endpoint); answered with [`Response::Ok`].
+    WatchConvention {
+        /// Whether to watch.
+        on: bool,
+    },
     /// Set (`value`) or remove (no `value`) one of this system's capabilities; answered with
     /// [`Response::Ok`]. Names starting with `greenroom.` are greenroom's own and read-only.
     SetCapability {

@@ -272,6 +272,13 @@ impl ActorSystem {
         Ok(members)
     }
 
+    /// Receive a [`ConventionUpdate`](crate::ConventionUpdate) (through `listen`) for every
+    /// other member of the system's convention now, and whenever one joins, is lost, leaves or
+    /// changes its capabilities (`true`); or stop (`false`).
+    pub fn watch_convention(&mut self, on: bool) -> Result<()> {
+        self.inner.watch_convention(on)
+    }
+
     /// Set one of this system's capabilities (`Some(value)`), or remove it (`None`); the other
     /// members of its convention hear of it. Names starting with `greenroom.` are read-only.
     pub fn set_capability(&mut self, key: &str, value: Option<&str>) -> Result<()> {

@@ -603,6 +603,29 @@ impl Actor for Namer {
     }
 }
 
+/// Watches its system's convention and passes every `ConventionUpdate` on to its parent.
+#[derive(Default)]
+pub struct Watcher {
+    parent: Option<Address>,
+}
+
+impl Actor for Watcher {
+    fn started(&mut self, ctx: &mut Context<'_>) -> Handled {
+        self.parent = Some(ctx.sender());
+        ctx.watch_convention(true)?;
+        Ok(())
+    }
+
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if msg.is::<greenroom::ConventionUpdate>()
+            && let Some(parent) = &self.parent
+        {
+            ctx.send_message(parent, msg.clone())?;
+        }
+        Ok(())
+    }
+}
+
 /// Logs every string it receives at level `info`, and replies `"logged"`.
 #[derive(Default)]
 pub struct Logger;
@@ -984,6 +1007,7 @@ pub fn register() {
     greenroom::message_names!(v1::Ping => "Ping.v1", v2::Ping => "Ping.v2");
     greenroom::actors!(
         Versioned,
+        Watcher,
         Echo,
         Inspect,
         Silent,

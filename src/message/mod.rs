@@ -28,7 +28,8 @@ mod system;
 pub(crate) use names::intern_type_name;
 pub use names::{name_messages, type_name_of};
 pub use system::{
-    ActorStatus, ChildExited, DeadEnvelope, ExitReason, ExitRequest, Poison, StatusRequest, Wakeup,
+    ActorStatus, ChildExited, ConventionUpdate, DeadEnvelope, ExitReason, ExitRequest, Poison,
+    StatusRequest, Wakeup,
 };
 
 /// One message: its type name and its MessagePack body.

@@ -67,6 +67,7 @@ const RESERVED: &[&str] = &[
     "ChildExited",
     "Poison",
     "Wakeup",
+    "ConventionUpdate",
     "DeadEnvelope",
     "StatusRequest",
     "ActorStatus",

@@ -65,6 +65,22 @@ pub struct Wakeup {
     pub payload: Message,
 }
 
+/// Delivered to an actor or program that watches its system's convention (see
+/// [`Context::watch_convention`](crate::Context::watch_convention)): once per other member
+/// when it starts watching, then whenever a member joins (`added`), is lost or leaves (not
+/// `added`), or changes its capabilities (`added`, with the new ones).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConventionUpdate {
+    /// The member's address in the convention (`HOST:PORT`).
+    pub member: String,
+    /// Its system's name.
+    pub system: String,
+    /// Its capabilities.
+    pub capabilities: std::collections::BTreeMap<String, String>,
+    /// True if it is (still) a member; false if it has been lost or has left.
+    pub added: bool,
+}
+
 /// Delivered to the system's dead-letter handler (see
 /// [`Context::handle_dead_letters`](crate::Context::handle_dead_letters)) for a message whose
 /// target is not running: it has exited, failed to start, or never existed.

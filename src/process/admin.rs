@@ -291,6 +291,10 @@ impl Admin {
             }
             if let Some(c) = &mut self.convention {
                 c.tick();
+                for (to, update) in c.take_updates() {
+                    let msg = crate::message::Message::new(&update).expect("an update encodes");
+                    self.send(&to, msg);
+                }
             }
             if self.shutdown_progress() {
                 return Ok(());

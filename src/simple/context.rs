@@ -92,6 +92,12 @@ impl ContextOps for SimpleOps<'_> {
         Ok(())
     }
 
+    fn watch_convention(&mut self, _on: bool) -> Result<()> {
+        Err(Error::NoConvention {
+            system: self.sys.name.clone(),
+        })
+    }
+
     fn global_name(&mut self) -> Result<Option<String>> {
         let me = self.me.id();
         Ok(self

@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use greenroom::{ActorSystem, MemberInfo, MemberState};
+use greenroom::{ActorSystem, ConventionUpdate, MemberInfo, MemberState};
 
 use crate::support::{TestSystem, bin, wait_for};
 
@@ -170,6 +170,66 @@ fn a_member_that_falls_silent_is_gone_and_back_once_it_speaks_again() {
     wait_sees(&mut o, &[&la, &sa], &[]);
     drop(o);
     for mut m in [silent, other, leader] {
+        m.shutdown();
+    }
+}
+
+/// The next `ConventionUpdate` that reaches `system`, as (member, added, capabilities).
+fn next_update(
+    system: &mut ActorSystem,
+) -> (String, bool, std::collections::BTreeMap<String, String>) {
+    let msg = system
+        .listen(Duration::from_secs(10))
+        .unwrap()
+        .expect("a ConventionUpdate in time");
+    let u: ConventionUpdate = msg.decode().unwrap();
+    (u.member, u.added, u.capabilities)
+}
+
+#[test]
+fn watchers_hear_of_every_member_then_of_each_change() {
+    let s = secret();
+    let leader = member(&s.path, "127.0.0.18:0", &[]);
+    let la = address(&mut leader.connect());
+    let first = member(&s.path, "127.0.0.19:0", &[&la]);
+    let fa = address(&mut first.connect());
+    let mut l = leader.connect();
+    wait_sees(&mut l, &[&la, &fa], &[]);
+
+    // A program watches: one update per other member now.
+    l.watch_convention(true).unwrap();
+    assert_eq!(next_update(&mut l).0, fa);
+    // An actor watches too, and passes what it hears to this program.
+    let zoo = crate::support::example("zoo");
+    let mut f = first.connect();
+    f.load(&zoo).unwrap();
+    f.create_actor_by_name("Watcher", Some(&zoo)).unwrap();
+    assert_eq!(next_update(&mut f).0, la);
+
+    let mut second = member(&s.path, "127.0.0.20:0", &[&la]);
+    let sa = address(&mut second.connect());
+    let (who, added, caps) = next_update(&mut l);
+    assert_eq!((&who, added), (&sa, true));
+    assert_eq!(caps.get("greenroom.os").map(String::as_str), Some("linux"));
+    let (who, added, _) = next_update(&mut f);
+    assert_eq!((who, added), (sa.clone(), true));
+
+    second.cli_ok(&["capability", "set", "gpu", "yes"]);
+    let (who, added, caps) = next_update(&mut l);
+    assert_eq!(
+        (who.as_str(), added, caps.get("gpu").map(String::as_str)),
+        (sa.as_str(), true, Some("yes"))
+    );
+    assert_eq!(next_update(&mut f).0, sa);
+
+    second.kill_admin();
+    let gone = |(who, added, _): (String, bool, _)| (who, added);
+    assert_eq!(gone(next_update(&mut l)), (sa.clone(), false));
+    assert_eq!(gone(next_update(&mut f)), (sa.clone(), false));
+    drop((l, f));
+    // A new admin in the killed one's directory clears what it left.
+    second.start_admin(&[]);
+    for mut m in [second, first, leader] {
         m.shutdown();
     }
 }

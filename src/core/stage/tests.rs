@@ -68,6 +68,9 @@ impl ContextOps for Recorder {
     fn global_name(&mut self) -> Result<Option<String>> {
         Ok(None)
     }
+    fn watch_convention(&mut self, _: bool) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl Stage for Recorder {

@@ -251,6 +251,9 @@ impl Admin {
             return;
         };
         let address = Address::new(&self.dir, id);
+        if let Some(c) = &mut self.convention {
+            c.watch(address.clone(), false);
+        }
         if rec.spare {
             self.retire(&address, rec.page.take(), &rec.handed_on);
             if self.spares.get(&rec.binary) == Some(&id) {

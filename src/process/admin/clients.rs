@@ -234,6 +234,9 @@ impl Admin {
         let _ = self.poll.registry().deregister(&mut client.conn.stream);
         if let Some(id) = client.endpoint {
             let address = Address::new(&self.dir, id);
+            if let Some(c) = &mut self.convention {
+                c.watch(address.clone(), false);
+            }
             // What its program never took, or sent and no one took, is settled as for an
             // actor that ended.
             let handed_on = std::mem::take(&mut client.handed_on);

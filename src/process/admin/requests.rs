@@ -130,6 +130,23 @@ impl Admin {
                     .map(|c| c.members())
                     .unwrap_or_default(),
             },
+            Request::WatchConvention { on } => {
+                let watcher = match source {
+                    Source::Actor(id) => Some(id),
+                    Source::Client(t) => self.clients.get(&t).and_then(|c| c.endpoint),
+                }
+                .map(|id| Address::new(&self.dir, id));
+                match (&mut self.convention, watcher) {
+                    (Some(c), Some(w)) => {
+                        c.watch(w, on);
+                        Response::Ok
+                    }
+                    (None, _) => Response::error(&Error::NoConvention {
+                        system: self.cfg.system.clone(),
+                    }),
+                    (_, None) => Response::bad_request("say Hello before watching the convention"),
+                }
+            }
             Request::SetCapability { key, value } => {
                 let set = match &mut self.convention {
                     Some(c) => c.set_capability(&key, value),

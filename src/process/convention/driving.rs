@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// The update that says how `m` stands.
+fn update_of(m: &MemberInfo) -> ConventionUpdate {
+    ConventionUpdate {
+        member: m.address.clone(),
+        system: m.system.clone(),
+        capabilities: m.capabilities.clone(),
+        added: m.state == MemberState::Alive,
+    }
+}
+
 impl Convention {
     /// Carry out an event on the listener or a link.
     pub(crate) fn on_event(&mut self, event: &mio::event::Event) {
@@ -78,7 +88,10 @@ impl Convention {
         match msg {
             LinkMsg::Hello { .. } => self.drop_link(token, "the peer said hello twice"),
             LinkMsg::View { members } => {
-                self.view.viewed(&peer, members, now);
+                if self.view.viewed(&peer, members, now) {
+                    // A peer's capabilities are first-hand news: pass them on at once.
+                    self.send_view();
+                }
                 self.refreshed();
             }
             LinkMsg::Heartbeat => self.view.heard(&peer, now),
@@ -189,17 +202,57 @@ impl Convention {
         }
     }
 
-    /// Work out who is alive, and say who joined and who left.
+    /// Work out who is alive, say who joined and who left, and tell the watchers.
     fn refreshed(&mut self) {
-        for change in self.view.refresh() {
-            match change {
-                Change::Joined(a) => log::info!("convention: member {a} joined"),
-                Change::Left(a) => log::warn!("convention: member {a} is gone"),
+        let changes = self.view.refresh();
+        if changes.is_empty() {
+            return;
+        }
+        let members = self.members();
+        for change in changes {
+            let address = match &change {
+                Change::Joined(a) => {
+                    log::info!("convention: member {a} joined");
+                    a
+                }
+                Change::Left(a) => {
+                    log::warn!("convention: member {a} is gone");
+                    a
+                }
                 Change::Capabilities(a) => {
-                    log::info!("convention: member {a} changed its capabilities")
+                    log::info!("convention: member {a} changed its capabilities");
+                    a
+                }
+            };
+            if let Some(m) = members.iter().find(|m| &m.address == address) {
+                let update = update_of(m);
+                for w in &self.watchers {
+                    self.updates.push((w.clone(), update.clone()));
                 }
             }
         }
+    }
+
+    /// Send `watcher` a `ConventionUpdate` for every other member now and whenever the members
+    /// change (`on`), or stop.
+    pub(crate) fn watch(&mut self, watcher: Address, on: bool) {
+        if !on {
+            self.watchers.remove(&watcher);
+            return;
+        }
+        if !self.watchers.insert(watcher.clone()) {
+            return;
+        }
+        for m in self.members() {
+            if m.address != self.view.address() && m.state == MemberState::Alive {
+                self.updates.push((watcher.clone(), update_of(&m)));
+            }
+        }
+    }
+
+    /// Updates waiting to be sent, and their watchers.
+    pub(crate) fn take_updates(&mut self) -> Vec<(Address, ConventionUpdate)> {
+        std::mem::take(&mut self.updates)
     }
 
     /// Look after the links: end those that took too long to say hello or fell silent, dial

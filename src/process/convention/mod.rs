@@ -17,8 +17,10 @@ use std::time::{Duration, Instant};
 use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
 
+use crate::address::Address;
 use crate::error::{Error, Result};
-use crate::protocol::MemberInfo;
+use crate::message::ConventionUpdate;
+use crate::protocol::{MemberInfo, MemberState};
 
 mod link;
 mod secret;
@@ -206,6 +208,10 @@ pub(crate) struct Convention {
     /// The largest frame a peer may send.
     limit: usize,
     refusals: (Option<Instant>, u64),
+    /// Actors and endpoints that receive `ConventionUpdate`s.
+    watchers: std::collections::BTreeSet<Address>,
+    /// Updates for watchers, waiting for the admin to send them.
+    updates: Vec<(Address, ConventionUpdate)>,
 }
 
 impl Convention {
@@ -272,6 +278,8 @@ impl Convention {
             last_view: now,
             limit,
             refusals: (None, 0),
+            watchers: Default::default(),
+            updates: Vec::new(),
         })
     }
 

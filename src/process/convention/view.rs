@@ -102,17 +102,23 @@ impl View {
         }
     }
 
-    /// The peer at `address` sent its first-hand view (its own entry first).
-    pub(crate) fn viewed(&mut self, address: &str, members: Vec<Heard>, now: u64) {
+    /// The peer at `address` sent its first-hand view (its own entry first). Returns true if
+    /// its own capabilities changed (something this admin knows first-hand).
+    pub(crate) fn viewed(&mut self, address: &str, members: Vec<Heard>, now: u64) -> bool {
         let Some(d) = self.direct.get_mut(address) else {
-            return;
+            return false;
         };
-        if let Some(own) = members.iter().find(|m| m.address == address) {
+        let mut changed = false;
+        if let Some(own) = members.iter().find(|m| m.address == address)
+            && own.capabilities != d.capabilities
+        {
             d.capabilities = own.capabilities.clone();
+            changed = true;
         }
         d.heard_ms = now;
         d.view = members;
         d.view_at_ms = now;
+        changed
     }
 
     /// The link to `address` is down.

@@ -161,6 +161,15 @@ impl SystemBase for ProcessSystem {
         }
     }
 
+    fn watch_convention(&mut self, on: bool) -> Result<()> {
+        match self.control.request(&Request::WatchConvention { on })? {
+            Response::Ok => Ok(()),
+            other => Err(Error::Protocol(format!(
+                "unexpected answer to watching the convention: {other:?}"
+            ))),
+        }
+    }
+
     fn set_capability(&mut self, key: &str, value: Option<&str>) -> Result<()> {
         let request = Request::SetCapability {
             key: key.to_string(),

@@ -106,6 +106,12 @@ impl ContextOps for Runtime {
             .map(|_| ())
     }
 
+    fn watch_convention(&mut self, on: bool) -> Result<()> {
+        self.control
+            .request(&Request::WatchConvention { on })
+            .map(|_| ())
+    }
+
     fn start_args(&self) -> Option<&[u8]> {
         self.start_args.as_deref()
     }
