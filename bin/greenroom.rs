@@ -96,6 +96,10 @@ enum Cmd {
         /// `ctx.start_args()` as its own struct.
         #[arg(long)]
         args: Option<String>,
+        /// A capability the system must have (repeatable): the actor is created only where
+        /// every one holds, and asked to exit if one stops holding.
+        #[arg(long, value_name = "KEY=VALUE", conflicts_with_all = ["args", "name"])]
+        require: Vec<String>,
     },
     /// Send a message to an actor (one way). Exits 1, keeping nothing, if the actor is not
     /// running.
@@ -265,9 +269,20 @@ fn run(cli: Cli) -> CliResult {
             binary,
             name: global,
             args,
+            require,
         } => {
             let mut system = ActorSystem::attach(name)?;
+            let mut requirements = Vec::new();
+            for r in &require {
+                let (k, v) = r
+                    .split_once('=')
+                    .ok_or_else(|| format!("--require '{r}' is not KEY=VALUE"))?;
+                requirements.push((k.trim(), v.trim()));
+            }
             let address = match args {
+                None if !requirements.is_empty() => {
+                    system.create_by_name_requiring(&type_name, binary.as_deref(), &requirements)?
+                }
                 Some(json) => {
                     let value: serde_json::Value = serde_json::from_str(&json).map_err(|e| {
                         format!("--args must be JSON ('{{\"greeting\":\"hi\"}}'): {e}")

@@ -1,5 +1,7 @@
 //! The [`Actor`] trait and the [`Context`] a handler works through.
 
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -41,16 +43,35 @@ pub trait Actor: 'static {
     }
 }
 
+/// What a create asks for besides the type: the general form behind every `create_*`.
+#[derive(Debug, Default)]
+pub(crate) struct Spec<'a> {
+    /// The binary that provides the type (programs only; an actor creates from its own binary
+    /// or the one loaded for the type).
+    pub(crate) binary: Option<&'a Path>,
+    /// A global name: an actor holding it is returned instead of a new one.
+    pub(crate) global_name: Option<&'a str>,
+    /// Start arguments (MessagePack).
+    pub(crate) args: Option<Vec<u8>>,
+    /// Capabilities the system must have to run it.
+    pub(crate) requirements: BTreeMap<String, String>,
+}
+
+impl Spec<'_> {
+    /// Requirements from `KEY`/`VALUE` pairs.
+    pub(crate) fn requirements(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+}
+
 /// What a base (the process runtime or the deterministic one) provides to handlers.
 pub(crate) trait ContextOps {
     fn me(&self) -> &Address;
     fn send_message(&mut self, to: &Address, msg: Message) -> Result<()>;
-    fn create(
-        &mut self,
-        type_name: &str,
-        global_name: Option<&str>,
-        args: Option<Vec<u8>>,
-    ) -> Result<Address>;
+    fn create(&mut self, type_name: &str, spec: Spec<'_>) -> Result<Address>;
     /// The start arguments this actor was created with (MessagePack).
     fn start_args(&self) -> Option<&[u8]>;
     fn wakeup_after(&mut self, after: Duration, payload: Message);
@@ -110,7 +131,7 @@ impl Context<'_> {
     /// before its process is ready are delivered, in order, once it is. This actor is its parent
     /// and receives its [`ChildExited`](crate::ChildExited).
     pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
-        self.ops.create(type_name_of::<A>(), None, None)
+        self.ops.create(type_name_of::<A>(), Spec::default())
     }
 
     /// Create a child actor of type `A` with start arguments, which it reads with
@@ -120,7 +141,11 @@ impl Context<'_> {
         args: &T,
     ) -> Result<Address> {
         let args = crate::message::encode_value(args)?;
-        self.ops.create(type_name_of::<A>(), None, Some(args))
+        let spec = Spec {
+            args: Some(args),
+            ..Spec::default()
+        };
+        self.ops.create(type_name_of::<A>(), spec)
     }
 
     /// The start arguments this actor was created with
@@ -138,23 +163,46 @@ impl Context<'_> {
             .transpose()
     }
 
+    /// Create a child actor of type `A` on a system whose capabilities meet `requirements`
+    /// (`KEY`, `VALUE` pairs: each capability must have exactly that value). Fails with
+    /// [`Error::NoCompatibleSystem`](crate::Error::NoCompatibleSystem) if none does. While it
+    /// runs, a change of capabilities that breaks them sends it an
+    /// [`ExitRequest`](crate::ExitRequest).
+    pub fn create_actor_requiring<A: Actor>(
+        &mut self,
+        requirements: &[(&str, &str)],
+    ) -> Result<Address> {
+        let spec = Spec {
+            requirements: Spec::requirements(requirements),
+            ..Spec::default()
+        };
+        self.ops.create(type_name_of::<A>(), spec)
+    }
+
     /// Create a child actor by type name, for types this binary does not define.
     pub fn create_actor_by_name(&mut self, type_name: &str) -> Result<Address> {
-        self.ops.create(type_name, None, None)
+        self.ops.create(type_name, Spec::default())
     }
 
     /// The actor registered under `global_name` in this system; if there is none, create one of
     /// type `A` under that name (as this actor's child). The name is freed when that actor
     /// exits. Concurrent creates of one name give one actor.
     pub fn create_global<A: Actor>(&mut self, global_name: &str) -> Result<Address> {
-        self.ops
-            .create(type_name_of::<A>(), Some(global_name), None)
+        let spec = Spec {
+            global_name: Some(global_name),
+            ..Spec::default()
+        };
+        self.ops.create(type_name_of::<A>(), spec)
     }
 
     /// [`create_global`](Self::create_global) by type name, for types this binary does not
     /// define.
     pub fn create_global_by_name(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
-        self.ops.create(type_name, Some(global_name), None)
+        let spec = Spec {
+            global_name: Some(global_name),
+            ..Spec::default()
+        };
+        self.ops.create(type_name, spec)
     }
 
     /// The global name this actor holds, if any. It is asked of the system (on the process

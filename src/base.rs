@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::actor::Spec;
 use crate::address::Address;
 use crate::error::{Error, Result};
 use crate::message::Message;
@@ -79,13 +80,7 @@ pub(crate) trait SystemBase {
     fn name(&self) -> &str;
     fn dir(&self) -> &Path;
     fn load(&mut self, path: &Path) -> Result<Vec<String>>;
-    fn create(
-        &mut self,
-        type_name: &str,
-        binary: Option<&Path>,
-        global_name: Option<&str>,
-        args: Option<Vec<u8>>,
-    ) -> Result<Address>;
+    fn create(&mut self, type_name: &str, spec: Spec<'_>) -> Result<Address>;
     fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()>;
     /// A fresh id for an ask (see `Message::ask`).
     fn new_ask(&mut self) -> u64;

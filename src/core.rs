@@ -15,11 +15,13 @@
 //!   handler, and what becomes of a message whose target is not running.
 //! - [`ledger`]: the accounting: every message whose send returned `Ok` ends handled,
 //!   poisoned, dead-lettered or dropped, and the counts say so.
+//! - [`placement`]: requirements an actor is created with, against a system's capabilities.
 //! - [`timers`]: pending `wakeup_after` timers, earliest first, for either kind of clock.
 
 pub(crate) mod cell;
 pub(crate) mod directory;
 pub(crate) mod handler;
 pub(crate) mod ledger;
+pub(crate) mod placement;
 pub(crate) mod stage;
 pub(crate) mod timers;

@@ -123,6 +123,14 @@ pub enum Error {
         /// What is wrong, and the fix.
         why: String,
     },
+    /// No system can run the actor: its requirements are not met.
+    #[error(
+        "no system has what the actor requires: {}; give a member the capability (`greenroom capability set KEY VALUE`, or `--capability KEY=VALUE` at start)", .unmet.join(", ")
+    )]
+    NoCompatibleSystem {
+        /// Each unmet requirement, `KEY=VALUE`, with what this system has instead.
+        unmet: Vec<String>,
+    },
     /// The system is not a member of a convention.
     #[error(
         "system '{system}' is not in a convention; start its admin with `greenroom start --listen HOST:PORT --secret-file PATH`"

@@ -104,6 +104,10 @@ pub enum Request {
         /// Start arguments (MessagePack) for the new actor, handed to it in `Assign`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         args: Option<serde_bytes::ByteBuf>,
+        /// Capabilities the system must have (each key with exactly that value); else the
+        /// answer is an `Error` of kind `NoCompatibleSystem`.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        requirements: BTreeMap<String, String>,
     },
     /// Make the sending actor the dead-letter handler (`on`), or stop; answered with
     /// [`Response::Ok`].
@@ -294,6 +298,10 @@ pub enum Response {
         /// With kind `NotActorBinary`: its particulars.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         not_actor_binary: Option<NotActorBinaryDetail>,
+        /// With kind `NoCompatibleSystem`: each unmet requirement, `KEY=VALUE` and what the
+        /// system has instead.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        unmet: Option<Vec<String>>,
     },
 }
 

@@ -42,6 +42,19 @@ pub(crate) fn host_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// Capabilities greenroom gives every system, read-only: this host's name, OS, architecture
+/// and cores, and greenroom's version.
+pub(crate) fn own_capabilities() -> std::collections::BTreeMap<String, String> {
+    let mut c = std::collections::BTreeMap::new();
+    c.insert("greenroom.host".into(), host_name());
+    c.insert("greenroom.os".into(), std::env::consts::OS.into());
+    c.insert("greenroom.arch".into(), std::env::consts::ARCH.into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    c.insert("greenroom.cores".into(), cores.to_string());
+    c.insert("greenroom.version".into(), env!("CARGO_PKG_VERSION").into());
+    c
+}
+
 /// What a descriptor handed over on the command line must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Handed {

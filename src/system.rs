@@ -13,6 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::actor::Actor;
+use crate::actor::Spec;
 use crate::address::{ADMIN_ID, Address};
 use crate::base::SystemBase;
 pub use crate::base::{BASE_ENV, Base, SystemConfig, WhenMissing};
@@ -110,7 +111,7 @@ impl ActorSystem {
     /// Create an actor of type `A`, a child of this endpoint. The address is usable at once:
     /// messages sent to it before it is ready are delivered, in order, once it is.
     pub fn create_actor<A: Actor>(&mut self) -> Result<Address> {
-        self.inner.create(type_name_of::<A>(), None, None, None)
+        self.inner.create(type_name_of::<A>(), Spec::default())
     }
 
     /// [`create_actor_with`](Self::create_actor_with) by type name (and, optionally, binary),
@@ -122,7 +123,12 @@ impl ActorSystem {
         args: &T,
     ) -> Result<Address> {
         let args = crate::message::encode_value(args)?;
-        self.inner.create(type_name, binary, None, Some(args))
+        let spec = Spec {
+            binary,
+            args: Some(args),
+            ..Spec::default()
+        };
+        self.inner.create(type_name, spec)
     }
 
     /// Create an actor of type `A` with start arguments: it is built with `Default`, then reads
@@ -133,8 +139,11 @@ impl ActorSystem {
         args: &T,
     ) -> Result<Address> {
         let args = crate::message::encode_value(args)?;
-        self.inner
-            .create(type_name_of::<A>(), None, None, Some(args))
+        let spec = Spec {
+            args: Some(args),
+            ..Spec::default()
+        };
+        self.inner.create(type_name_of::<A>(), spec)
     }
 
     /// Create an actor by type name, from `binary` if given (it is loaded first if the admin
@@ -145,20 +154,62 @@ impl ActorSystem {
         type_name: &str,
         binary: Option<&Path>,
     ) -> Result<Address> {
-        self.inner.create(type_name, binary, None, None)
+        let spec = Spec {
+            binary,
+            ..Spec::default()
+        };
+        self.inner.create(type_name, spec)
+    }
+
+    /// Create an actor of type `A` on a system whose capabilities meet `requirements` (`KEY`,
+    /// `VALUE` pairs: each capability must have exactly that value); fails with
+    /// [`Error::NoCompatibleSystem`] if none does. While it runs, a change of capabilities that
+    /// breaks them sends it an [`ExitRequest`](crate::ExitRequest).
+    pub fn create_actor_requiring<A: Actor>(
+        &mut self,
+        requirements: &[(&str, &str)],
+    ) -> Result<Address> {
+        let spec = Spec {
+            requirements: Spec::requirements(requirements),
+            ..Spec::default()
+        };
+        self.inner.create(type_name_of::<A>(), spec)
+    }
+
+    /// [`create_actor_requiring`](Self::create_actor_requiring) by type name (and, optionally,
+    /// binary), for types this program does not define.
+    pub fn create_by_name_requiring(
+        &mut self,
+        type_name: &str,
+        binary: Option<&Path>,
+        requirements: &[(&str, &str)],
+    ) -> Result<Address> {
+        let spec = Spec {
+            binary,
+            requirements: Spec::requirements(requirements),
+            ..Spec::default()
+        };
+        self.inner.create(type_name, spec)
     }
 
     /// The actor registered under `global_name`; if there is none, create one of type `A`
     /// under that name. The name is freed when that actor exits.
     pub fn create_global<A: Actor>(&mut self, global_name: &str) -> Result<Address> {
-        self.inner
-            .create(type_name_of::<A>(), None, Some(global_name), None)
+        let spec = Spec {
+            global_name: Some(global_name),
+            ..Spec::default()
+        };
+        self.inner.create(type_name_of::<A>(), spec)
     }
 
     /// [`create_global`](Self::create_global) by type name, for types this program does not
     /// define.
     pub fn create_global_by_name(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
-        self.inner.create(type_name, None, Some(global_name), None)
+        let spec = Spec {
+            global_name: Some(global_name),
+            ..Spec::default()
+        };
+        self.inner.create(type_name, spec)
     }
 
     /// Send `value` to `to`, named after its type. Fails with [`Error::DeadActor`] if `to` is not
@@ -308,7 +359,12 @@ impl ActorSystem {
         binary: Option<&Path>,
         global_name: Option<&str>,
     ) -> Result<Address> {
-        self.inner.create(type_name, binary, global_name, None)
+        let spec = Spec {
+            binary,
+            global_name,
+            ..Spec::default()
+        };
+        self.inner.create(type_name, spec)
     }
 
     /// Shut the whole system down: every actor is asked to exit (then, for processes, SIGTERM

@@ -678,6 +678,28 @@ fn start_arguments_reach_the_actor_built_with_default(sys: &mut ActorSystem) -> 
     }
 }
 
+fn requirements_are_met_by_capabilities_or_refused(sys: &mut ActorSystem) -> Outcome {
+    // Every system has greenroom's own capabilities.
+    let here = sys
+        .create_actor_requiring::<actors::Echo>(&[("greenroom.os", std::env::consts::OS)])
+        .map_err(err)?;
+    let said: String = ask(sys, &here, "x", "String")?;
+    ensure!(said == "x", "the echo said {said}");
+    match sys.create_actor_requiring::<actors::Echo>(&[("gpu", "yes"), ("greenroom.os", "plan9")]) {
+        Err(greenroom::Error::NoCompatibleSystem { unmet }) => {
+            let os = std::env::consts::OS;
+            let expected = [
+                "gpu=yes (here no gpu)".to_string(),
+                format!("greenroom.os=plan9 (here greenroom.os={os})"),
+            ];
+            ensure!(unmet == expected, "unmet: {unmet:?}");
+        }
+        other => return Err(format!("created where it cannot run: {other:?}")),
+    }
+    ensure!(live(sys)? == 1, "an actor was created anyway");
+    Ok(())
+}
+
 fn many_actors_reply_to_one_endpoint(sys: &mut ActorSystem) -> Outcome {
     let echoes: Vec<Address> = (0..10)
         .map(|_| sys.create_actor_by_name("Echo", None))
@@ -1029,6 +1051,10 @@ const SCENARIOS: &[(&str, Scenario)] = &[
         troupe_work_in_progress_keeps_a_member_until_its_work_is_done,
     ),
     ("transient", transient_actors_exit_after_their_lifetime),
+    (
+        "requirements",
+        requirements_are_met_by_capabilities_or_refused,
+    ),
 ];
 
 /// `scenarios trace`: three sources send 30 numbers each to one recorder, from inside their

@@ -35,6 +35,7 @@ mod clients;
 mod config;
 mod custody;
 mod ids;
+mod placement;
 mod requests;
 mod shutdown;
 

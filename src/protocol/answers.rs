@@ -13,12 +13,14 @@ impl Response {
             Error::ShuttingDown => "ShuttingDown",
             Error::UnknownType { .. } => "UnknownType",
             Error::NotActorBinary { .. } => "NotActorBinary",
+            Error::NoCompatibleSystem { .. } => "NoCompatibleSystem",
             _ => "Failed",
         };
         let mut answer = Response::refusal(kind, e.to_string());
         if let Response::Error {
             unknown_type,
             not_actor_binary,
+            unmet: unmet_answer,
             ..
         } = &mut answer
         {
@@ -40,6 +42,7 @@ impl Response {
                         why: why.clone(),
                     })
                 }
+                Error::NoCompatibleSystem { unmet } => *unmet_answer = Some(unmet.clone()),
                 _ => {}
             }
         }
@@ -53,6 +56,7 @@ impl Response {
             message,
             unknown_type: None,
             not_actor_binary: None,
+            unmet: None,
         }
     }
 
@@ -70,6 +74,7 @@ impl Response {
             message,
             unknown_type,
             not_actor_binary,
+            unmet,
         } = self
         else {
             return Error::Protocol(format!("not an error answer: {self:?}"));
@@ -84,6 +89,9 @@ impl Response {
             ("NotActorBinary", _, Some(n)) => Error::NotActorBinary {
                 path: PathBuf::from(n.path),
                 why: n.why,
+            },
+            ("NoCompatibleSystem", ..) if unmet.is_some() => Error::NoCompatibleSystem {
+                unmet: unmet.unwrap_or_default(),
             },
             _ => Error::Admin(message),
         }
@@ -112,7 +120,10 @@ mod tests {
             path: PathBuf::from("/bin/sh"),
             why: "it does not answer --greenroom-describe".into(),
         };
-        for e in [unknown, refused, Error::ShuttingDown] {
+        let unmet = Error::NoCompatibleSystem {
+            unmet: vec!["gpu=yes (here no gpu)".into()],
+        };
+        for e in [unknown, refused, unmet, Error::ShuttingDown] {
             assert_eq!(across_the_wire(&e).to_string(), e.to_string());
             assert_eq!(
                 std::mem::discriminant(&across_the_wire(&e)),

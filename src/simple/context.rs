@@ -62,14 +62,9 @@ impl ContextOps for SimpleOps<'_> {
         self.sys.post(&self.me, to, &msg, limit, true)
     }
 
-    fn create(
-        &mut self,
-        type_name: &str,
-        global_name: Option<&str>,
-        args: Option<Vec<u8>>,
-    ) -> Result<Address> {
+    fn create(&mut self, type_name: &str, spec: Spec<'_>) -> Result<Address> {
         let me = self.me.clone();
-        let address = self.sys.create(type_name, &me, global_name, args)?;
+        let address = self.sys.create(type_name, &me, spec)?;
         if let Some(slot) = self.sys.actors.get_mut(&me.id()) {
             slot.cell.child_created(&address);
         }

@@ -24,12 +24,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::actor::Spec;
 use crate::actor::{Actor, ContextOps};
 use crate::address::{ADMIN_ID, Address};
 use crate::base::SystemBase;
 use crate::core::cell::Cell;
 use crate::core::directory::{DeadLetter, Directory};
 use crate::core::ledger::{Count, Ledger, Tally};
+use crate::core::placement;
 use crate::core::stage;
 use crate::error::{Error, Result};
 use crate::message::{ExitReason, Message};
@@ -218,13 +220,8 @@ impl SimpleSystem {
         }
     }
 
-    fn create(
-        &mut self,
-        type_name: &str,
-        parent: &Address,
-        global_name: Option<&str>,
-        start_args: Option<Vec<u8>>,
-    ) -> Result<Address> {
+    fn create(&mut self, type_name: &str, parent: &Address, spec: Spec<'_>) -> Result<Address> {
+        let (global_name, start_args) = (spec.global_name, spec.args);
         if let Some(id) = global_name.and_then(|n| self.directory.named(n)) {
             return Ok(Address::new(&self.dir, id));
         }
@@ -234,6 +231,11 @@ impl SimpleSystem {
                 known: registry::registered_types(),
                 binary: None,
             });
+        }
+        // The simple base has greenroom's own capabilities, and can never change them.
+        let unmet = placement::unmet(&crate::sys::own_capabilities(), &spec.requirements);
+        if !unmet.is_empty() {
+            return Err(Error::NoCompatibleSystem { unmet });
         }
         let id = self.next_id;
         self.next_id += 1;

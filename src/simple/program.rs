@@ -29,15 +29,9 @@ impl SystemBase for SimpleSystem {
         })
     }
 
-    fn create(
-        &mut self,
-        type_name: &str,
-        _binary: Option<&Path>,
-        global_name: Option<&str>,
-        args: Option<Vec<u8>>,
-    ) -> Result<Address> {
+    fn create(&mut self, type_name: &str, spec: Spec<'_>) -> Result<Address> {
         let me = self.me.clone();
-        SimpleSystem::create(self, type_name, &me, global_name, args)
+        SimpleSystem::create(self, type_name, &me, spec)
     }
 
     fn tell_message(&mut self, to: &Address, msg: Message) -> Result<()> {

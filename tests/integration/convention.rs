@@ -235,6 +235,100 @@ fn watchers_hear_of_every_member_then_of_each_change() {
 }
 
 #[test]
+fn actors_run_where_their_requirements_hold_and_exit_when_they_stop() {
+    let s = secret();
+    let leader = member(&s.path, "127.0.0.21:0", &[]);
+    let la = address(&mut leader.connect());
+    let gpu = TestSystem::start_with(&[
+        "--listen",
+        "127.0.0.22:0",
+        "--secret-file",
+        s.path.to_str().unwrap(),
+        "--convention",
+        &la,
+        "--capability",
+        "gpu=yes",
+    ]);
+    let ga = address(&mut gpu.connect());
+    let zoo = crate::support::example("zoo");
+    let zoo_path = zoo.to_str().unwrap();
+    let mut g = gpu.connect();
+    let needs_gpu = g
+        .create_by_name_requiring("Echo", Some(&zoo), &[("gpu", "yes")])
+        .unwrap();
+    let plain = g.create_actor_by_name("Echo", Some(&zoo)).unwrap();
+    assert_eq!(
+        g.ask_as::<String, _>(&needs_gpu, "x", Duration::from_secs(10))
+            .unwrap(),
+        "x"
+    );
+
+    // Requirements no system has: refused, naming what is missing.
+    match g.create_by_name_requiring("Echo", Some(&zoo), &[("gpu", "no")]) {
+        Err(greenroom::Error::NoCompatibleSystem { unmet }) => {
+            assert_eq!(unmet, ["gpu=no (here gpu=yes)"])
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = gpu.cli_err(&[
+        "create",
+        "Echo",
+        "--binary",
+        zoo_path,
+        "--require",
+        "zone=south",
+    ]);
+    assert!(
+        err.contains("no system has what the actor requires: zone=south"),
+        "{err}"
+    );
+    let out = gpu.cli_ok(&[
+        "create",
+        "Echo",
+        "--binary",
+        zoo_path,
+        "--require",
+        "gpu=yes",
+    ]);
+    assert!(out.parse::<greenroom::Address>().is_ok(), "{out}");
+    // Where another member has them, the answer says so.
+    wait_sees(&mut leader.connect(), &[&ga], &[]);
+    let err = leader.cli_err(&[
+        "create",
+        "Echo",
+        "--binary",
+        zoo_path,
+        "--require",
+        "gpu=yes",
+    ]);
+    assert!(
+        err.contains(&ga) && err.contains("not available yet"),
+        "{err}"
+    );
+
+    // The capability goes: the actor that needs it is asked to exit; the other runs on.
+    gpu.cli_ok(&["capability", "unset", "gpu"]);
+    let env = g
+        .listen_any(Duration::from_secs(10))
+        .unwrap()
+        .expect("a ChildExited in time");
+    let notice: greenroom::ChildExited = env.msg.decode().unwrap();
+    assert_eq!(
+        (notice.child, notice.reason),
+        (needs_gpu, greenroom::ExitReason::Requested)
+    );
+    assert_eq!(
+        g.ask_as::<String, _>(&plain, "y", Duration::from_secs(10))
+            .unwrap(),
+        "y"
+    );
+    drop(g);
+    for mut m in [gpu, leader] {
+        m.shutdown();
+    }
+}
+
+#[test]
 fn with_two_leaders_losing_one_keeps_the_convention_and_it_rejoins() {
     let s = secret();
     let (a1, a2) = (free_port("127.0.0.5"), free_port("127.0.0.6"));

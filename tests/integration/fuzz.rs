@@ -70,6 +70,12 @@ fn admin_seeds(dir: &Path) -> Vec<Vec<u8>> {
             },
         },
         Request::Status,
+        Request::Members,
+        Request::WatchConvention { on: true },
+        Request::SetCapability {
+            key: "zone".into(),
+            value: Some("north".into()),
+        },
         Request::DeadLetters { on: false },
         Request::Create {
             type_name: "Nope".into(),
@@ -77,6 +83,7 @@ fn admin_seeds(dir: &Path) -> Vec<Vec<u8>> {
             parent: ghost.clone(),
             name: None,
             args: Some(serde_bytes::ByteBuf::from(vec![0xc1])),
+            requirements: [("gpu".to_string(), "yes".to_string())].into(),
         },
         Request::Load {
             path: "/nonexistent/greenroom-fuzz".into(),

@@ -79,6 +79,7 @@ on_both_bases!(
     configured,
     troupe_work_in_progress,
     transient,
+    requirements,
 );
 
 #[test]

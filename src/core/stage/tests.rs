@@ -51,7 +51,7 @@ impl ContextOps for Recorder {
         self.sent.push((to.clone(), msg));
         Ok(())
     }
-    fn create(&mut self, _: &str, _: Option<&str>, _: Option<Vec<u8>>) -> Result<Address> {
+    fn create(&mut self, _: &str, _: crate::actor::Spec<'_>) -> Result<Address> {
         let child = a(10 + self.cell().children.len() as u64);
         self.cell().child_created(&child);
         Ok(child)

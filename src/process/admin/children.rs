@@ -36,6 +36,8 @@ pub(super) struct ActorRec {
     pub(super) page: Option<LedgerPage>,
     /// Copies from its out ring it has handed on as dead letters itself: `(conn, seq)`.
     pub(super) handed_on: HashSet<(u64, u64)>,
+    /// The capabilities it was created requiring.
+    pub(super) requirements: crate::core::placement::Requirements,
 }
 
 impl Admin {
@@ -168,6 +170,7 @@ impl Admin {
                 exiting: None,
                 page: Some(page),
                 handed_on: HashSet::new(),
+                requirements: Default::default(),
             },
         );
         log::debug!("started {type_name} as {address}, pid {pid}");

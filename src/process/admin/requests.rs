@@ -78,14 +78,23 @@ impl Admin {
                 parent,
                 name,
                 args,
+                requirements,
             } => {
                 if let Some(id) = name.as_ref().and_then(|n| self.directory.named(n)) {
                     return Some(Response::Created {
                         address: Address::new(&self.dir, id),
                     });
                 }
-                match self.create(&type_name, binary, parent, args.as_deref().map(|a| &a[..])) {
+                if let Err(e) = self.can_run(&requirements) {
+                    return Some(Response::error(&e));
+                }
+                let created =
+                    self.create(&type_name, binary, parent, args.as_deref().map(|a| &a[..]));
+                match created {
                     Ok(address) => {
+                        if let Some(rec) = self.actors.get_mut(&address.id()) {
+                            rec.requirements = requirements;
+                        }
                         self.directory.created();
                         if let Some(name) = name {
                             self.directory.name(name, address.id());
@@ -155,7 +164,10 @@ impl Admin {
                     }),
                 };
                 match set {
-                    Ok(()) => Response::Ok,
+                    Ok(()) => {
+                        self.requirements_changed();
+                        Response::Ok
+                    }
                     Err(e) => Response::error(&e),
                 }
             }

@@ -316,6 +316,11 @@ impl Convention {
         }
     }
 
+    /// This member's capabilities.
+    pub(crate) fn capabilities(&self) -> &BTreeMap<String, String> {
+        self.view.capabilities()
+    }
+
     /// This admin's address in the convention.
     pub(crate) fn address(&self) -> &str {
         self.view.address()

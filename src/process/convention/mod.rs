@@ -166,18 +166,6 @@ fn resolve(what: &str, text: &str) -> Result<SocketAddr> {
         })
 }
 
-/// Capabilities greenroom adds to every member, read-only.
-fn own_capabilities() -> BTreeMap<String, String> {
-    let mut c = BTreeMap::new();
-    c.insert("greenroom.host".into(), crate::sys::host_name());
-    c.insert("greenroom.os".into(), std::env::consts::OS.into());
-    c.insert("greenroom.arch".into(), std::env::consts::ARCH.into());
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    c.insert("greenroom.cores".into(), cores.to_string());
-    c.insert("greenroom.version".into(), env!("CARGO_PKG_VERSION").into());
-    c
-}
-
 /// A leader this admin keeps a link with.
 #[derive(Debug)]
 struct Dial {
@@ -250,7 +238,7 @@ impl Convention {
                 next_try: now,
             })
             .collect();
-        let mut capabilities = own_capabilities();
+        let mut capabilities = crate::sys::own_capabilities();
         capabilities.extend(cfg.capabilities.clone());
         log::info!(
             "convention: listening on {bound} as a {}",

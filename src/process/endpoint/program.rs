@@ -1,6 +1,7 @@
 //! What `ActorSystem` calls on the process base.
 
 use super::*;
+use crate::actor::Spec;
 use crate::protocol::MemberInfo;
 
 impl SystemBase for ProcessSystem {
@@ -31,14 +32,8 @@ impl SystemBase for ProcessSystem {
         }
     }
 
-    fn create(
-        &mut self,
-        type_name: &str,
-        binary: Option<&Path>,
-        global_name: Option<&str>,
-        args: Option<Vec<u8>>,
-    ) -> Result<Address> {
-        let binary = match binary {
+    fn create(&mut self, type_name: &str, spec: Spec<'_>) -> Result<Address> {
+        let binary = match spec.binary {
             Some(b) => Some(std::fs::canonicalize(b).map_err(|e| Error::NotActorBinary {
                 path: b.to_path_buf(),
                 why: e.to_string(),
@@ -57,8 +52,9 @@ impl SystemBase for ProcessSystem {
             type_name: type_name.to_string(),
             binary: binary.map(|b| b.to_string_lossy().into_owned()),
             parent: self.me.clone(),
-            name: global_name.map(str::to_string),
-            args: args.map(serde_bytes::ByteBuf::from),
+            name: spec.global_name.map(str::to_string),
+            args: spec.args.map(serde_bytes::ByteBuf::from),
+            requirements: spec.requirements,
         };
         match self.control.request(&req)? {
             Response::Created { address } => Ok(address),

@@ -2,6 +2,7 @@
 //! sequence around the handler does here.
 
 use super::*;
+use crate::actor::Spec;
 use crate::core::ledger::Ledger;
 use crate::core::stage::Stage;
 
@@ -62,12 +63,7 @@ impl ContextOps for Runtime {
         self.post(to, msg)
     }
 
-    fn create(
-        &mut self,
-        type_name: &str,
-        global_name: Option<&str>,
-        args: Option<Vec<u8>>,
-    ) -> Result<Address> {
+    fn create(&mut self, type_name: &str, spec: Spec<'_>) -> Result<Address> {
         let binary = if registry::provides(type_name) {
             self.exe.clone()
         } else {
@@ -77,8 +73,9 @@ impl ContextOps for Runtime {
             type_name: type_name.to_string(),
             binary,
             parent: self.cell.me.clone(),
-            name: global_name.map(str::to_string),
-            args: args.map(serde_bytes::ByteBuf::from),
+            name: spec.global_name.map(str::to_string),
+            args: spec.args.map(serde_bytes::ByteBuf::from),
+            requirements: spec.requirements,
         };
         match self.control.request(&req)? {
             Response::Created { address } => {
