@@ -568,14 +568,7 @@ fn start(name: &str, flags: &ConventionFlags) -> CliResult {
     let mut command = Command::new(&admin);
     command.arg("--system").arg(name);
     if let Some(c) = &convention {
-        command.arg("--listen").arg(&c.listen);
-        command.arg("--secret-file").arg(&c.secret_file);
-        for l in &c.leaders {
-            command.arg("--convention").arg(l);
-        }
-        for (k, v) in &c.capabilities {
-            command.arg("--capability").arg(format!("{k}={v}"));
-        }
+        command.args(c.admin_args());
     }
     let mut child = command
         .stdin(Stdio::null())

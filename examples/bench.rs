@@ -442,6 +442,7 @@ fn run() {
         admin_binary: None,
         dir: None,
         base: Some(greenroom::Base::Multiproc),
+        convention: None,
     })
     .expect("start a system");
     // Actors are run from the zoo's binary: a small actor binary, as a user's would be (this

@@ -21,6 +21,20 @@ pub enum WhenMissing {
     Fail,
 }
 
+/// How an admin takes part in a convention (see `greenroom start --help`).
+#[derive(Clone, Debug, Default)]
+pub struct ConventionConfig {
+    /// Where this admin listens for other admins (`HOST:PORT`; port 0 picks a free one). Its
+    /// address in the convention is the one bound.
+    pub listen: String,
+    /// The leaders to link to (`HOST:PORT`); empty, or naming this admin, makes it a leader.
+    pub leaders: Vec<String>,
+    /// Capabilities of this member (names starting with `greenroom.` are greenroom's own).
+    pub capabilities: std::collections::BTreeMap<String, String>,
+    /// The shared secret's file (`greenroom secret new PATH` writes one).
+    pub secret_file: PathBuf,
+}
+
 /// How to reach a system.
 #[derive(Clone, Debug)]
 pub struct SystemConfig {
@@ -37,6 +51,10 @@ pub struct SystemConfig {
     /// Which base runs the actors; `None` reads `GREENROOM_BASE` (`multiproc`, the default, or
     /// `simple`).
     pub base: Option<Base>,
+    /// If this program starts the admin (see `when_missing`), it takes part in this convention
+    /// (`greenroom start --listen ...` does the same from the shell). Ignored when an admin
+    /// already runs, and by the simple base.
+    pub convention: Option<ConventionConfig>,
 }
 
 /// Which base runs a system's actors. The actors themselves are the same under both.
@@ -120,6 +138,7 @@ impl Default for SystemConfig {
             admin_binary: None,
             dir: None,
             base: None,
+            convention: None,
         }
     }
 }

@@ -77,6 +77,7 @@ impl Member {
             admin_binary: None,
             dir: Some(self.dir.clone()),
             base: Some(greenroom::Base::Multiproc),
+            convention: None,
         })
     }
 

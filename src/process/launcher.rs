@@ -34,6 +34,9 @@ pub(crate) fn start_admin(
         .arg("--dir")
         .arg(dir)
         .arg("--owned");
+    if let Some(c) = &config.convention {
+        cmd.args(c.admin_args());
+    }
     cmd.stdin(Stdio::null());
     let mut child = cmd.spawn().map_err(|e| Error::Io {
         context: format!(

@@ -329,6 +329,60 @@ fn actors_run_where_their_requirements_hold_and_exit_when_they_stop() {
 }
 
 #[test]
+fn a_program_can_start_its_own_admin_as_a_member() {
+    let s = secret();
+    let leader = member(&s.path, "127.0.0.23:0", &[]);
+    let la = address(&mut leader.connect());
+    let place = TestSystem::empty();
+    let convention = greenroom::admin::ConventionConfig {
+        listen: "127.0.0.24:0".into(),
+        leaders: vec![la.clone()],
+        capabilities: [("zone".to_string(), "east".to_string())].into(),
+        secret_file: s.path.clone(),
+    };
+    let mut own = ActorSystem::with_config(greenroom::SystemConfig {
+        name: crate::support::SYSTEM.into(),
+        when_missing: greenroom::WhenMissing::Start,
+        admin_binary: Some(bin("greenroom-admin")),
+        dir: Some(place.dir.clone()),
+        base: Some(greenroom::Base::Multiproc),
+        convention: Some(convention),
+    })
+    .unwrap();
+    let oa = address(&mut own);
+    let mut l = leader.connect();
+    wait_sees(&mut l, &[&la, &oa], &[]);
+    let zone = l
+        .members()
+        .unwrap()
+        .into_iter()
+        .find(|m| m.address == oa)
+        .unwrap()
+        .capabilities["zone"]
+        .clone();
+    assert_eq!(zone, "east");
+    // Its admin goes with the program, and leaves the convention as it goes.
+    drop(own);
+    wait_sees(&mut l, &[&la], &[&oa]);
+    drop(l);
+
+    // An admin embedded in an actor binary takes the same flags, and the same checks.
+    let out = std::process::Command::new(crate::support::example("zoo"))
+        .args(["--greenroom-admin", "--system", "x", "--dir"])
+        .arg(place.tmp.path().join("x"))
+        .args(["--listen", "127.0.0.24:0"])
+        .env_remove("GREENROOM_SECRET_FILE")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("greenroom secret new"), "{err}");
+    for mut m in [place, leader] {
+        m.shutdown();
+    }
+}
+
+#[test]
 fn with_two_leaders_losing_one_keeps_the_convention_and_it_rejoins() {
     let s = secret();
     let (a1, a2) = (free_port("127.0.0.5"), free_port("127.0.0.6"));

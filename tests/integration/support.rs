@@ -322,6 +322,7 @@ impl TestSystem {
             admin_binary: None,
             dir: Some(self.dir.clone()),
             base: Some(greenroom::Base::Multiproc),
+            convention: None,
         })
         .expect("attach to the test system")
     }

@@ -50,21 +50,36 @@ impl AdminConfig {
 /// and ignored in the environment of an embedded admin.
 const MAX_EXIT_GRACE_MS: u64 = 3_600_000;
 
-/// Entry point of an embedded admin (`BINARY --greenroom-admin --system NAME [--dir DIR] [--owned]`).
+/// Entry point of an embedded admin (`BINARY --greenroom-admin --system NAME [--dir DIR]
+/// [--owned] [--listen HOST:PORT --secret-file PATH [--convention LEADERS]...
+/// [--capability KEY=VALUE]...]`).
 pub(crate) fn main_from_args(args: &[String]) -> i32 {
     let mut cfg = AdminConfig::new(&sysdir::system_name_from_env());
+    let (mut listen, mut secret, mut leaders, mut caps) = (None, None, Vec::new(), Vec::new());
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--system" => cfg.system = it.next().cloned().unwrap_or_default(),
             "--owned" => cfg.owned = true,
             "--dir" => cfg.dir = it.next().map(PathBuf::from),
+            "--listen" => listen = it.next().cloned(),
+            "--secret-file" => secret = it.next().map(PathBuf::from),
+            "--convention" => leaders.extend(it.next().cloned()),
+            "--capability" => caps.extend(it.next().cloned()),
             other => {
                 eprintln!("greenroom admin: unknown argument {other}");
                 return 2;
             }
         }
     }
+    cfg.convention =
+        match ConventionConfig::from_flags(listen.as_deref(), &leaders, &caps, secret.as_deref()) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("greenroom admin: {e}");
+                return 2;
+            }
+        };
     match run(cfg) {
         Ok(()) => 0,
         Err(e) => {

@@ -18,6 +18,7 @@ use mio::net::TcpListener;
 use mio::{Interest, Registry, Token};
 
 use crate::address::Address;
+pub use crate::base::ConventionConfig;
 use crate::error::{Error, Result};
 use crate::message::ConventionUpdate;
 use crate::protocol::{MemberInfo, MemberState};
@@ -51,20 +52,6 @@ const MAX_UNAUTHENTICATED: usize = 64;
 const TOKENS: usize = 1 << 56;
 /// The first line about refused peers, then one at most this often.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
-
-/// How an admin takes part in a convention (see `greenroom start --help`).
-#[derive(Clone, Debug, Default)]
-pub struct ConventionConfig {
-    /// Where this admin listens for other admins (`HOST:PORT`; port 0 picks a free one). Its
-    /// address in the convention is the one bound.
-    pub listen: String,
-    /// The leaders to link to (`HOST:PORT`); empty, or naming this admin, makes it a leader.
-    pub leaders: Vec<String>,
-    /// Capabilities of this member (names starting with `greenroom.` are greenroom's own).
-    pub capabilities: BTreeMap<String, String>,
-    /// The shared secret's file (`greenroom secret new PATH` writes one).
-    pub secret_file: PathBuf,
-}
 
 /// Write a fresh convention secret to `path` (which must not exist), readable by its owner
 /// only: what `greenroom secret new PATH` does. Give every member the same file.
@@ -123,6 +110,24 @@ impl ConventionConfig {
         };
         cfg.check()?;
         Ok(Some(cfg))
+    }
+
+    /// The admin's command-line flags that say the same (`--listen`, `--secret-file`,
+    /// `--convention`, `--capability`).
+    pub fn admin_args(&self) -> Vec<std::ffi::OsString> {
+        let mut args: Vec<std::ffi::OsString> = vec![
+            "--listen".into(),
+            self.listen.clone().into(),
+            "--secret-file".into(),
+            self.secret_file.clone().into(),
+        ];
+        for l in &self.leaders {
+            args.extend(["--convention".into(), l.into()]);
+        }
+        for (k, v) in &self.capabilities {
+            args.extend(["--capability".into(), format!("{k}={v}").into()]);
+        }
+        args
     }
 
     /// Check the addresses and capabilities; returns the address to listen on and the leaders.
