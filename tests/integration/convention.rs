@@ -655,3 +655,128 @@ fn convention_settings_that_cannot_work_are_refused_before_starting() {
     assert!(err.contains("already exists"), "{err}");
     assert!(!sys.dir.exists(), "no system was started");
 }
+
+/// Two network namespaces of this test's own, joined by a veth pair (`10.77.0.1` in the first,
+/// `10.77.0.2` in the second), deleted when dropped.
+struct Namespaces {
+    a: String,
+    b: String,
+    link_b: String,
+}
+
+impl Namespaces {
+    /// `None` (with a message saying why the test skips) unless this runs as root with `ip`.
+    fn new() -> Option<Namespaces> {
+        if !nix::unistd::Uid::effective().is_root() {
+            eprintln!("skipping: cutting a member off needs root, to create network namespaces");
+            return None;
+        }
+        let tag = std::process::id() % 100_000;
+        let ns = Namespaces {
+            a: format!("grtest{tag}a"),
+            b: format!("grtest{tag}b"),
+            link_b: format!("gr{tag}b"),
+        };
+        let link_a = format!("gr{tag}a");
+        let steps: Vec<Vec<&str>> = vec![
+            vec!["netns", "add", &ns.a],
+            vec!["netns", "add", &ns.b],
+            vec![
+                "link", "add", &link_a, "type", "veth", "peer", "name", &ns.link_b,
+            ],
+            vec!["link", "set", &link_a, "netns", &ns.a],
+            vec!["link", "set", &ns.link_b, "netns", &ns.b],
+            vec!["-n", &ns.a, "addr", "add", "10.77.0.1/24", "dev", &link_a],
+            vec![
+                "-n",
+                &ns.b,
+                "addr",
+                "add",
+                "10.77.0.2/24",
+                "dev",
+                &ns.link_b,
+            ],
+            vec!["-n", &ns.a, "link", "set", &link_a, "up"],
+            vec!["-n", &ns.b, "link", "set", &ns.link_b, "up"],
+            vec!["-n", &ns.a, "link", "set", "lo", "up"],
+            vec!["-n", &ns.b, "link", "set", "lo", "up"],
+        ];
+        for step in steps {
+            match std::process::Command::new("ip").args(&step).output() {
+                Ok(out) if out.status.success() => {}
+                Ok(out) => panic!("ip {step:?}: {}", String::from_utf8_lossy(&out.stderr)),
+                Err(e) => {
+                    eprintln!("skipping: cannot run `ip` to create network namespaces: {e}");
+                    return None;
+                }
+            }
+        }
+        Some(ns)
+    }
+
+    /// `greenroom-admin`, run inside namespace `ns`.
+    fn admin_in(&self, ns: &str) -> std::process::Command {
+        let mut c = std::process::Command::new("ip");
+        c.args(["netns", "exec", ns]).arg(bin("greenroom-admin"));
+        c
+    }
+
+    /// Take the second namespace's end of the link down (`up: false`), or back up.
+    fn link_b(&self, up: bool) {
+        let state = if up { "up" } else { "down" };
+        let out = std::process::Command::new("ip")
+            .args(["-n", &self.b, "link", "set", &self.link_b, state])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in [&self.a, &self.b] {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .output();
+        }
+    }
+}
+
+#[test]
+fn a_member_cut_off_by_the_network_is_gone_and_rejoins_when_it_is_back() {
+    let Some(ns) = Namespaces::new() else {
+        return;
+    };
+    let s = secret();
+    let secret = s.path.to_str().unwrap();
+    let start = |namespace: &str, listen: &str, leader: Option<&str>| {
+        let mut sys = TestSystem::empty();
+        let mut args = vec!["--listen", listen, "--secret-file", secret];
+        if let Some(l) = leader {
+            args.extend(["--convention", l]);
+        }
+        sys.start_admin_as(ns.admin_in(namespace), &args, &[]);
+        sys
+    };
+    let leader = start(&ns.a, "10.77.0.1:0", None);
+    let la = address(&mut leader.connect());
+    let observer = start(&ns.a, "10.77.0.1:0", Some(&la));
+    let far = start(&ns.b, "10.77.0.2:0", Some(&la));
+    let fa = address(&mut far.connect());
+    let mut o = observer.connect();
+    wait_sees(&mut o, &[&la, &fa], &[]);
+
+    // No connection closes: the far member simply stops being heard.
+    ns.link_b(false);
+    wait_sees(&mut o, &[&la], &[&fa]);
+    ns.link_b(true);
+    wait_sees(&mut o, &[&la, &fa], &[]);
+    drop(o);
+    for mut m in [far, observer, leader] {
+        m.shutdown();
+    }
+}

@@ -240,7 +240,7 @@ impl TestSystem {
         self.start_admin_as(command, &[], &[]);
     }
 
-    fn start_admin_as(&mut self, mut command: Command, args: &[&str], env: &[(&str, &str)]) {
+    pub fn start_admin_as(&mut self, mut command: Command, args: &[&str], env: &[(&str, &str)]) {
         let log = std::fs::File::create(self.tmp.path().join("admin-output.log")).unwrap();
         let child = command
             .args(["--system", SYSTEM])
