@@ -6,6 +6,10 @@ use std::time::Duration;
 use clap::Parser;
 use greenroom::admin::{self, AdminConfig};
 
+#[path = "convention_flags.rs"]
+mod convention_flags;
+use convention_flags::ConventionFlags;
+
 /// Run the admin of a greenroom system in the foreground.
 ///
 /// The admin starts one process per actor, reaps them, tells parents when children die, and
@@ -35,26 +39,7 @@ struct Args {
           value_parser = clap::value_parser!(u64).range(1024..=(1 << 30)))]
     max_frame_bytes: u64,
     #[command(flatten)]
-    convention: Convention,
-}
-
-/// Taking part in a convention of admins (see `greenroom start --help`).
-#[derive(clap::Args)]
-struct Convention {
-    /// Accept other admins of a convention on HOST:PORT (port 0 picks a free one); needs the
-    /// convention's secret.
-    #[arg(long, value_name = "HOST:PORT")]
-    listen: Option<String>,
-    /// The convention's leaders to join (comma-separated or repeated); naming this admin
-    /// itself, or none, makes it a leader.
-    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
-    convention: Vec<String>,
-    /// A capability of this member (repeatable).
-    #[arg(long, value_name = "KEY=VALUE")]
-    capability: Vec<String>,
-    /// The convention's shared secret (written by `greenroom secret new PATH`).
-    #[arg(long, env = "GREENROOM_SECRET_FILE", value_name = "PATH")]
-    secret_file: Option<std::path::PathBuf>,
+    convention: ConventionFlags,
 }
 
 fn main() -> ExitCode {
@@ -64,13 +49,7 @@ fn main() -> ExitCode {
     cfg.dir = args.dir;
     cfg.exit_grace = Duration::from_millis(args.exit_grace_ms);
     cfg.max_frame = args.max_frame_bytes as usize;
-    let c = &args.convention;
-    cfg.convention = match admin::ConventionConfig::from_flags(
-        c.listen.as_deref(),
-        &c.convention,
-        &c.capability,
-        c.secret_file.as_deref(),
-    ) {
+    cfg.convention = match args.convention.config() {
         Ok(conv) => conv,
         Err(e) => {
             eprintln!("greenroom-admin: {e}");

@@ -8,6 +8,10 @@ use clap::{Parser, Subcommand};
 use greenroom::protocol::{ActorInfo, SystemStatus};
 use greenroom::{ActorSystem, Address, Message, sysdir};
 
+#[path = "convention_flags.rs"]
+mod convention_flags;
+use convention_flags::ConventionFlags;
+
 /// Start, inspect and talk to a greenroom actor system.
 ///
 /// Every command takes --system NAME (or $GREENROOM_SYSTEM; default "default"). Addresses are
@@ -151,27 +155,6 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-}
-
-/// Taking part in a convention.
-#[derive(clap::Args)]
-struct ConventionFlags {
-    /// Accept other admins of a convention on HOST:PORT (port 0 picks a free one; see
-    /// `greenroom members` for the one bound). Needs the convention's secret.
-    #[arg(long, value_name = "HOST:PORT")]
-    listen: Option<String>,
-    /// The convention's leaders to join (comma-separated or repeated). Naming this member
-    /// itself, or no one, makes it a leader; several leaders keep the convention going when one
-    /// is lost.
-    #[arg(long, value_name = "HOST:PORT[,HOST:PORT...]")]
-    convention: Vec<String>,
-    /// A capability of this member, for placing actors (repeatable).
-    #[arg(long, value_name = "KEY=VALUE")]
-    capability: Vec<String>,
-    /// The convention's shared secret, written by `greenroom secret new PATH` (else
-    /// $GREENROOM_SECRET_FILE).
-    #[arg(long, env = "GREENROOM_SECRET_FILE", value_name = "PATH")]
-    secret_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -550,12 +533,7 @@ fn print_members(members: &[greenroom::MemberInfo]) {
 
 fn start(name: &str, flags: &ConventionFlags) -> CliResult {
     // Settings that cannot work are refused here, before an admin is started.
-    let convention = greenroom::admin::ConventionConfig::from_flags(
-        flags.listen.as_deref(),
-        &flags.convention,
-        &flags.capability,
-        flags.secret_file.as_deref(),
-    )?;
+    let convention = flags.config()?;
     let dir = sysdir::system_dir(name)?;
     let socket = sysdir::admin_socket(&dir);
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {

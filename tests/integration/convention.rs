@@ -34,15 +34,17 @@ fn secret() -> Secret {
 
 /// A member listening on `listen`, joining `leaders`.
 fn member(secret: &Path, listen: &str, leaders: &[&str]) -> TestSystem {
-    let mut args = vec![
-        "--listen",
-        listen,
-        "--secret-file",
-        secret.to_str().unwrap(),
-    ];
+    member_with(secret, listen, leaders, &[])
+}
+
+/// A member listening on `listen`, joining `leaders`, with more admin flags.
+fn member_with(secret: &Path, listen: &str, leaders: &[&str], more: &[&str]) -> TestSystem {
+    let secret = secret.to_str().unwrap();
+    let mut args = vec!["--listen", listen, "--secret-file", secret];
     for l in leaders {
         args.extend(["--convention", l]);
     }
+    args.extend(more);
     TestSystem::start_with(&args)
 }
 
@@ -239,16 +241,12 @@ fn actors_run_where_their_requirements_hold_and_exit_when_they_stop() {
     let s = secret();
     let leader = member(&s.path, "127.0.0.21:0", &[]);
     let la = address(&mut leader.connect());
-    let gpu = TestSystem::start_with(&[
-        "--listen",
+    let gpu = member_with(
+        &s.path,
         "127.0.0.22:0",
-        "--secret-file",
-        s.path.to_str().unwrap(),
-        "--convention",
-        &la,
-        "--capability",
-        "gpu=yes",
-    ]);
+        &[&la],
+        &["--capability", "gpu=yes"],
+    );
     let ga = address(&mut gpu.connect());
     let zoo = crate::support::example("zoo");
     let zoo_path = zoo.to_str().unwrap();
@@ -524,16 +522,12 @@ fn capabilities_change_at_run_time_and_the_others_hear() {
     let s = secret();
     let leader = member(&s.path, "127.0.0.12:0", &[]);
     let la = address(&mut leader.connect());
-    let m = TestSystem::start_with(&[
-        "--listen",
+    let m = member_with(
+        &s.path,
         "127.0.0.13:0",
-        "--secret-file",
-        s.path.to_str().unwrap(),
-        "--convention",
-        &la,
-        "--capability",
-        "zone=north",
-    ]);
+        &[&la],
+        &["--capability", "zone=north"],
+    );
     let ma = address(&mut m.connect());
     let mut l = leader.connect();
     let caps_of = |l: &mut ActorSystem| {
