@@ -441,7 +441,10 @@ fn print_status(name: &str, status: &SystemStatus) {
         say!("binary {path}: {}", types.join(", "));
     }
     if let Some(address) = &status.convention {
-        say!("convention address: {address} (see `greenroom members`)");
+        say!(
+            "convention address: {address} (see `greenroom members`); {} links refused",
+            status.counters.links_refused
+        );
     }
     let l = &status.ledger;
     say!(

@@ -242,6 +242,10 @@ pub struct Counters {
     pub dead_letters_delivered: u64,
     /// Dead letters dropped (no handler, or about `ChildExited`/`DeadEnvelope`).
     pub dead_letters_dropped: u64,
+    /// Connections to the convention port that were refused: no secret, garbage, too slow, or
+    /// too many at once.
+    #[serde(default)]
+    pub links_refused: u64,
 }
 
 /// The admin's answer to a [`Request`].

@@ -427,6 +427,18 @@ fn a_peer_without_the_secret_joins_nothing_and_is_logged_sparingly() {
     for _ in 0..5 {
         wrong_secret_handshake(&la);
     }
+    // The stranger keeps trying (every half second), and says once that it cannot get in.
+    let refused = |leader: &TestSystem| {
+        let status = leader.connect().system_status().unwrap();
+        status.counters.links_refused
+    };
+    wait_for("the stranger to try twice more", || refused(&leader) >= 8);
+    assert_eq!(
+        stranger.admin_log().matches("cannot reach leader").count(),
+        1,
+        "{}",
+        stranger.admin_log()
+    );
     let members = leader.connect().members().unwrap();
     assert_eq!(members.len(), 1, "{members:?}");
     assert_eq!(stranger.connect().members().unwrap().len(), 1);
@@ -503,6 +515,14 @@ fn garbage_and_silence_on_the_convention_port_change_nothing() {
             }
         }
     }
+    // Each was counted: 40 with garbage, 80 silent (64 timed out, 16 over the limit at once).
+    let refused = leader
+        .connect()
+        .system_status()
+        .unwrap()
+        .counters
+        .links_refused;
+    assert_eq!(refused, 120, "{}", leader.admin_log());
     // A real member still joins, and the leader still serves.
     let member = member(&s.path, "127.0.0.11:0", &[&la]);
     let ma = address(&mut member.connect());

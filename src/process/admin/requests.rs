@@ -223,7 +223,10 @@ impl Admin {
         let mut status =
             self.directory
                 .system_status(&self.dir, actors, self.binaries.clone(), ledger);
-        status.convention = self.convention.as_ref().map(|c| c.address().to_string());
+        if let Some(c) = &self.convention {
+            status.convention = Some(c.address().to_string());
+            status.counters.links_refused = c.refused_total();
+        }
         status
     }
 

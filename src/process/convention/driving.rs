@@ -130,11 +130,14 @@ impl Convention {
         self.peer_of.insert(token, address.clone());
         self.link_of.insert(address.clone(), token);
         for d in &mut self.dials {
-            if d.link == Some(token) && d.address.to_string() != address {
-                log::warn!(
-                    "convention: {} answers as {address}; list the address it listens on in --convention",
-                    d.address
-                );
+            if d.link == Some(token) {
+                d.warned = false;
+                if d.address.to_string() != address {
+                    log::warn!(
+                        "convention: {} answers as {address}; list the address it listens on in --convention",
+                        d.address
+                    );
+                }
             }
         }
         self.view.linked(&address, system, capabilities, now);
@@ -156,8 +159,7 @@ impl Convention {
         link.close(&self.registry);
         for d in &mut self.dials {
             if d.link == Some(token) {
-                d.link = None;
-                d.next_try = Instant::now() + RETRY;
+                d.failed(why);
             }
         }
         match self.peer_of.remove(&token) {
@@ -169,9 +171,8 @@ impl Convention {
                     self.first_hand_changed();
                 }
             }
-            None if self.dials.iter().any(|d| Some(d.address) == remote) => {
-                log::debug!("convention: cannot link to {remote:?}: {why}");
-            }
+            // A leader this admin dials that could not be reached: said by `Dial::failed`.
+            None if self.dials.iter().any(|d| Some(d.address) == remote) => {}
             None => self.refused(remote, why),
         }
     }
@@ -308,10 +309,7 @@ impl Convention {
                     self.links.insert(token, link);
                     self.dials[i].link = Some(token);
                 }
-                Err(e) => {
-                    log::debug!("convention: cannot link to {address}: {e}");
-                    self.dials[i].next_try = now + RETRY;
-                }
+                Err(e) => self.dials[i].failed(&e.to_string()),
             }
         }
     }

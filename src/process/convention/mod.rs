@@ -177,6 +177,22 @@ struct Dial {
     address: SocketAddr,
     link: Option<Token>,
     next_try: Instant,
+    /// Its failures have been logged since it was last reached (one warning, not one a try).
+    warned: bool,
+}
+
+impl Dial {
+    /// A try to reach it failed for `why`.
+    fn failed(&mut self, why: &str) {
+        self.link = None;
+        self.next_try = Instant::now() + RETRY;
+        if !std::mem::replace(&mut self.warned, true) {
+            log::warn!(
+                "convention: cannot reach leader {}: {why} (trying again every {RETRY:?}; see `greenroom members`)",
+                self.address
+            );
+        }
+    }
 }
 
 /// An admin's part in a convention: its listener, its links, and its view of the members.
@@ -201,6 +217,8 @@ pub(crate) struct Convention {
     /// The largest frame a peer may send.
     limit: usize,
     refusals: (Option<Instant>, u64),
+    /// Every refusal since the admin started.
+    refused_total: u64,
     /// Actors and endpoints that receive `ConventionUpdate`s.
     watchers: std::collections::BTreeSet<Address>,
     /// Updates for watchers, waiting for the admin to send them.
@@ -241,6 +259,7 @@ impl Convention {
                 address,
                 link: None,
                 next_try: now,
+                warned: false,
             })
             .collect();
         let mut capabilities = crate::sys::own_capabilities();
@@ -271,9 +290,15 @@ impl Convention {
             last_view: now,
             limit,
             refusals: (None, 0),
+            refused_total: 0,
             watchers: Default::default(),
             updates: Vec::new(),
         })
+    }
+
+    /// Connections refused since the admin started.
+    pub(crate) fn refused_total(&self) -> u64 {
+        self.refused_total
     }
 
     /// True if `token` is one of the convention's.
@@ -306,6 +331,7 @@ impl Convention {
 
     /// Say, rate-limited, that a peer was refused.
     fn refused(&mut self, from: Option<SocketAddr>, why: &str) {
+        self.refused_total += 1;
         let (last, suppressed) = &mut self.refusals;
         if last.is_some_and(|t| t.elapsed() < REFUSAL_LOG_EVERY) {
             *suppressed += 1;
