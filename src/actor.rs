@@ -41,6 +41,18 @@ pub trait Actor: 'static {
         let _ = ctx;
         Ok(())
     }
+
+    /// Capabilities every actor of this type needs, whoever creates it (`KEY`, `VALUE` pairs:
+    /// each must be a capability of the system with exactly that value), on top of those a
+    /// create asks for. A system without them refuses to create the actor
+    /// ([`Error::NoCompatibleSystem`](crate::Error::NoCompatibleSystem)), and asks it to exit if
+    /// a change of capabilities breaks them. None unless overridden.
+    fn requires() -> &'static [(&'static str, &'static str)]
+    where
+        Self: Sized,
+    {
+        &[]
+    }
 }
 
 /// What a create asks for besides the type: the general form behind every `create_*`.

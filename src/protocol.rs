@@ -87,6 +87,9 @@ pub enum Request {
         path: String,
         /// The actor type names it provides.
         types: Vec<String>,
+        /// What types require of a system (see `Actor::requires`), by type; absent for none.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        requires: BTreeMap<String, BTreeMap<String, String>>,
     },
     /// Start an actor; answered with [`Response::Created`] once its socket exists.
     Create {

@@ -13,6 +13,7 @@
 //! A plain `macro_rules!` table is used rather than `inventory`/`linkme`-style registration,
 //! which silently drops types from crates the binary never names, and runs nothing before `main`.
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use crate::actor::Actor;
@@ -25,6 +26,8 @@ pub const LIST_TYPES_MAGIC: &str = "greenroom-actor-binary 1";
 pub struct ActorType {
     pub(crate) name: String,
     pub(crate) make: fn() -> Box<dyn Actor>,
+    /// What [`Actor::requires`] says for the type.
+    pub(crate) requires: &'static [(&'static str, &'static str)],
 }
 
 impl std::fmt::Debug for ActorType {
@@ -45,6 +48,18 @@ pub(crate) fn constructor(type_name: &str) -> Option<fn() -> Box<dyn Actor>> {
 }
 
 static TYPES: OnceLock<Vec<ActorType>> = OnceLock::new();
+
+/// What a type this binary registered requires of a system (see [`Actor::requires`]).
+pub(crate) fn requirements_of(type_name: &str) -> BTreeMap<String, String> {
+    TYPES
+        .get()
+        .into_iter()
+        .flatten()
+        .filter(|a| a.name == type_name)
+        .flat_map(|a| a.requires.iter())
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
 
 /// The actor types this binary registered (empty if it never invoked `actors!`).
 pub fn registered_types() -> Vec<String> {

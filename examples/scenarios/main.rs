@@ -696,6 +696,13 @@ fn requirements_are_met_by_capabilities_or_refused(sys: &mut ActorSystem) -> Out
         }
         other => return Err(format!("created where it cannot run: {other:?}")),
     }
+    // A type can require capabilities of its own, whoever creates it.
+    match sys.create_actor::<actors::GpuEcho>() {
+        Err(greenroom::Error::NoCompatibleSystem { unmet }) => {
+            ensure!(unmet == ["gpu=yes (here no gpu)"], "unmet: {unmet:?}")
+        }
+        other => return Err(format!("a GpuEcho was created without a gpu: {other:?}")),
+    }
     ensure!(live(sys)? == 1, "an actor was created anyway");
     Ok(())
 }

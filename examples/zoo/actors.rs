@@ -603,6 +603,23 @@ impl Actor for Namer {
     }
 }
 
+/// An echo that runs only where the system has `gpu=yes`.
+#[derive(Default)]
+pub struct GpuEcho;
+
+impl Actor for GpuEcho {
+    fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+        if !msg.is_system() {
+            ctx.send_message(&ctx.sender(), msg.clone())?;
+        }
+        Ok(())
+    }
+
+    fn requires() -> &'static [(&'static str, &'static str)] {
+        &[("gpu", "yes")]
+    }
+}
+
 /// Watches its system's convention and passes every `ConventionUpdate` on to its parent.
 #[derive(Default)]
 pub struct Watcher {
@@ -1008,6 +1025,7 @@ pub fn register() {
     greenroom::actors!(
         Versioned,
         Watcher,
+        GpuEcho,
         Echo,
         Inspect,
         Silent,

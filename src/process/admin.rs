@@ -67,6 +67,8 @@ struct Admin {
     pids: HashMap<u32, u64>,
     types: BTreeMap<String, String>,
     binaries: BTreeMap<String, Vec<String>>,
+    /// What types require of a system, by (binary, type), as their binaries declared.
+    declared: HashMap<(String, String), BTreeMap<String, String>>,
     /// Global names, the dead-letter handler, counters.
     directory: Directory,
     /// The admin's own accounting: what it sent, and the dead letters it routed or dropped.
@@ -204,6 +206,7 @@ impl Admin {
             pids: HashMap::new(),
             types: BTreeMap::new(),
             binaries: BTreeMap::new(),
+            declared: HashMap::new(),
             directory: Directory::default(),
             ledger: Ledger::default(),
             retired: Ledger::default(),

@@ -13,6 +13,7 @@ impl ActorType {
         ActorType {
             name: type_name_of::<A>().to_string(),
             make: || Box::new(A::default()),
+            requires: A::requires(),
         }
     }
 }
@@ -48,8 +49,13 @@ pub fn dispatch(types: Vec<ActorType>) {
         }
         Some("--greenroom-list-types") => {
             println!("{LIST_TYPES_MAGIC}");
+            // One line per type: its name, then what it requires, tab-separated.
             for t in types {
-                println!("{}", t.name);
+                let mut line = t.name.clone();
+                for (k, v) in t.requires {
+                    line.push_str(&format!("\t{k}={v}"));
+                }
+                println!("{line}");
             }
             std::process::exit(0)
         }

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use crate::base::SystemConfig;
 use crate::error::{Error, IoContext, Result};
+use std::collections::BTreeMap;
+
 use crate::registry::{self, LIST_TYPES_MAGIC};
 use crate::sysdir;
 
@@ -100,6 +102,12 @@ const LIST_TYPES_MAX_OUTPUT: usize = 1 << 20;
 /// its answer. The answer is what it printed by the time it exited (a child it left behind
 /// holding its standard output does not make this wait), within 5 s and 1 MiB.
 pub fn list_types(path: &Path) -> Result<Vec<String>> {
+    Ok(declared_types(path)?.into_iter().map(|(t, _)| t).collect())
+}
+
+/// A binary's actor types, each with what it requires of a system (see
+/// [`Actor::requires`](crate::Actor::requires)), as [`list_types`] reads them.
+pub(crate) fn declared_types(path: &Path) -> Result<Vec<(String, BTreeMap<String, String>)>> {
     let not = |why: String| Error::NotActorBinary {
         path: path.to_path_buf(),
         why,
@@ -161,9 +169,18 @@ pub fn list_types(path: &Path) -> Result<Vec<String>> {
             "it does not answer --greenroom-list-types as greenroom binaries do".into(),
         ));
     }
+    // Each line is a type name, then (tab-separated) what it requires, `KEY=VALUE`.
     Ok(lines
-        .map(str::to_string)
         .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut fields = l.split('\t');
+            let name = fields.next().unwrap_or_default().to_string();
+            let requires = fields
+                .filter_map(|f| f.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            (name, requires)
+        })
         .collect())
 }
 

@@ -233,7 +233,9 @@ impl SimpleSystem {
             });
         }
         // The simple base has greenroom's own capabilities, and can never change them.
-        let unmet = placement::unmet(&crate::sys::own_capabilities(), &spec.requirements);
+        let declared = registry::requirements_of(type_name);
+        let requirements = placement::together(&declared, &spec.requirements);
+        let unmet = placement::unmet(&crate::sys::own_capabilities(), &requirements);
         if !unmet.is_empty() {
             return Err(Error::NoCompatibleSystem { unmet });
         }

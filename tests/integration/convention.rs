@@ -304,17 +304,27 @@ fn actors_run_where_their_requirements_hold_and_exit_when_they_stop() {
         "{err}"
     );
 
-    // The capability goes: the actor that needs it is asked to exit; the other runs on.
+    // A type that requires the gpu itself runs here, and not on the leader.
+    let gpu_echo = g.create_actor_by_name("GpuEcho", Some(&zoo)).unwrap();
+    let err = leader.cli_err(&["create", "GpuEcho", "--binary", zoo_path]);
+    assert!(err.contains(&ga) && err.contains("gpu=yes"), "{err}");
+
+    // The capability goes: the actors that need it are asked to exit; the other runs on.
     gpu.cli_ok(&["capability", "unset", "gpu"]);
-    let env = g
-        .listen_any(Duration::from_secs(10))
-        .unwrap()
-        .expect("a ChildExited in time");
-    let notice: greenroom::ChildExited = env.msg.decode().unwrap();
-    assert_eq!(
-        (notice.child, notice.reason),
-        (needs_gpu, greenroom::ExitReason::Requested)
-    );
+    let mut ended = Vec::new();
+    for _ in 0..2 {
+        let env = g
+            .listen_any(Duration::from_secs(10))
+            .unwrap()
+            .expect("a ChildExited in time");
+        let notice: greenroom::ChildExited = env.msg.decode().unwrap();
+        assert_eq!(notice.reason, greenroom::ExitReason::Requested);
+        ended.push(notice.child);
+    }
+    ended.sort();
+    let mut expected = vec![needs_gpu, gpu_echo];
+    expected.sort();
+    assert_eq!(ended, expected);
     assert_eq!(
         g.ask_as::<String, _>(&plain, "y", Duration::from_secs(10))
             .unwrap(),

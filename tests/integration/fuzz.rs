@@ -88,6 +88,11 @@ fn admin_seeds(dir: &Path) -> Vec<Vec<u8>> {
         Request::Load {
             path: "/nonexistent/greenroom-fuzz".into(),
             types: vec!["Nope".into()],
+            requires: [(
+                "Nope".to_string(),
+                [("gpu".to_string(), "yes".to_string())].into(),
+            )]
+            .into(),
         },
         Request::DeadLetter {
             target: ghost.clone(),

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use super::{Admin, Source};
 use crate::address::Address;
 use crate::core::ledger::Ledger;
+use crate::core::placement;
 use crate::error::{Error, Result};
 use crate::process::runtime::SPARE;
 use crate::protocol::{ActorInfo, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
@@ -71,7 +72,11 @@ impl Admin {
                     max_frame: self.cfg.max_frame as u64,
                 }
             }
-            Request::Load { path, types } => self.load(&path, types),
+            Request::Load {
+                path,
+                types,
+                requires,
+            } => self.load(&path, types, requires),
             Request::Create {
                 type_name,
                 binary,
@@ -85,16 +90,9 @@ impl Admin {
                         address: Address::new(&self.dir, id),
                     });
                 }
-                if let Err(e) = self.can_run(&requirements) {
-                    return Some(Response::error(&e));
-                }
-                let created =
-                    self.create(&type_name, binary, parent, args.as_deref().map(|a| &a[..]));
-                match created {
+                let args = args.as_deref().map(|a| &a[..]);
+                match self.create(&type_name, binary, parent, args, &requirements) {
                     Ok(address) => {
-                        if let Some(rec) = self.actors.get_mut(&address.id()) {
-                            rec.requirements = requirements;
-                        }
                         self.directory.created();
                         if let Some(name) = name {
                             self.directory.name(name, address.id());
@@ -230,11 +228,20 @@ impl Admin {
         status
     }
 
-    fn load(&mut self, path: &str, types: Vec<String>) -> Response {
+    fn load(
+        &mut self,
+        path: &str,
+        types: Vec<String>,
+        requires: BTreeMap<String, BTreeMap<String, String>>,
+    ) -> Response {
         let path = match std::fs::canonicalize(path) {
             Ok(p) => p.to_string_lossy().into_owned(),
             Err(e) => return Response::bad_request(&format!("cannot load {path}: {e}")),
         };
+        for t in &types {
+            let declared = requires.get(t).cloned().unwrap_or_default();
+            self.declared.insert((path.clone(), t.clone()), declared);
+        }
         for t in &types {
             self.types.insert(t.clone(), path.clone());
         }
@@ -251,6 +258,7 @@ impl Admin {
         binary: Option<String>,
         parent: Address,
         args: Option<&[u8]>,
+        asked: &BTreeMap<String, String>,
     ) -> Result<Address> {
         if self.shutdown.is_some() {
             return Err(Error::ShuttingDown);
@@ -284,24 +292,47 @@ impl Admin {
                 .cloned()
                 .ok_or_else(|| unknown(&self.types))?,
         };
+        // What the type requires (as its binary declared) and what the create asks for.
+        let none = BTreeMap::new();
+        let declared = self
+            .declared
+            .get(&(binary.clone(), type_name.to_string()))
+            .unwrap_or(&none);
+        let requirements = placement::together(declared, asked);
+        self.can_run(&requirements)?;
+        let address = self.start(type_name, binary, &parent, args)?;
+        if let Some(rec) = self.actors.get_mut(&address.id()) {
+            rec.requirements = requirements;
+        }
+        Ok(address)
+    }
+
+    /// Start an actor of `type_name` from `binary`: from its spare if one is ready.
+    fn start(
+        &mut self,
+        type_name: &str,
+        binary: String,
+        parent: &Address,
+        args: Option<&[u8]>,
+    ) -> Result<Address> {
         if self.binaries.contains_key(&binary) {
             self.replenish.push(binary.clone());
             if let Some(id) = self.spares.remove(&binary)
-                && let Some(address) = self.assign(id, type_name, &parent, args)
+                && let Some(address) = self.assign(id, type_name, parent, args)
             {
                 self.directory.counters.spares_used += 1;
                 return Ok(address);
             }
         }
         let Some(args) = args else {
-            let id = self.spawn(&binary, type_name, &parent)?;
+            let id = self.spawn(&binary, type_name, parent)?;
             return Ok(Address::new(&self.dir, id));
         };
         // Start arguments travel in `Assign`: start the process as a spare, and assign it at
         // once (the assignment waits in its control socket).
         let admin = self.me.clone();
         let id = self.spawn(&binary, SPARE, &admin)?;
-        self.assign(id, type_name, &parent, Some(args))
+        self.assign(id, type_name, parent, Some(args))
             .ok_or_else(|| Error::Admin(format!("the process for {type_name} ended at once")))
     }
 }

@@ -17,7 +17,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::message::Message;
 use crate::process::control::ControlClient;
 use crate::process::inbound::{Inbound, Origin, Queue, Queued};
-use crate::process::launcher::{ADMIN_START_TIMEOUT, list_types, start_admin};
+use crate::process::launcher::{ADMIN_START_TIMEOUT, declared_types, start_admin};
 use crate::process::ledger_page::LedgerPage;
 use crate::process::outbox::{Accepted, Outbox};
 use crate::process::outbox::{WINDOW, send_timeout};
@@ -175,9 +175,15 @@ impl ProcessSystem {
             let exe = std::env::current_exe()
                 .and_then(std::fs::canonicalize)
                 .ctx(|| "finding this program's path".into())?;
+            let requires = types
+                .iter()
+                .map(|t| (t.clone(), registry::requirements_of(t)))
+                .filter(|(_, r)| !r.is_empty())
+                .collect();
             system.control.request(&Request::Load {
                 path: exe.to_string_lossy().into_owned(),
                 types,
+                requires,
             })?;
             system.loaded.insert(exe.clone());
             system.own_exe = Some(exe);

@@ -18,12 +18,18 @@ impl SystemBase for ProcessSystem {
     }
 
     fn load(&mut self, path: &Path) -> Result<Vec<String>> {
-        let types = list_types(path)?;
+        let declared = declared_types(path)?;
         let path = std::fs::canonicalize(path).ctx(|| format!("resolving {}", path.display()))?;
         self.loaded.insert(path.clone());
+        let types = declared.iter().map(|(t, _)| t.clone()).collect();
+        let requires = declared
+            .into_iter()
+            .filter(|(_, r)| !r.is_empty())
+            .collect();
         match self.control.request(&Request::Load {
             path: path.to_string_lossy().into_owned(),
             types,
+            requires,
         })? {
             Response::Loaded { types } => Ok(types),
             other => Err(Error::Protocol(format!(
