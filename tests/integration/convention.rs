@@ -581,6 +581,10 @@ fn capabilities_change_at_run_time_and_the_others_hear() {
     });
     let err = m.cli_err(&["capability", "set", "greenroom.cores", "64"]);
     assert!(err.contains("read-only"), "{err}");
+    // What peers would refuse to hear is refused here.
+    let long = "x".repeat(2000);
+    let err = m.cli_err(&["capability", "set", "notes", &long]);
+    assert!(err.contains("at most 1024"), "{err}");
     assert_eq!(
         caps_of(&mut l).get("greenroom.cores"),
         m.connect()
@@ -609,6 +613,7 @@ fn convention_settings_that_cannot_work_are_refused_before_starting() {
     let s = secret();
     let sys = TestSystem::empty();
     let secret = s.path.to_str().unwrap();
+    let long_capability = format!("notes={}", "x".repeat(2000));
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["--listen", "127.0.0.14:0"], "greenroom secret new"),
         (vec!["--convention", "127.0.0.2:7000"], "need --listen"),
@@ -641,6 +646,17 @@ fn convention_settings_that_cannot_work_are_refused_before_starting() {
                 "novalue",
             ],
             "KEY=VALUE",
+        ),
+        (
+            vec![
+                "--listen",
+                "127.0.0.14:0",
+                "--secret-file",
+                secret,
+                "--capability",
+                &long_capability,
+            ],
+            "at most 1024",
         ),
     ];
     for (flags, expected) in cases {

@@ -331,31 +331,13 @@ impl Convention {
 
     /// Set or remove one of this member's capabilities, and tell the others.
     pub(crate) fn set_capability(&mut self, key: &str, value: Option<String>) -> Result<()> {
-        if key.starts_with("greenroom.") {
-            return Err(bad(format!(
-                "capability '{key}' is greenroom's own and read-only"
-            )));
-        }
-        if key.is_empty()
-            || key.len() > wire::MAX_TEXT
-            || value.as_ref().is_some_and(|v| v.len() > wire::MAX_TEXT)
-        {
-            return Err(bad(format!(
-                "a capability's name (1 to {0} bytes) and value (at most {0} bytes) must be short",
-                wire::MAX_TEXT
-            )));
-        }
+        writable(key)?;
         let mut caps = self.view.capabilities().clone();
         match value {
             Some(v) => caps.insert(key.to_string(), v),
             None => caps.remove(key),
         };
-        if caps.len() > wire::MAX_CAPABILITIES {
-            return Err(bad(format!(
-                "a member has at most {} capabilities",
-                wire::MAX_CAPABILITIES
-            )));
-        }
+        wire::check_capabilities(&caps).map_err(bad)?;
         self.view.set_capabilities(caps);
         self.send_view();
         Ok(())

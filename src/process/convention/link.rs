@@ -62,8 +62,6 @@ pub(crate) struct Link {
     limit: usize,
     /// When the link was made (the handshake must end soon after).
     pub(crate) made: Instant,
-    /// When anything was last read from the peer.
-    pub(crate) heard: Instant,
     /// The peer's address, as TCP sees it.
     pub(crate) remote: Option<SocketAddr>,
 }
@@ -111,7 +109,6 @@ impl Link {
             hello: wire::encode(hello).expect("a hello encodes"),
             limit,
             made: now,
-            heard: now,
             remote,
         }
     }
@@ -213,7 +210,6 @@ impl Link {
                     return Err("the peer closed the link".into());
                 }
                 Ok(n) => {
-                    self.heard = Instant::now();
                     budget = budget.saturating_sub(n);
                     self.raw.extend_from_slice(&buf[..n]);
                     self.take(frames)?;

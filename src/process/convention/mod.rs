@@ -145,14 +145,23 @@ impl ConventionConfig {
             leaders.push(resolve("--convention", l)?);
         }
         for k in self.capabilities.keys() {
-            if k.starts_with("greenroom.") {
-                return Err(bad(format!(
-                    "capability '{k}' is greenroom's own and read-only; choose a name that does not start with 'greenroom.'"
-                )));
-            }
+            writable(k)?;
         }
+        let mut all = crate::sys::own_capabilities();
+        all.extend(self.capabilities.clone());
+        wire::check_capabilities(&all).map_err(|why| bad(format!("--capability: {why}")))?;
         Ok((listen, leaders))
     }
+}
+
+/// A capability a member may set: not one of greenroom's own.
+fn writable(key: &str) -> Result<()> {
+    if key.starts_with("greenroom.") {
+        return Err(bad(format!(
+            "capability '{key}' is greenroom's own and read-only; choose a name that does not start with 'greenroom.'"
+        )));
+    }
+    Ok(())
 }
 
 fn bad(why: impl Into<String>) -> Error {

@@ -44,27 +44,40 @@ pub(crate) const MAX_MEMBERS: usize = 4096;
 pub(crate) const MAX_CAPABILITIES: usize = 256;
 pub(crate) const MAX_TEXT: usize = 1024;
 
+/// A text of 1 to [`MAX_TEXT`] bytes; else what it is.
+fn text(what: &str, s: &str) -> Result<(), String> {
+    if s.is_empty() || s.len() > MAX_TEXT {
+        Err(format!("{what} of {} bytes", s.len()))
+    } else {
+        Ok(())
+    }
+}
+
+/// Capabilities a member may have: at most [`MAX_CAPABILITIES`], names of 1 to [`MAX_TEXT`]
+/// bytes, values of at most [`MAX_TEXT`]. Checked on what peers say and on a member's own, so
+/// that a member never says what its peers would refuse.
+pub(crate) fn check_capabilities(c: &BTreeMap<String, String>) -> Result<(), String> {
+    if c.len() > MAX_CAPABILITIES {
+        return Err(format!(
+            "{} capabilities (at most {MAX_CAPABILITIES})",
+            c.len()
+        ));
+    }
+    for (k, v) in c {
+        text("a capability name", k)?;
+        if v.len() > MAX_TEXT {
+            return Err(format!(
+                "a capability value of {} bytes (at most {MAX_TEXT})",
+                v.len()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Check the sizes in what a peer said; says what is wrong.
 pub(crate) fn check(msg: &LinkMsg) -> Result<(), String> {
-    let text = |what: &str, s: &str| {
-        if s.is_empty() || s.len() > MAX_TEXT {
-            Err(format!("{what} of {} bytes", s.len()))
-        } else {
-            Ok(())
-        }
-    };
-    let caps = |c: &BTreeMap<String, String>| {
-        if c.len() > MAX_CAPABILITIES {
-            return Err(format!("{} capabilities", c.len()));
-        }
-        for (k, v) in c {
-            text("a capability name", k)?;
-            if v.len() > MAX_TEXT {
-                return Err(format!("a capability value of {} bytes", v.len()));
-            }
-        }
-        Ok(())
-    };
+    let caps = check_capabilities;
     match msg {
         LinkMsg::Hello {
             system,
