@@ -181,7 +181,7 @@ impl Link {
                 Err(e) => return Err(format!("cannot connect: {e}")),
             }
             let _ = self.stream.set_nodelay(true);
-            let mut initiator = builder(&self.secret.clone())?
+            let mut initiator = builder(&self.secret)?
                 .build_initiator()
                 .map_err(|e| format!("noise: {e}"))?;
             let mut msg = vec![0u8; NOISE_MAX];
