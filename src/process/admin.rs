@@ -67,8 +67,8 @@ struct Admin {
     pids: HashMap<u32, u64>,
     types: BTreeMap<String, String>,
     binaries: BTreeMap<String, Vec<String>>,
-    /// What types require of a system, by (binary, type), as their binaries declared.
-    declared: HashMap<(String, String), BTreeMap<String, String>>,
+    /// What types require of a system, by binary and type, as their binaries declared.
+    declared: HashMap<String, BTreeMap<String, BTreeMap<String, String>>>,
     /// Global names, the dead-letter handler, counters.
     directory: Directory,
     /// The admin's own accounting: what it sent, and the dead letters it routed or dropped.

@@ -238,10 +238,7 @@ impl Admin {
             Ok(p) => p.to_string_lossy().into_owned(),
             Err(e) => return Response::bad_request(&format!("cannot load {path}: {e}")),
         };
-        for t in &types {
-            let declared = requires.get(t).cloned().unwrap_or_default();
-            self.declared.insert((path.clone(), t.clone()), declared);
-        }
+        self.declared.insert(path.clone(), requires);
         for t in &types {
             self.types.insert(t.clone(), path.clone());
         }
@@ -293,12 +290,8 @@ impl Admin {
                 .ok_or_else(|| unknown(&self.types))?,
         };
         // What the type requires (as its binary declared) and what the create asks for.
-        let none = BTreeMap::new();
-        let declared = self
-            .declared
-            .get(&(binary.clone(), type_name.to_string()))
-            .unwrap_or(&none);
-        let requirements = placement::together(declared, asked);
+        let declared = self.declared.get(&binary).and_then(|d| d.get(type_name));
+        let requirements = placement::together(declared.into_iter().flatten(), asked);
         self.can_run(&requirements)?;
         let address = self.start(type_name, binary, &parent, args)?;
         if let Some(rec) = self.actors.get_mut(&address.id()) {
