@@ -609,10 +609,7 @@ pub struct GpuEcho;
 
 impl Actor for GpuEcho {
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
-        if !msg.is_system() {
-            ctx.send_message(&ctx.sender(), msg.clone())?;
-        }
-        Ok(())
+        Echo.receive(msg, ctx)
     }
 
     fn requires() -> &'static [(&'static str, &'static str)] {
