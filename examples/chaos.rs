@@ -360,6 +360,12 @@ fn run(a: &Args) -> Result<String, String> {
         } else {
             return false;
         };
+        trace(format_args!(
+            "outcome {id} {} marked {marked} via {} from {}",
+            if handled { "handled" } else { "returned" },
+            msg.type_name(),
+            msg.get::<Back>().map_or(String::new(), |b| b.how)
+        ));
         let f = fates.entry(id).or_default();
         let first = f.handled + f.returned == 0;
         if handled {

@@ -5,14 +5,18 @@
 
 use crate::support::{TestSystem, example};
 
-fn chaos(base: &str) -> serde_json::Value {
+/// The chaos report, and the trace of what carriers did with tokens (for a failure message).
+fn chaos(base: &str) -> (serde_json::Value, String) {
     let sys = TestSystem::empty();
+    let trace = sys.tmp.path().join("trace");
     let out = sys
         .command(&example("chaos"))
         .args(["--actors", "40", "--seconds", "5"])
         .env("GREENROOM_BASE", base)
+        .env("CHAOS_TRACE", &trace)
         .output()
         .unwrap();
+    let trace = std::fs::read_to_string(&trace).unwrap_or_default();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -20,11 +24,27 @@ fn chaos(base: &str) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     sys.assert_nothing_left();
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("chaos printed no JSON ({e}): {stdout}"))
+    let report = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("chaos printed no JSON ({e}): {stdout}"));
+    (report, trace)
 }
 
-fn assert_accounted(report: &serde_json::Value) {
+/// The trace lines about the tokens a report names as lost or duplicated without a mark.
+fn about_failed_tokens(report: &serde_json::Value, trace: &str) -> String {
+    let ids: Vec<String> = ["unaccounted_ids", "unmarked_ids"]
+        .iter()
+        .flat_map(|k| report[*k].as_array().cloned().unwrap_or_default())
+        .map(|id| id.to_string())
+        .collect();
+    trace
+        .lines()
+        .filter(|l| l.split_whitespace().any(|w| ids.iter().any(|id| id == w)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn assert_accounted(run: &(serde_json::Value, String)) {
+    let (report, trace) = run;
     let n = |key: &str| {
         report[key]
             .as_u64()
@@ -37,8 +57,14 @@ fn assert_accounted(report: &serde_json::Value) {
     // 100 failures are scheduled (one every 50 ms for 5 s); a loaded machine may fall a few
     // behind the beat, never far.
     assert!(n("kills") >= 80, "too few failures: {report}");
-    assert_eq!(n("unaccounted"), 0, "tokens lost: {report}");
-    assert_eq!(n("unmarked_duplicates"), 0, "unmarked duplicates: {report}");
+    let failed = || about_failed_tokens(report, trace);
+    assert_eq!(n("unaccounted"), 0, "tokens lost: {report}\n{}", failed());
+    assert_eq!(
+        n("unmarked_duplicates"),
+        0,
+        "unmarked duplicates: {report}\n{}",
+        failed()
+    );
     assert_eq!(
         report["ledger"]["in_flight"].as_u64(),
         Some(0),
@@ -54,7 +80,8 @@ fn chaos_on_processes_killed_every_50_ms_loses_no_token() {
 
 #[test]
 fn chaos_on_the_simple_base_loses_nothing_and_duplicates_nothing() {
-    let report = chaos("simple");
-    assert_accounted(&report);
+    let run = chaos("simple");
+    assert_accounted(&run);
+    let report = &run.0;
     assert_eq!(report["duplicates"].as_u64(), Some(0), "{report}");
 }
