@@ -534,6 +534,34 @@ fn print_members(members: &[greenroom::MemberInfo]) {
     }
 }
 
+/// A member that names leaders other than itself: wait (3 s at most) until a leader links to it,
+/// so that the members are listed when `start` returns; say so if none has yet.
+fn wait_for_leaders(system: &mut ActorSystem, me: &str, leaders: &[String]) -> CliResult {
+    if leaders.iter().all(|l| l == me) {
+        return Ok(());
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let members = system.members()?;
+        let alive = members
+            .iter()
+            .filter(|m| m.state == greenroom::MemberState::Alive)
+            .count();
+        if alive > 1 {
+            say!("joined the convention: {alive} members alive");
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            eprintln!(
+                "greenroom: no leader ({}) has answered yet; the admin keeps trying (see `greenroom members`, and `greenroom log` for why)",
+                leaders.join(", ")
+            );
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 fn start(name: &str, flags: &ConventionFlags) -> CliResult {
     // Settings that cannot work are refused here, before an admin is started.
     let convention = flags.config()?;
@@ -571,10 +599,11 @@ fn start(name: &str, flags: &ConventionFlags) -> CliResult {
                 dir.display(),
                 child.id()
             );
-            if convention.is_some() {
-                let status = ActorSystem::attach(name)?.system_status()?;
-                if let Some(address) = status.convention {
+            if let Some(c) = &convention {
+                let mut system = ActorSystem::attach(name)?;
+                if let Some(address) = system.system_status()?.convention {
                     say!("convention address {address} (see `greenroom members`)");
+                    wait_for_leaders(&mut system, &address, &c.leaders)?;
                 }
             }
             return Ok(());

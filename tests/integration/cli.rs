@@ -71,7 +71,17 @@ fn every_command_explains_itself_with_help() {
     let sys = TestSystem::empty();
     let top = sys.cli_ok(&["--help"]);
     for cmd in [
-        "start", "shutdown", "load", "create", "tell", "ask", "exit", "status",
+        "start",
+        "shutdown",
+        "load",
+        "create",
+        "tell",
+        "ask",
+        "exit",
+        "status",
+        "secret",
+        "members",
+        "capability",
     ] {
         assert!(top.contains(cmd), "top-level help lacks {cmd}");
         let help = sys.cli_ok(&[cmd, "--help"]);

@@ -820,3 +820,57 @@ fn a_member_cut_off_by_the_network_is_gone_and_rejoins_when_it_is_back() {
         m.shutdown();
     }
 }
+
+/// `greenroom start` with convention flags, in a directory of its own: its output, and the
+/// system (whose background admin this test process adopts).
+fn cli_start(flags: &[&str]) -> (String, TestSystem, u32) {
+    let sys = TestSystem::empty();
+    let mut args = vec!["start"];
+    args.extend(flags);
+    let out = sys.cli_ok(&args);
+    let pid: u32 = std::fs::read_to_string(sys.dir.join("admin.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    sys.remember(pid);
+    (out, sys, pid)
+}
+
+#[test]
+fn greenroom_start_returns_once_a_leader_has_linked_to_the_member() {
+    let s = secret();
+    let secret = s.path.to_str().unwrap();
+    let (out, leader, leader_pid) =
+        cli_start(&["--listen", "127.0.0.25:0", "--secret-file", secret]);
+    let la = out
+        .lines()
+        .find_map(|l| l.strip_prefix("convention address "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address in: {out}"))
+        .to_string();
+    assert!(
+        !out.contains("joined"),
+        "a lone leader waits for no one: {out}"
+    );
+    let (out, member, member_pid) = cli_start(&[
+        "--listen",
+        "127.0.0.26:0",
+        "--secret-file",
+        secret,
+        "--convention",
+        &la,
+    ]);
+    assert!(
+        out.contains("joined the convention: 2 members alive"),
+        "{out}"
+    );
+    // `members` right after `start` already lists both.
+    let listed = member.cli_ok(&["members"]);
+    assert_eq!(listed.matches("alive").count(), 2, "{listed}");
+    for (sys, pid) in [(member, member_pid), (leader, leader_pid)] {
+        assert!(sys.cli_ok(&["shutdown"]).contains("shut down"));
+        crate::support::wait_gone(pid);
+        sys.assert_nothing_left();
+    }
+}
