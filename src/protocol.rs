@@ -132,6 +132,11 @@ pub enum Request {
         /// second time if the sender dies). Optional; absent means none.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kept: Option<[u64; 2]>,
+        /// If the message is one the sender had taken into its own queue ring and now returns
+        /// (it exits, or closes its endpoint), the entry's position there (so that the admin
+        /// never returns it a second time if the sender dies before settling it). Optional.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queued: Option<u64>,
     },
     /// List the live actors; answered with [`Response::Status`].
     Status,

@@ -144,6 +144,9 @@ pub(crate) fn refuse<S: Stage>(
     error: &str,
 ) {
     if counted {
+        // Marked as being handled while its Poison leaves: should the process die before
+        // letting it go, it comes back marked possibly handled, not as a second, plain return.
+        stage.handling(place);
         stage.count(Count::Poisoned);
         let ask = env.msg.ask;
         let poison = Poison {

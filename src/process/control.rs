@@ -35,18 +35,27 @@ impl ControlClient {
     /// Hand the admin a message whose target is not running, for the dead-letter handler (the
     /// admin counts what becomes of it); `kept` names the out ring copy it comes from. Not
     /// answered; a failure is logged, since the caller has nowhere else to put it.
+    /// Hand the admin a message whose target is not running, saying where this process kept
+    /// it (see [`HandedFrom`]).
     pub(crate) fn dead_letter(
         &mut self,
         target: &Address,
         sender: &Address,
         message: Message,
-        kept: Option<(u64, u64)>,
+        from: HandedFrom,
     ) {
+        let (kept, queued) = match from {
+            HandedFrom::Nowhere => (None, None),
+            HandedFrom::OutRing(Some((c, s))) => (Some([c, s]), None),
+            HandedFrom::OutRing(None) => (None, None),
+            HandedFrom::QueueRing(at) => (None, at),
+        };
         let req = Request::DeadLetter {
             target: target.clone(),
             sender: sender.clone(),
             message,
-            kept: kept.map(|(c, s)| [c, s]),
+            kept,
+            queued,
         };
         if let Err(e) = self.post(&req) {
             log::warn!("could not hand a dead letter to the admin: {e}");
@@ -103,4 +112,16 @@ impl ControlClient {
             why: e.message,
         })
     }
+}
+
+/// Where a process kept a message it hands to the admin as a dead letter, so that the admin
+/// never returns it a second time should the process die before it is let go there.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum HandedFrom {
+    /// Nowhere: the process never took custody of it.
+    Nowhere,
+    /// Its out ring: the copy's `(conn, seq)`, if it kept one.
+    OutRing(Option<(u64, u64)>),
+    /// Its queue ring, at this position (if it came from a stream).
+    QueueRing(Option<u64>),
 }

@@ -99,6 +99,7 @@ fn admin_seeds(dir: &Path) -> Vec<Vec<u8>> {
             sender: ghost,
             message: greenroom::Message::new(&7u64).unwrap(),
             kept: None,
+            queued: Some(0),
         },
     ];
     requests

@@ -1,7 +1,6 @@
 //! The admin's children: starting actor processes (and spares), hearing from them on their
 //! control sockets, reaping them, and telling parents why a child ended.
 
-use std::collections::HashSet;
 use std::os::unix::net::{UnixListener as StdUnixListener, UnixStream as StdUnixStream};
 use std::path::PathBuf;
 
@@ -35,7 +34,7 @@ pub(super) struct ActorRec {
     /// Its ledger page, read for the system's counts.
     pub(super) page: Option<LedgerPage>,
     /// Copies from its out ring it has handed on as dead letters itself: `(conn, seq)`.
-    pub(super) handed_on: HashSet<(u64, u64)>,
+    pub(super) handed_on: super::custody::HandedOn,
     /// The capabilities it was created requiring.
     pub(super) requirements: crate::core::placement::Requirements,
 }
@@ -169,7 +168,7 @@ impl Admin {
                 )),
                 exiting: None,
                 page: Some(page),
-                handed_on: HashSet::new(),
+                handed_on: Default::default(),
                 requirements: Default::default(),
             },
         );
@@ -293,7 +292,7 @@ impl Admin {
         &mut self,
         address: &Address,
         page: Option<LedgerPage>,
-        handed_on: &HashSet<(u64, u64)>,
+        handed_on: &super::custody::HandedOn,
     ) {
         self.settle_rings(address, handed_on);
         if let Some(page) = page {

@@ -22,7 +22,7 @@ pub(super) struct Client {
     /// Its endpoint's ledger page, once the admin has looked at it.
     pub(super) page: Option<LedgerPage>,
     /// Copies from its out ring it has handed on as dead letters itself: `(conn, seq)`.
-    pub(super) handed_on: std::collections::HashSet<(u64, u64)>,
+    pub(super) handed_on: super::custody::HandedOn,
     /// The pid of the process on the other end, as the kernel tells it.
     pub(super) peer_pid: Option<u32>,
 }

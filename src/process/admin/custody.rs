@@ -18,6 +18,16 @@ use crate::core::ledger::{Count, Tally};
 use crate::message::{Message, Poison};
 use crate::process::ledger_page::{LedgerPage, Outgoing, Progress, ring_bytes};
 
+/// What a process handed to the admin itself, as dead letters, from its rings: so that the
+/// admin never returns it a second time when the process ends before letting it go there.
+#[derive(Debug, Default)]
+pub(super) struct HandedOn {
+    /// Out ring copies, by `(conn, seq)`.
+    pub(super) copies: HashSet<(u64, u64)>,
+    /// Queue ring entries, by position.
+    pub(super) queued: HashSet<u64>,
+}
+
 /// How long the admin remembers how far an ended process took its connections.
 const REMEMBER_FINAL: Duration = Duration::from_secs(60);
 
@@ -57,9 +67,9 @@ enum Receiver {
 }
 
 impl Admin {
-    /// The process at `address` has ended: settle what its rings hold. `handed_on` lists the
-    /// out ring copies it had already handed on as dead letters itself.
-    pub(super) fn settle_rings(&mut self, address: &Address, handed_on: &HashSet<(u64, u64)>) {
+    /// The process at `address` has ended: settle what its rings hold. `handed_on` lists what
+    /// it had already handed on as dead letters itself.
+    pub(super) fn settle_rings(&mut self, address: &Address, handed_on: &HandedOn) {
         let max = ring_bytes(self.cfg.max_frame);
         let page = match LedgerPage::open_whole(&address.ledger_path(), max) {
             Ok(page) => page,
@@ -70,11 +80,15 @@ impl Admin {
         };
         self.remember_final(address, &page);
         let mut queued = Vec::new();
-        page.unsettled(|u| queued.push(u));
+        page.unsettled(|u| {
+            if !handed_on.queued.contains(&u.at) {
+                queued.push(u)
+            }
+        });
         // By connection, in ring order within each.
         let mut outgoing: BTreeMap<(u32, u64), Vec<Outgoing>> = BTreeMap::new();
         page.outgoing(|o| {
-            if !handed_on.contains(&(o.conn, o.seq)) {
+            if !handed_on.copies.contains(&(o.conn, o.seq)) {
                 outgoing.entry((o.peer, o.conn)).or_default().push(o);
             }
         });

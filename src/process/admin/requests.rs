@@ -114,16 +114,20 @@ impl Admin {
                 sender,
                 message,
                 kept,
+                queued,
             } => {
-                if let Some([conn, seq]) = kept {
-                    // Named so that the admin never returns the same copy again, should the
-                    // sender die with it still in its out ring.
-                    let set = match source {
-                        Source::Actor(id) => self.actors.get_mut(&id).map(|r| &mut r.handed_on),
-                        Source::Client(t) => self.clients.get_mut(&t).map(|c| &mut c.handed_on),
-                    };
-                    if let Some(set) = set {
-                        set.insert((conn, seq));
+                // Named so that the admin never returns the same message again, should the
+                // sender die with it still in one of its rings.
+                let handed_on = match source {
+                    Source::Actor(id) => self.actors.get_mut(&id).map(|r| &mut r.handed_on),
+                    Source::Client(t) => self.clients.get_mut(&t).map(|c| &mut c.handed_on),
+                };
+                if let Some(handed_on) = handed_on {
+                    if let Some([conn, seq]) = kept {
+                        handed_on.copies.insert((conn, seq));
+                    }
+                    if let Some(at) = queued {
+                        handed_on.queued.insert(at);
                     }
                 }
                 self.dead_letter(target, sender, message);

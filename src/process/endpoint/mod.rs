@@ -15,7 +15,7 @@ use crate::base::{SystemBase, SystemConfig, WhenMissing};
 use crate::core::ledger::{Count, Tally};
 use crate::error::{Error, IoContext, Result};
 use crate::message::Message;
-use crate::process::control::ControlClient;
+use crate::process::control::{ControlClient, HandedFrom};
 use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::launcher::{ADMIN_START_TIMEOUT, declared_types, start_admin};
 use crate::process::ledger_page::LedgerPage;
@@ -191,11 +191,6 @@ impl ProcessSystem {
         Ok(system)
     }
 
-    /// Hand a message whose target is not running to the admin, for the dead-letter handler.
-    fn dead_letter(&mut self, target: &Address, sender: &Address, message: Message) {
-        self.control.dead_letter(target, sender, message, None);
-    }
-
     /// Wait up to `timeout` for events: take in messages, write what waits, and carry out what
     /// came back from receivers that ended. Returns true if any message was queued.
     fn pump(&mut self, timeout: Duration) -> Result<bool> {
@@ -244,7 +239,7 @@ impl ProcessSystem {
         let returns = self.outbox.take_returns();
         for r in &returns {
             self.control
-                .dead_letter(&r.to, &r.from, r.msg.clone(), r.kept);
+                .dead_letter(&r.to, &r.from, r.msg.clone(), HandedFrom::OutRing(r.kept));
         }
         self.outbox.handed_on(&returns);
     }
@@ -301,7 +296,9 @@ impl ProcessSystem {
             self.carry_out_returns();
             let me = self.me.clone();
             while let Some(Queued { env, origin }) = self.inbox.pop() {
-                self.dead_letter(&me, &env.from, env.msg);
+                // Named by its place in the ring, as an exiting actor does.
+                let from = HandedFrom::QueueRing(origin.ring_at());
+                self.control.dead_letter(&me, &env.from, env.msg, from);
                 self.inbound.done(origin);
             }
             if !self.outbox.pending() {

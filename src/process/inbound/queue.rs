@@ -15,6 +15,16 @@ pub(crate) enum Origin {
     Memory,
 }
 
+impl Origin {
+    /// Where the message is kept until it is settled: its queue ring position, if any.
+    pub(crate) fn ring_at(self) -> Option<u64> {
+        match self {
+            Origin::Ring { start, .. } => Some(start),
+            Origin::Timer | Origin::Memory => None,
+        }
+    }
+}
+
 /// A message waiting for the handler.
 #[derive(Debug)]
 pub(crate) struct Queued {

@@ -206,6 +206,8 @@ pub(crate) struct Unsettled {
     pub(crate) body: Vec<u8>,
     /// Its handler was running.
     pub(crate) running: bool,
+    /// Its position in the ring.
+    pub(crate) at: u64,
 }
 
 /// A message left in the out ring of a process that has ended.

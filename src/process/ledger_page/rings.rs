@@ -237,6 +237,7 @@ impl LedgerPage {
                 from: entry.from,
                 body: entry.body,
                 running: running == Some(pos),
+                at: pos,
             })
         });
     }

@@ -246,3 +246,22 @@ fn a_message_moved_to_the_tail_is_returned_once_whenever_its_owner_dies() {
     owner2.done(copy);
     assert_eq!(sizes(&owner2), [1]);
 }
+
+#[test]
+fn an_unsettled_entry_is_named_by_the_position_its_owner_knows_it_by() {
+    // An exiting process hands entries on itself, naming each by the start `push` gave it; the
+    // admin skips the ones named so when the process dies before letting them go.
+    let t = tempfile::tempdir().unwrap();
+    let (_file, owner) = page(t.path(), "9.ledger");
+    owner.open_slot(0, 5);
+    let starts: Vec<u64> = (1..=3)
+        .map(|seq| owner.push(stream(0, 5, seq), b"1@/d", b"body").unwrap().0)
+        .collect();
+    owner.started(starts[1]);
+    let mut seen = Vec::new();
+    owner.unsettled(|u| seen.push((u.at, u.running)));
+    assert_eq!(
+        seen,
+        [(starts[0], false), (starts[1], true), (starts[2], false)]
+    );
+}

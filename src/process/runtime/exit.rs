@@ -59,7 +59,10 @@ impl Runtime {
         let me = self.cell.me.clone();
         while let Some(Queued { env, origin }) = self.queue.pop() {
             if origin != Origin::Timer {
-                self.dead_letter(&me, &env.from, env.msg);
+                // Named by its place in the ring: should this process die before letting it
+                // go, the admin knows it was handed on already.
+                let from = HandedFrom::QueueRing(origin.ring_at());
+                self.control.dead_letter(&me, &env.from, env.msg, from);
                 self.inbound.done(origin);
             }
         }

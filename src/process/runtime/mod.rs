@@ -28,7 +28,7 @@ use crate::core::ledger::{Count, Tally};
 use crate::core::stage;
 use crate::error::{Error, IoContext, Result};
 use crate::message::{ExitReason, Message};
-use crate::process::control::ControlClient;
+use crate::process::control::{ControlClient, HandedFrom};
 use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::ledger_page::LedgerPage;
 
@@ -353,7 +353,7 @@ impl Runtime {
         };
         for r in &returns {
             self.control
-                .dead_letter(&r.to, &r.from, r.msg.clone(), r.kept);
+                .dead_letter(&r.to, &r.from, r.msg.clone(), HandedFrom::OutRing(r.kept));
         }
         lock(&self.outbox).handed_on(&returns);
     }
@@ -361,6 +361,7 @@ impl Runtime {
     /// Hand a message whose target is not running to the admin, for the dead-letter handler
     /// (the admin counts what becomes of it).
     fn dead_letter(&mut self, target: &Address, sender: &Address, message: Message) {
-        self.control.dead_letter(target, sender, message, None);
+        self.control
+            .dead_letter(target, sender, message, HandedFrom::Nowhere);
     }
 }
