@@ -58,6 +58,49 @@
 //!   other over TCP, authenticated and encrypted with a shared secret, and advertise
 //!   capabilities; [`ActorSystem::members`] lists them, alive or gone.
 //!
+//! ## A member of a convention
+//!
+//! A program whose admin joins a convention, and creates an actor only where the capabilities
+//! its type or its create require hold (the same flags work on `greenroom start`):
+//!
+//! ```no_run
+//! use greenroom::admin::ConventionConfig;
+//! use greenroom::{Actor, ActorSystem, Context, Handled, Message, SystemConfig};
+//!
+//! #[derive(Default)]
+//! struct Render;
+//!
+//! impl Actor for Render {
+//!     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
+//!         Ok(ctx.send_message(&ctx.sender(), msg.clone())?)
+//!     }
+//!     // Whoever creates it, it runs only where the system has `gpu=yes`.
+//!     fn requires() -> &'static [(&'static str, &'static str)] {
+//!         &[("gpu", "yes")]
+//!     }
+//! }
+//!
+//! fn main() -> greenroom::Result<()> {
+//!     greenroom::actors!(Render);
+//!     let mut system = ActorSystem::with_config(SystemConfig {
+//!         convention: Some(ConventionConfig {
+//!             listen: "192.0.2.7:7001".into(),
+//!             leaders: vec!["192.0.2.1:7001".into()],
+//!             capabilities: [("gpu".to_string(), "yes".to_string())].into(),
+//!             secret_file: "/etc/greenroom/convention.key".into(),
+//!         }),
+//!         ..SystemConfig::default()
+//!     })?;
+//!     for m in system.members()? {
+//!         println!("{} ({}): {:?}", m.address, m.system, m.state);
+//!     }
+//!     let render = system.create_actor::<Render>()?; // NoCompatibleSystem without gpu=yes
+//!     system.watch_convention(true)?; // a ConventionUpdate per member, then per change
+//!     let _ = render;
+//!     Ok(())
+//! }
+//! ```
+//!
 //! ## Guarantees
 //!
 //! - **Every message accounted for**: every message whose send returned `Ok` ends in exactly
