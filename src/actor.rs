@@ -69,13 +69,38 @@ pub(crate) struct Spec<'a> {
     pub(crate) requirements: BTreeMap<String, String>,
 }
 
-impl Spec<'_> {
-    /// Requirements from `KEY`/`VALUE` pairs.
-    pub(crate) fn requirements(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+impl<'a> Spec<'a> {
+    /// Under a global name.
+    pub(crate) fn named(global_name: &'a str) -> Spec<'a> {
+        Spec {
+            global_name: Some(global_name),
+            ..Spec::default()
+        }
+    }
+
+    /// With start arguments (MessagePack).
+    pub(crate) fn with_args(args: Vec<u8>) -> Spec<'a> {
+        Spec {
+            args: Some(args),
+            ..Spec::default()
+        }
+    }
+
+    /// Requiring capabilities, as `KEY`/`VALUE` pairs.
+    pub(crate) fn requiring(pairs: &[(&str, &str)]) -> Spec<'a> {
+        Spec {
+            requirements: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..Spec::default()
+        }
+    }
+
+    /// From this binary.
+    pub(crate) fn in_binary(mut self, binary: Option<&'a Path>) -> Spec<'a> {
+        self.binary = binary;
+        self
     }
 }
 
@@ -153,11 +178,7 @@ impl Context<'_> {
         args: &T,
     ) -> Result<Address> {
         let args = crate::message::encode_value(args)?;
-        let spec = Spec {
-            args: Some(args),
-            ..Spec::default()
-        };
-        self.ops.create(type_name_of::<A>(), spec)
+        self.ops.create(type_name_of::<A>(), Spec::with_args(args))
     }
 
     /// The start arguments this actor was created with
@@ -184,11 +205,8 @@ impl Context<'_> {
         &mut self,
         requirements: &[(&str, &str)],
     ) -> Result<Address> {
-        let spec = Spec {
-            requirements: Spec::requirements(requirements),
-            ..Spec::default()
-        };
-        self.ops.create(type_name_of::<A>(), spec)
+        self.ops
+            .create(type_name_of::<A>(), Spec::requiring(requirements))
     }
 
     /// Create a child actor by type name, for types this binary does not define.
@@ -200,21 +218,14 @@ impl Context<'_> {
     /// type `A` under that name (as this actor's child). The name is freed when that actor
     /// exits. Concurrent creates of one name give one actor.
     pub fn create_global<A: Actor>(&mut self, global_name: &str) -> Result<Address> {
-        let spec = Spec {
-            global_name: Some(global_name),
-            ..Spec::default()
-        };
-        self.ops.create(type_name_of::<A>(), spec)
+        self.ops
+            .create(type_name_of::<A>(), Spec::named(global_name))
     }
 
     /// [`create_global`](Self::create_global) by type name, for types this binary does not
     /// define.
     pub fn create_global_by_name(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
-        let spec = Spec {
-            global_name: Some(global_name),
-            ..Spec::default()
-        };
-        self.ops.create(type_name, spec)
+        self.ops.create(type_name, Spec::named(global_name))
     }
 
     /// The global name this actor holds, if any. It is asked of the system (on the process

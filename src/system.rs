@@ -123,12 +123,8 @@ impl ActorSystem {
         args: &T,
     ) -> Result<Address> {
         let args = crate::message::encode_value(args)?;
-        let spec = Spec {
-            binary,
-            args: Some(args),
-            ..Spec::default()
-        };
-        self.inner.create(type_name, spec)
+        self.inner
+            .create(type_name, Spec::with_args(args).in_binary(binary))
     }
 
     /// Create an actor of type `A` with start arguments: it is built with `Default`, then reads
@@ -139,11 +135,8 @@ impl ActorSystem {
         args: &T,
     ) -> Result<Address> {
         let args = crate::message::encode_value(args)?;
-        let spec = Spec {
-            args: Some(args),
-            ..Spec::default()
-        };
-        self.inner.create(type_name_of::<A>(), spec)
+        self.inner
+            .create(type_name_of::<A>(), Spec::with_args(args))
     }
 
     /// Create an actor by type name, from `binary` if given (it is loaded first if the admin
@@ -154,11 +147,8 @@ impl ActorSystem {
         type_name: &str,
         binary: Option<&Path>,
     ) -> Result<Address> {
-        let spec = Spec {
-            binary,
-            ..Spec::default()
-        };
-        self.inner.create(type_name, spec)
+        self.inner
+            .create(type_name, Spec::default().in_binary(binary))
     }
 
     /// Create an actor of type `A` on a system whose capabilities meet `requirements` (`KEY`,
@@ -169,11 +159,8 @@ impl ActorSystem {
         &mut self,
         requirements: &[(&str, &str)],
     ) -> Result<Address> {
-        let spec = Spec {
-            requirements: Spec::requirements(requirements),
-            ..Spec::default()
-        };
-        self.inner.create(type_name_of::<A>(), spec)
+        self.inner
+            .create(type_name_of::<A>(), Spec::requiring(requirements))
     }
 
     /// [`create_actor_requiring`](Self::create_actor_requiring) by type name (and, optionally,
@@ -184,32 +171,21 @@ impl ActorSystem {
         binary: Option<&Path>,
         requirements: &[(&str, &str)],
     ) -> Result<Address> {
-        let spec = Spec {
-            binary,
-            requirements: Spec::requirements(requirements),
-            ..Spec::default()
-        };
-        self.inner.create(type_name, spec)
+        self.inner
+            .create(type_name, Spec::requiring(requirements).in_binary(binary))
     }
 
     /// The actor registered under `global_name`; if there is none, create one of type `A`
     /// under that name. The name is freed when that actor exits.
     pub fn create_global<A: Actor>(&mut self, global_name: &str) -> Result<Address> {
-        let spec = Spec {
-            global_name: Some(global_name),
-            ..Spec::default()
-        };
-        self.inner.create(type_name_of::<A>(), spec)
+        self.inner
+            .create(type_name_of::<A>(), Spec::named(global_name))
     }
 
     /// [`create_global`](Self::create_global) by type name, for types this program does not
     /// define.
     pub fn create_global_by_name(&mut self, type_name: &str, global_name: &str) -> Result<Address> {
-        let spec = Spec {
-            global_name: Some(global_name),
-            ..Spec::default()
-        };
-        self.inner.create(type_name, spec)
+        self.inner.create(type_name, Spec::named(global_name))
     }
 
     /// Send `value` to `to`, named after its type. Fails with [`Error::DeadActor`] if `to` is not
