@@ -874,3 +874,118 @@ fn greenroom_start_returns_once_a_leader_has_linked_to_the_member() {
         sys.assert_nothing_left();
     }
 }
+
+/// A link to `to` that completes the handshake with `key` (a holder of the secret), then
+/// sends `plain` encrypted as one or more transport messages; returns whether the admin closed
+/// the link (reading EOF within 10 s).
+fn authenticated_garbage(to: &str, key: &[u8; 32], plain: &[u8]) -> bool {
+    let params = "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s".parse().unwrap();
+    let mut hs = snow::Builder::new(params)
+        .psk(0, key)
+        .unwrap()
+        .prologue(b"greenroom convention 1")
+        .unwrap()
+        .build_initiator()
+        .unwrap();
+    let mut c = TcpStream::connect(to).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut msg = vec![0u8; 65535];
+    let n = hs.write_message(&[], &mut msg).unwrap();
+    c.write_all(&(n as u16).to_be_bytes()).unwrap();
+    c.write_all(&msg[..n]).unwrap();
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).unwrap();
+    let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+    c.read_exact(&mut reply).unwrap();
+    let mut scratch = vec![0u8; 65535];
+    hs.read_message(&reply, &mut scratch).unwrap();
+    let mut t = hs.into_transport_mode().unwrap();
+    for chunk in plain.chunks(65000) {
+        let n = t.write_message(chunk, &mut msg).unwrap();
+        if c.write_all(&(n as u16).to_be_bytes()).is_err() || c.write_all(&msg[..n]).is_err() {
+            return true;
+        }
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn a_peer_with_the_secret_that_sends_garbage_loses_its_link_and_nothing_else() {
+    let s = secret();
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text.trim()[2 * i..2 * i + 2], 16).unwrap();
+    }
+    let leader = member(&s.path, "127.0.0.27:0", &[]);
+    let la = address(&mut leader.connect());
+    let good = member(&s.path, "127.0.0.28:0", &[&la]);
+    let ga = address(&mut good.connect());
+    let mut l = leader.connect();
+    wait_sees(&mut l, &[&la, &ga], &[]);
+    let frame = |body: &[u8]| {
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(body);
+        f
+    };
+    let hello = |address: &str| {
+        rmp_serde::to_vec_named(&serde_json::json!({"Hello": {
+            "version": 1, "system": "x", "address": address, "capabilities": {}
+        }}))
+        .unwrap()
+    };
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let random: Vec<u8> = (0..3000).map(|_| next() as u8).collect();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("random bytes", random),
+        (
+            "a length header that lies",
+            (u32::MAX - 1).to_be_bytes().to_vec(),
+        ),
+        ("a frame that is not MessagePack", frame(&[0xc1; 40])),
+        (
+            "something other than Hello first",
+            frame(&rmp_serde::to_vec_named(&"Heartbeat").unwrap()),
+        ),
+        ("the leader's own address", frame(&hello(&la))),
+        ("an address that is not IP:PORT", frame(&hello("nowhere"))),
+        ("a capability name of 2000 bytes", {
+            let mut caps = serde_json::Map::new();
+            caps.insert("x".repeat(2000), serde_json::json!("v"));
+            frame(
+                &rmp_serde::to_vec_named(&serde_json::json!({"Hello": {
+                    "version": 1, "system": "x", "address": "127.0.0.29:1", "capabilities": caps
+                }}))
+                .unwrap(),
+            )
+        }),
+    ];
+    for (what, plain) in cases {
+        assert!(
+            authenticated_garbage(&la, &key, &plain),
+            "the link stayed open after {what}"
+        );
+    }
+    // The leader still serves, the good member is still alive, no stranger was listed.
+    let members = l.members().unwrap();
+    assert_eq!(members.len(), 2, "{members:?}");
+    assert_eq!(state(&members, &ga), Some(MemberState::Alive));
+    drop(l);
+    for mut m in [good, leader] {
+        m.shutdown();
+    }
+}
