@@ -31,6 +31,10 @@ fn main() {
         Some("--noop") => {}
         Some("--raw-pong") => raw_pong(),
         Some("--raw-sink") => raw_sink(),
+        Some("--tcp-pong") => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            convention::tcp_pong(&args)
+        }
         Some("--hold") => {
             let _ = std::io::stdin().read_to_end(&mut Vec::new());
         }
@@ -572,6 +576,19 @@ fn run() {
                 p50.as_secs_f64() / base.as_secs_f64()
             );
         }
+    }
+
+    if wanted("link") {
+        let (tcp50, tcp99) = p50_p99(convention::tcp_ping_pong(false, PING_ROUNDS));
+        let (noise50, noise99) = p50_p99(convention::tcp_ping_pong(true, PING_ROUNDS));
+        println!(
+            "| convention link's own cost: TCP loopback round trip of 8 bytes, each way one Noise message ({PING_ROUNDS}) | {} | {} | the same in the clear p50 {} (p99 {}) | {:.2}× | — (budget of a remote ask ≤ 1.5× raw TCP) |",
+            us(noise50),
+            us(noise99),
+            us(tcp50),
+            us(tcp99),
+            noise50.as_secs_f64() / tcp50.as_secs_f64()
+        );
     }
 
     if wanted("fan-out") {

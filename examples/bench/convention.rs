@@ -157,3 +157,132 @@ pub fn member_loss(how: Loss) -> Vec<Duration> {
     drop(leader);
     times
 }
+
+// ---- the link's own cost: TCP loopback round trips, in the clear and through Noise ----
+
+/// The key both ends of the benchmark's Noise link use.
+const BENCH_KEY: [u8; 32] = [7; 32];
+
+fn noise(initiator: bool) -> snow::HandshakeState {
+    let params = "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s".parse().unwrap();
+    let b = snow::Builder::new(params)
+        .psk(0, &BENCH_KEY)
+        .unwrap()
+        .prologue(b"greenroom convention 1")
+        .unwrap();
+    if initiator {
+        b.build_initiator().unwrap()
+    } else {
+        b.build_responder().unwrap()
+    }
+}
+
+fn send_noise(s: &mut std::net::TcpStream, msg: &[u8]) {
+    use std::io::Write;
+    let mut out = (msg.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(msg);
+    s.write_all(&out).unwrap();
+}
+
+fn read_noise(s: &mut std::net::TcpStream, buf: &mut Vec<u8>) {
+    use std::io::Read;
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).unwrap();
+    buf.resize(u16::from_be_bytes(len) as usize, 0);
+    s.read_exact(buf).unwrap();
+}
+
+/// One end of an encrypted link, after the handshake.
+enum Wire {
+    Clear,
+    Noise(Box<snow::TransportState>),
+}
+
+impl Wire {
+    fn open(s: &mut std::net::TcpStream, encrypted: bool, initiator: bool) -> Wire {
+        if !encrypted {
+            return Wire::Clear;
+        }
+        let mut hs = noise(initiator);
+        let (mut msg, mut clear) = (vec![0u8; 1024], vec![0u8; 1024]);
+        let mut got = Vec::new();
+        if initiator {
+            let n = hs.write_message(&[], &mut msg).unwrap();
+            send_noise(s, &msg[..n]);
+            read_noise(s, &mut got);
+            hs.read_message(&got, &mut clear).unwrap();
+        } else {
+            read_noise(s, &mut got);
+            hs.read_message(&got, &mut clear).unwrap();
+            let n = hs.write_message(&[], &mut msg).unwrap();
+            send_noise(s, &msg[..n]);
+        }
+        Wire::Noise(Box::new(hs.into_transport_mode().unwrap()))
+    }
+
+    fn send(&mut self, s: &mut std::net::TcpStream, payload: &[u8; 8]) {
+        use std::io::Write;
+        match self {
+            Wire::Clear => s.write_all(payload).unwrap(),
+            Wire::Noise(t) => {
+                let mut msg = [0u8; 64];
+                let n = t.write_message(payload, &mut msg).unwrap();
+                send_noise(s, &msg[..n]);
+            }
+        }
+    }
+
+    fn recv(&mut self, s: &mut std::net::TcpStream, payload: &mut [u8; 8]) -> bool {
+        use std::io::Read;
+        match self {
+            Wire::Clear => s.read_exact(payload).is_ok(),
+            Wire::Noise(t) => {
+                let mut len = [0u8; 2];
+                if s.read_exact(&mut len).is_err() {
+                    return false;
+                }
+                let mut msg = vec![0u8; u16::from_be_bytes(len) as usize];
+                s.read_exact(&mut msg).unwrap();
+                t.read_message(&msg, payload).unwrap() == 8
+            }
+        }
+    }
+}
+
+/// `bench --tcp-pong ADDR [noise]`: connect to ADDR and echo 8-byte messages until it closes.
+pub fn tcp_pong(args: &[String]) {
+    let mut s = std::net::TcpStream::connect(&args[0]).unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut wire = Wire::open(&mut s, args.get(1).is_some_and(|a| a == "noise"), false);
+    let mut buf = [0u8; 8];
+    while wire.recv(&mut s, &mut buf) {
+        wire.send(&mut s, &buf);
+    }
+}
+
+/// Round trips of 8 bytes over TCP loopback with a child process that echoes them: in the
+/// clear, or each way as one Noise transport message (as a convention link carries frames).
+pub fn tcp_ping_pong(encrypted: bool, rounds: usize) -> Vec<Duration> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let at = listener.local_addr().unwrap().to_string();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--tcp-pong", &at, if encrypted { "noise" } else { "clear" }])
+        .spawn()
+        .unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut wire = Wire::open(&mut s, encrypted, true);
+    let mut buf = [0u8; 8];
+    let mut times = Vec::with_capacity(rounds);
+    for i in 0..rounds + 1000 {
+        let t = Instant::now();
+        wire.send(&mut s, &(i as u64).to_le_bytes());
+        assert!(wire.recv(&mut s, &mut buf));
+        if i >= 1000 {
+            times.push(t.elapsed());
+        }
+    }
+    drop(s);
+    child.wait().unwrap();
+    times
+}
