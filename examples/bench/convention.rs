@@ -164,7 +164,7 @@ pub fn member_loss(how: Loss) -> Vec<Duration> {
 const BENCH_KEY: [u8; 32] = [7; 32];
 
 fn noise(initiator: bool) -> snow::HandshakeState {
-    let params = "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s".parse().unwrap();
+    let params = "Noise_NNpsk0_25519_AESGCM_BLAKE2s".parse().unwrap();
     let b = snow::Builder::new(params)
         .psk(0, &BENCH_KEY)
         .unwrap()

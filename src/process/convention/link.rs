@@ -20,7 +20,7 @@ use super::wire::LinkMsg;
 use crate::wire;
 
 /// The Noise protocol of every link.
-pub(crate) const NOISE: &str = "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s";
+pub(crate) const NOISE: &str = "Noise_NNpsk0_25519_AESGCM_BLAKE2s";
 /// Bound into the handshake: a peer of another protocol version cannot complete it.
 pub(crate) const PROLOGUE: &[u8] = b"greenroom convention 1";
 
