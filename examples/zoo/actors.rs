@@ -779,10 +779,7 @@ impl Actor for Lease {
     }
 
     fn receive(&mut self, msg: &Message, ctx: &mut Context<'_>) -> Handled {
-        if let Some(text) = msg.get::<String>() {
-            ctx.reply(&text)?;
-        }
-        Ok(())
+        Session.receive(msg, ctx)
     }
 }
 
