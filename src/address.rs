@@ -2,9 +2,12 @@
 //!
 //! An [`Address`] names one actor (or one external endpoint) of one system on one host: the
 //! system's directory and a numeric id that the admin never reuses. Its text form is
-//! `ID@DIR`, for example `7@/run/user/1000/greenroom/default`; [`Display`](std::fmt::Display)
-//! writes it and [`FromStr`] reads it back. Addresses are `Eq + Hash + Ord`, so they work as map
-//! keys, and they serialize as their text form, so they can travel inside messages.
+//! `ID@DIR`, for example `7@/run/user/1000/greenroom/default`; a system that takes part in a
+//! convention puts its member's address between the two, `ID@IP:PORT/DIR`, for example
+//! `7@192.0.2.7:7000/run/user/1000/greenroom/default`, so that the address works on every
+//! member. [`Display`](std::fmt::Display) writes the text form and [`FromStr`] reads it back.
+//! Addresses are `Eq + Hash + Ord`, so they work as map keys, and they serialize as their text
+//! form, so they can travel inside messages.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -24,7 +27,10 @@ use crate::error::Error;
 #[derive(Clone)]
 pub struct Address {
     text: Arc<str>,
-    /// Byte offset of the directory in `text` (just after the `@`).
+    /// Byte offset of the member in `text` (just after the `@`); equal to `dir_at` when the
+    /// address names no member.
+    member_at: usize,
+    /// Byte offset of the directory in `text`.
     dir_at: usize,
     id: u64,
 }
@@ -44,9 +50,9 @@ impl Hash for Address {
 }
 
 impl Ord for Address {
-    /// By system directory, then by id.
+    /// By member, then system directory, then id.
     fn cmp(&self, other: &Address) -> Ordering {
-        (self.dir(), self.id).cmp(&(other.dir(), other.id))
+        (self.member(), self.dir(), self.id).cmp(&(other.member(), other.dir(), other.id))
     }
 }
 
@@ -60,17 +66,43 @@ impl PartialOrd for Address {
 pub(crate) const ADMIN_ID: u64 = 0;
 
 impl Address {
+    /// The address of actor `id` of the system in `dir`, on no member.
     pub(crate) fn new(dir: &Path, id: u64) -> Address {
-        let text = format!("{id}@{}", dir.to_string_lossy());
+        Address::minted(None, dir, id)
+    }
+
+    /// The address of actor `id` of the system in `dir`, on convention member `member`
+    /// (`IP:PORT`, as `SocketAddr` writes it) if it takes part in one.
+    pub(crate) fn minted(member: Option<&str>, dir: &Path, id: u64) -> Address {
+        let member = member.unwrap_or("");
+        let text = format!("{id}@{member}{}", dir.to_string_lossy());
+        let member_at = text.find('@').expect("just written") + 1;
         Address {
-            dir_at: text.find('@').expect("just written") + 1,
+            dir_at: member_at + member.len(),
+            member_at,
             text: text.into(),
             id,
         }
     }
 
+    /// Another actor of the same system, on the same member.
+    pub(crate) fn sibling(&self, id: u64) -> Address {
+        Address::minted(self.member(), self.system_dir(), id)
+    }
+
     fn dir(&self) -> &str {
         &self.text[self.dir_at..]
+    }
+
+    /// The convention member the actor runs on (`IP:PORT`), if its system takes part in one.
+    pub fn member(&self) -> Option<&str> {
+        (self.dir_at > self.member_at).then(|| &self.text[self.member_at..self.dir_at])
+    }
+
+    /// True if the actor runs on the same member as `home` (both on none included): its
+    /// socket and ledger page are on this host, in its system directory.
+    pub(crate) fn is_beside(&self, home: &Address) -> bool {
+        self.member() == home.member()
     }
 
     /// The text form, as `Display` writes it.
@@ -119,23 +151,35 @@ impl FromStr for Address {
             text: text.to_string(),
             why: why.to_string(),
         };
-        let (id, dir) = text.split_once('@').ok_or_else(|| bad("no '@'"))?;
+        let (id, rest) = text.split_once('@').ok_or_else(|| bad("no '@'"))?;
         let id = id
             .parse::<u64>()
             .map_err(|_| bad("the part before '@' must be a number"))?;
-        if !dir.starts_with('/') {
-            return Err(bad("the part after '@' must be an absolute directory"));
-        }
+        let slash = rest.find('/').ok_or_else(|| {
+            bad("the part after '@' must be an absolute directory, or a member's IP:PORT and one")
+        })?;
+        let (member, dir) = rest.split_at(slash);
+        let member = match member {
+            "" => None,
+            m => Some(m.parse::<std::net::SocketAddr>().map_err(|_| {
+                bad("the member before the directory must be IP:PORT, for example 192.0.2.7:7000")
+            })?),
+        };
         // `07@/d` and `7@/d` must be one address: keep the text only if it is already in the
         // form Display writes.
-        if id_text_is_canonical(text.len() - dir.len() - 1, text) {
+        let member_text = member.map(|m| m.to_string());
+        if id_text_is_canonical(text.len() - rest.len() - 1, text)
+            && member_text.as_deref().unwrap_or("") == &rest[..slash]
+        {
+            let member_at = text.len() - rest.len();
             return Ok(Address {
                 text: text.into(),
-                dir_at: text.len() - dir.len(),
+                member_at,
+                dir_at: member_at + slash,
                 id,
             });
         }
-        Ok(Address::new(Path::new(dir), id))
+        Ok(Address::minted(member_text.as_deref(), Path::new(dir), id))
     }
 }
 
@@ -191,10 +235,43 @@ mod tests {
 
     #[test]
     fn bad_text_is_refused_with_reason() {
-        for bad in ["", "7", "x@/tmp", "7@relative", "@/tmp"] {
+        for bad in [
+            "",
+            "7",
+            "x@/tmp",
+            "7@relative",
+            "@/tmp",
+            "7@host:70/tmp",
+            "7@1.2.3.4/tmp",
+            "7@1.2.3.4:99999/tmp",
+            "7@1.2.3.4:7",
+        ] {
             let err = bad.parse::<Address>().unwrap_err().to_string();
             assert!(err.contains("is not a greenroom address"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn an_address_on_a_member_names_it() {
+        let a = Address::minted(Some("127.0.0.2:7000"), Path::new("/run/g/default"), 7);
+        assert_eq!(a.to_string(), "7@127.0.0.2:7000/run/g/default");
+        assert_eq!(a.member(), Some("127.0.0.2:7000"));
+        assert_eq!(a.system_dir(), Path::new("/run/g/default"));
+        let back: Address = a.to_string().parse().unwrap();
+        assert_eq!(back, a);
+        assert_eq!(back.member(), Some("127.0.0.2:7000"));
+        assert_eq!(back.id(), 7);
+        // The same directory on another member, or on none, is another system.
+        let local = Address::new(Path::new("/run/g/default"), 7);
+        assert_ne!(a, local);
+        assert!(!a.is_beside(&local));
+        assert!(a.is_beside(&a.sibling(0)));
+        assert_eq!(local.member(), None);
+        // Written as SocketAddr writes it: one text per address.
+        let v6: Address = "07@[::1]:7000/d".parse().unwrap();
+        assert_eq!(v6.to_string(), "7@[::1]:7000/d");
+        let v6b: Address = "7@[0:0::1]:7000/d".parse().unwrap();
+        assert_eq!(v6b, v6);
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct SenderHello {
     /// otherwise, so that the system's ledger still adds up.
     #[serde(default)]
     pub ledger: bool,
+    /// The receiver, on a stream to the gateway (`DIR/gateway.sock`) for another member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Address>,
 }
 
 /// A message as received: who sent it, to whom, and the message. On the wire only the message

@@ -99,7 +99,7 @@ impl ActorSystem {
 
     /// The address the admin uses as a sender (for example of `ChildExited`).
     pub fn admin_address(&self) -> Address {
-        Address::new(self.inner.dir(), ADMIN_ID)
+        self.inner.address().sibling(ADMIN_ID)
     }
 
     /// Register an actor binary: run it with `--greenroom-list-types`, and tell the admin which

@@ -21,16 +21,16 @@ pub(crate) struct Directory {
 
 impl Directory {
     /// The system's status: what the directory knows (names, the dead-letter handler,
-    /// counters), with the actors, binaries and ledger a base reports. Actors of the system in
-    /// `dir` are addressed from their ids.
+    /// counters), with the actors, binaries and ledger a base reports. Actors of the system
+    /// are addressed from their ids, as siblings of `home`.
     pub(crate) fn system_status(
         &self,
-        dir: &std::path::Path,
+        home: &Address,
         actors: Vec<ActorInfo>,
         binaries: BTreeMap<String, Vec<String>>,
         ledger: Ledger,
     ) -> SystemStatus {
-        let address = |id: u64| Address::new(dir, id);
+        let address = |id: u64| home.sibling(id);
         SystemStatus {
             actors,
             names: self

@@ -129,7 +129,7 @@ pub fn run(cfg: AdminConfig) -> Result<()> {
 }
 
 impl Admin {
-    fn open(cfg: AdminConfig, poll: Poll, convention: Option<Convention>) -> Result<Admin> {
+    fn open(cfg: AdminConfig, poll: Poll, mut convention: Option<Convention>) -> Result<Admin> {
         let dir = match &cfg.dir {
             Some(d) => d.clone(),
             None => sysdir::system_dir(&cfg.system)?,
@@ -182,10 +182,14 @@ impl Admin {
             .ctx(|| "registering the signal pipe".into())?;
         let ids = Ids::reserve(&private, &dir);
         let actor_output = crate::logging::open_log(&dir);
+        let me = Address::minted(convention.as_ref().map(|c| c.address()), &dir, ADMIN_ID);
+        if let Some(c) = &mut convention {
+            c.open_gateway(&dir, &me, cfg.max_frame)?;
+        }
         Ok(Admin {
             ids,
-            me: Address::new(&dir, ADMIN_ID),
             outbox: Outbox::new(
+                &me,
                 poll.registry()
                     .try_clone()
                     .ctx(|| "cloning the event registry".into())?,
@@ -193,6 +197,7 @@ impl Admin {
                 None,
             )
             .without_connect_patience(),
+            me,
             cfg,
             dir,
             poll,

@@ -4,6 +4,7 @@
 
 use std::io::{self, Write};
 use std::os::unix::net::UnixStream as StdUnixStream;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mio::net::UnixStream;
@@ -90,17 +91,16 @@ impl Conn {
     }
 }
 
-/// Open a connection to an actor's message socket. A missing socket or a refused connection
-/// means the actor is gone.
-/// Connect to `to`'s message socket. A receiver whose backlog of unaccepted connections is full
+/// Connect to `to`'s message socket (`socket`: its own, or the gateway's). A missing socket or
+/// a refused connection means the actor is gone. A receiver whose backlog of unaccepted connections is full
 /// is tried again for up to `patience`, then refused with [`Error::Backpressure`]: a plain
 /// `connect` would wait for as long as the receiver does not accept (the admin uses no
 /// patience, so that no receiver can stall it).
-pub(crate) fn connect(to: &Address, patience: Duration) -> Result<StdUnixStream> {
+pub(crate) fn connect(to: &Address, socket: &Path, patience: Duration) -> Result<StdUnixStream> {
     let started = Instant::now();
     let mut pause = Duration::from_micros(100);
     let attempt = loop {
-        match crate::sys::connect_now(&to.socket_path()) {
+        match crate::sys::connect_now(socket) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let waited = started.elapsed();
                 if waited >= patience {
@@ -153,8 +153,13 @@ pub(crate) fn read_sender_hello(frame: &[u8]) -> Result<SenderHello> {
     Ok(hello)
 }
 
-/// Append the hello that opens a message stream from `from`; returns the connection's number.
-pub(crate) fn encode_sender_hello(out: &mut Vec<u8>, from: &Address) -> Result<u64> {
+/// Append the hello that opens a message stream from `from` (to `via_gateway` through the
+/// member's gateway); returns the connection's number.
+pub(crate) fn encode_sender_hello(
+    out: &mut Vec<u8>,
+    from: &Address,
+    via_gateway: Option<&Address>,
+) -> Result<u64> {
     let conn = connection_number();
     wire::encode_into(
         out,
@@ -163,6 +168,7 @@ pub(crate) fn encode_sender_hello(out: &mut Vec<u8>, from: &Address) -> Result<u
             from: from.clone(),
             conn,
             ledger: true,
+            to: via_gateway.cloned(),
         },
     )?;
     Ok(conn)

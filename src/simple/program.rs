@@ -102,7 +102,7 @@ impl SystemBase for SimpleSystem {
         let binaries = [(exe, registry::registered_types())].into_iter().collect();
         Ok(self
             .directory
-            .system_status(&self.dir, actors, binaries, self.ledger.settle()))
+            .system_status(&self.me, actors, binaries, self.ledger.settle()))
     }
 
     fn shutdown(&mut self) -> Result<()> {

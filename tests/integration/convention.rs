@@ -11,12 +11,12 @@ use greenroom::{ActorSystem, ConventionUpdate, MemberInfo, MemberState};
 use crate::support::{TestSystem, bin, wait_for};
 
 /// A fresh secret in a directory of its own.
-struct Secret {
+pub(crate) struct Secret {
     _dir: tempfile::TempDir,
-    path: PathBuf,
+    pub(crate) path: PathBuf,
 }
 
-fn secret() -> Secret {
+pub(crate) fn secret() -> Secret {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secret");
     let out = std::process::Command::new(bin("greenroom"))
@@ -33,12 +33,17 @@ fn secret() -> Secret {
 }
 
 /// A member listening on `listen`, joining `leaders`.
-fn member(secret: &Path, listen: &str, leaders: &[&str]) -> TestSystem {
+pub(crate) fn member(secret: &Path, listen: &str, leaders: &[&str]) -> TestSystem {
     member_with(secret, listen, leaders, &[])
 }
 
 /// A member listening on `listen`, joining `leaders`, with more admin flags.
-fn member_with(secret: &Path, listen: &str, leaders: &[&str], more: &[&str]) -> TestSystem {
+pub(crate) fn member_with(
+    secret: &Path,
+    listen: &str,
+    leaders: &[&str],
+    more: &[&str],
+) -> TestSystem {
     let secret = secret.to_str().unwrap();
     let mut args = vec!["--listen", listen, "--secret-file", secret];
     for l in leaders {
@@ -49,7 +54,7 @@ fn member_with(secret: &Path, listen: &str, leaders: &[&str], more: &[&str]) -> 
 }
 
 /// A member's address in its convention.
-fn address(system: &mut ActorSystem) -> String {
+pub(crate) fn address(system: &mut ActorSystem) -> String {
     system
         .system_status()
         .unwrap()
@@ -65,7 +70,7 @@ fn state(members: &[MemberInfo], address: &str) -> Option<MemberState> {
 }
 
 /// Wait until `system` sees every address in `alive` alive and every one in `gone` gone.
-fn wait_sees(system: &mut ActorSystem, alive: &[&str], gone: &[&str]) {
+pub(crate) fn wait_sees(system: &mut ActorSystem, alive: &[&str], gone: &[&str]) {
     wait_for(&format!("alive {alive:?}, gone {gone:?}"), || {
         let members = system.members().unwrap();
         alive
@@ -878,7 +883,7 @@ fn greenroom_start_returns_once_a_leader_has_linked_to_the_member() {
 /// A link to `to` that completes the handshake with `key` (a holder of the secret), then
 /// sends `plain` encrypted as one or more transport messages; returns whether the admin closed
 /// the link (reading EOF within 10 s).
-fn authenticated_garbage(to: &str, key: &[u8; 32], plain: &[u8]) -> bool {
+pub(crate) fn authenticated_garbage(to: &str, key: &[u8; 32], plain: &[u8]) -> bool {
     let params = "Noise_NNpsk0_25519_AESGCM_BLAKE2s".parse().unwrap();
     let mut hs = snow::Builder::new(params)
         .psk(0, key)

@@ -215,6 +215,7 @@ fn a_sender_that_never_pauses_does_not_keep_an_actor_from_the_others() {
                 from,
                 conn: 1,
                 ledger: false,
+                to: None,
             };
             let mut frames = greenroom::wire::encode(&hello).unwrap();
             let n = greenroom::Message::new(&7u64).unwrap();

@@ -116,6 +116,7 @@ fn actor_seeds(dir: &Path) -> (Vec<u8>, Vec<Vec<u8>>) {
         from: ghost(dir, 999_998),
         conn: 42,
         ledger: false,
+        to: None,
     };
     let hello = greenroom::wire::encode(&hello).unwrap()[4..].to_vec();
     let messages = [

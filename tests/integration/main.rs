@@ -12,6 +12,7 @@ mod layout;
 mod lifecycle;
 mod messaging;
 mod regressions;
+mod remote;
 mod scenarios;
 mod seeds;
 mod support;

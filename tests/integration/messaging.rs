@@ -21,10 +21,10 @@ pub struct Report {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Produce {
-    to: greenroom::Address,
-    count: u64,
-    size: Option<usize>,
+pub struct Produce {
+    pub to: greenroom::Address,
+    pub count: u64,
+    pub size: Option<usize>,
 }
 
 /// Wait for the next message of type `T`.

@@ -438,7 +438,7 @@ pub(crate) fn dead_letter_handler(system: &mut greenroom::ActorSystem) -> greenr
 }
 
 /// The `u64`s the handler has received as dead letters, once there are `count` of them.
-fn dead_numbers(
+pub(crate) fn dead_numbers(
     system: &mut greenroom::ActorSystem,
     handler: &greenroom::Address,
     count: usize,

@@ -61,7 +61,7 @@ impl Admin {
         rec.spare = false;
         rec.type_name = type_name.to_string();
         rec.parent = parent.clone();
-        let address = Address::new(&self.dir, id);
+        let address = self.me.sibling(id);
         log::debug!("assigned {type_name} to spare {address}, pid {}", rec.pid);
         Some(address)
     }
@@ -90,7 +90,7 @@ impl Admin {
     /// Bind a new actor's socket, make its ledger page, start its process, and record it.
     pub(super) fn spawn(&mut self, binary: &str, type_name: &str, parent: &Address) -> Result<u64> {
         let id = self.ids.take();
-        let address = Address::new(&self.dir, id);
+        let address = self.me.sibling(id);
         let (socket, ledger) = (address.socket_path(), address.ledger_path());
         let page_file = LedgerPage::create(&ledger, self.cfg.max_frame)
             .ctx(|| format!("creating {}", ledger.display()))?;
@@ -252,7 +252,7 @@ impl Admin {
         let Some(mut rec) = self.actors.remove(&id) else {
             return;
         };
-        let address = Address::new(&self.dir, id);
+        let address = self.me.sibling(id);
         if let Some(c) = &mut self.convention {
             c.watch(address.clone(), false);
         }
@@ -337,7 +337,7 @@ impl Admin {
             .directory
             .dead_letter(target, sender, message, &mut self.ledger);
         if let DeadLetter::Deliver(handler, envelope) = route {
-            let to = Address::new(&self.dir, handler);
+            let to = self.me.sibling(handler);
             match Message::new(&envelope) {
                 Ok(msg) => self.send(&to, msg),
                 Err(e) => log::error!("could not encode a dead letter: {e}"),

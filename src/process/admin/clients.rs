@@ -233,7 +233,7 @@ impl Admin {
         let _ = client.conn.flush();
         let _ = self.poll.registry().deregister(&mut client.conn.stream);
         if let Some(id) = client.endpoint {
-            let address = Address::new(&self.dir, id);
+            let address = self.me.sibling(id);
             if let Some(c) = &mut self.convention {
                 c.watch(address.clone(), false);
             }

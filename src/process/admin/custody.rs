@@ -228,6 +228,15 @@ impl Admin {
     /// Where the receiver at `to` stands with connection `conn`.
     fn receiver(&mut self, to: &Address, conn: u64) -> Receiver {
         let progress = |page: &LedgerPage| page.find(conn).map(|s| page.progress(s));
+        if !to.is_beside(&self.me) {
+            // On another member: the gateway's slot for the stream says how far its receiver
+            // took it (not found: the gateway has not read the stream's hello yet).
+            return Receiver::Live(
+                self.convention
+                    .as_ref()
+                    .and_then(|c| c.gateway_progress(conn)),
+            );
+        }
         if to.system_dir() == self.dir {
             if let Some(rec) = self.actors.get(&to.id()) {
                 return Receiver::Live(rec.page.as_ref().and_then(progress));

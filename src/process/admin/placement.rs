@@ -66,7 +66,7 @@ impl Admin {
             })
             .collect();
         for (id, unmet) in broken {
-            let to = crate::address::Address::new(&self.dir, id);
+            let to = self.me.sibling(id);
             log::info!(
                 "actor {to} requires what this system no longer has ({}); asking it to exit",
                 unmet.join(", ")

@@ -68,7 +68,7 @@ impl Admin {
                 }
                 log::debug!("client pid {pid} attached as {id}");
                 Response::Welcome {
-                    endpoint: Address::new(&self.dir, id),
+                    endpoint: self.me.sibling(id),
                     max_frame: self.cfg.max_frame as u64,
                 }
             }
@@ -87,7 +87,7 @@ impl Admin {
             } => {
                 if let Some(id) = name.as_ref().and_then(|n| self.directory.named(n)) {
                     return Some(Response::Created {
-                        address: Address::new(&self.dir, id),
+                        address: self.me.sibling(id),
                     });
                 }
                 let args = args.as_deref().map(|a| &a[..]);
@@ -146,7 +146,7 @@ impl Admin {
                     Source::Actor(id) => Some(id),
                     Source::Client(t) => self.clients.get(&t).and_then(|c| c.endpoint),
                 }
-                .map(|id| Address::new(&self.dir, id));
+                .map(|id| self.me.sibling(id));
                 match (&mut self.convention, watcher) {
                     (Some(c), Some(w)) => {
                         c.watch(w, on);
@@ -216,7 +216,7 @@ impl Admin {
             .iter()
             .filter(|(_, a)| !a.spare)
             .map(|(&id, a)| ActorInfo {
-                address: Address::new(&self.dir, id),
+                address: self.me.sibling(id),
                 type_name: a.type_name.clone(),
                 pid: a.pid,
                 parent: a.parent.clone(),
@@ -224,7 +224,7 @@ impl Admin {
             .collect();
         let mut status =
             self.directory
-                .system_status(&self.dir, actors, self.binaries.clone(), ledger);
+                .system_status(&self.me, actors, self.binaries.clone(), ledger);
         if let Some(c) = &self.convention {
             status.convention = Some(c.address().to_string());
             status.counters.links_refused = c.refused_total();
@@ -323,7 +323,7 @@ impl Admin {
         }
         let Some(args) = args else {
             let id = self.spawn(&binary, type_name, parent)?;
-            return Ok(Address::new(&self.dir, id));
+            return Ok(self.me.sibling(id));
         };
         // Start arguments travel in `Assign`: start the process as a spare, and assign it at
         // once (the assignment waits in its control socket).

@@ -7,7 +7,6 @@ use crate::sys::spawn::Signal;
 use mio::Token;
 
 use super::Admin;
-use crate::address::Address;
 use crate::message::{ExitRequest, Message};
 use crate::protocol::Response;
 use crate::sys::spawn;
@@ -45,7 +44,7 @@ impl Admin {
             .collect();
         let exit = Message::new(&ExitRequest::default()).expect("ExitRequest encodes");
         for id in ids {
-            let to = Address::new(&self.dir, id);
+            let to = self.me.sibling(id);
             self.send(&to, exit.clone());
         }
         self.shutdown = Some(Shutdown {

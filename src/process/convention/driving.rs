@@ -21,6 +21,9 @@ impl Convention {
             self.accept();
             return;
         }
+        if gateway::Gateway::owns(token) {
+            return self.on_gateway_event(event);
+        }
         let Some(link) = self.links.get_mut(&token) else {
             return;
         };
@@ -57,7 +60,7 @@ impl Convention {
                         &self.registry,
                         &self.secret,
                         &hello,
-                        self.limit,
+                        gateway::link_limit(self.limit),
                     ) {
                         Ok(link) => {
                             self.links.insert(token, link);
@@ -77,7 +80,7 @@ impl Convention {
 
     /// What a link's peer said.
     fn handle(&mut self, token: Token, msg: LinkMsg) {
-        if let Err(why) = wire::check(&msg) {
+        if let Err(why) = wire::check(&msg, self.limit) {
             self.drop_link(token, &format!("the peer sent {why}"));
             return;
         }
@@ -85,17 +88,30 @@ impl Convention {
         let Some(peer) = self.peer_of.get(&token).cloned() else {
             return self.hello_from(token, msg, now);
         };
-        match msg {
-            LinkMsg::Hello { .. } => self.drop_link(token, "the peer said hello twice"),
+        let fair = match msg {
+            LinkMsg::Hello { .. } => return self.drop_link(token, "the peer said hello twice"),
             LinkMsg::View { members } => {
                 if self.view.viewed(&peer, members, now) {
                     // A peer's capabilities are first-hand news: pass them on at once.
                     self.send_view();
                 }
-                self.refreshed();
+                return self.refreshed();
             }
-            LinkMsg::Heartbeat => self.view.heard(&peer, now),
-            LinkMsg::Leaving => self.drop_link(token, "it is shutting down"),
+            LinkMsg::Heartbeat => true,
+            LinkMsg::Leaving => return self.drop_link(token, "it is shutting down"),
+            LinkMsg::Open { stream, from, to } => self.stream_opened(&peer, stream, from, to),
+            LinkMsg::Data { stream, frames } => self.stream_data(&peer, stream, frames),
+            LinkMsg::Took { stream, taken } => self.took(&peer, stream, taken, false),
+            LinkMsg::End { stream, taken } => self.took(&peer, stream, taken, true),
+            LinkMsg::Close { stream } => {
+                self.stream_closed(&peer, stream);
+                true
+            }
+        };
+        if fair {
+            self.view.heard(&peer, now);
+        } else {
+            self.drop_link(token, "the peer broke the rules of a message stream");
         }
     }
 
@@ -167,6 +183,7 @@ impl Convention {
                 log::info!("convention: link to {address} lost: {why}");
                 if self.link_of.get(&address) == Some(&token) {
                     self.link_of.remove(&address);
+                    self.gateway_link_lost(&address);
                     self.view.unlinked(&address);
                     self.first_hand_changed();
                 }
@@ -209,6 +226,7 @@ impl Convention {
         if changes.is_empty() {
             return;
         }
+        self.mesh();
         let members = self.members();
         for change in changes {
             let address = match &change {
@@ -259,6 +277,7 @@ impl Convention {
     /// Look after the links: end those that took too long to say hello or fell silent, dial
     /// leaders without a link, and send heartbeats and the view when due.
     pub(crate) fn tick(&mut self) {
+        self.gateway_turn();
         let now = Instant::now();
         if now < self.next_tick {
             return;
@@ -290,6 +309,31 @@ impl Convention {
         }
     }
 
+    /// Keep a link with every live member, for the messages between them: besides the links
+    /// to leaders (which every member dials, and leaders dial the leaders before them), a member
+    /// that is not a leader dials every live member before it in address order that is not a
+    /// leader either. So every pair has one link, dialled by one side.
+    fn mesh(&mut self) {
+        let me: SocketAddr = self.view.address().parse().expect("a bound address");
+        let alive: Vec<SocketAddr> = self.view.alive().filter_map(|a| a.parse().ok()).collect();
+        self.dials
+            .retain(|d| !d.mesh || d.link.is_some() || alive.contains(&d.address));
+        if self.leader {
+            return;
+        }
+        for m in alive {
+            if m < me && !self.leaders.contains(&m) && !self.dials.iter().any(|d| d.address == m) {
+                self.dials.push(Dial {
+                    address: m,
+                    mesh: true,
+                    link: None,
+                    next_try: Instant::now(),
+                    warned: false,
+                });
+            }
+        }
+    }
+
     fn dial(&mut self, now: Instant) {
         for i in 0..self.dials.len() {
             let d = &self.dials[i];
@@ -303,7 +347,7 @@ impl Convention {
                 &self.registry,
                 &self.secret,
                 &hello,
-                self.limit,
+                gateway::link_limit(self.limit),
             ) {
                 Ok(link) => {
                     self.links.insert(token, link);

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::message::ConventionUpdate;
 use crate::protocol::{MemberInfo, MemberState};
 
+mod gateway;
 mod link;
 mod secret;
 mod view;
@@ -180,10 +181,13 @@ fn resolve(what: &str, text: &str) -> Result<SocketAddr> {
         })
 }
 
-/// A leader this admin keeps a link with.
+/// A member this admin keeps a link with by dialling it: a leader, or (see
+/// [`Convention::mesh`]) another member.
 #[derive(Debug)]
 struct Dial {
     address: SocketAddr,
+    /// A member that is not a leader: dialled while it is alive.
+    mesh: bool,
     link: Option<Token>,
     next_try: Instant,
     /// Its failures have been logged since it was last reached (one warning, not one a try).
@@ -197,7 +201,8 @@ impl Dial {
         self.next_try = Instant::now() + RETRY;
         if !std::mem::replace(&mut self.warned, true) {
             log::warn!(
-                "convention: cannot reach leader {}: {why} (trying again every {RETRY:?}; see `greenroom members`)",
+                "convention: cannot reach {} {}: {why} (trying again every {RETRY:?}; see `greenroom members`)",
+                if self.mesh { "member" } else { "leader" },
                 self.address
             );
         }
@@ -228,6 +233,13 @@ pub(crate) struct Convention {
     refusals: (Option<Instant>, u64),
     /// Every refusal since the admin started.
     refused_total: u64,
+    /// The leaders this admin was given, and whether it is one.
+    leaders: Vec<SocketAddr>,
+    leader: bool,
+    /// Where messages cross to and from other members (once the admin has opened it).
+    gateway: Option<gateway::Gateway>,
+    /// Links with frames queued this turn, to seal and write at its end.
+    dirty_links: std::collections::HashSet<Token>,
     /// Actors and endpoints that receive `ConventionUpdate`s.
     watchers: std::collections::BTreeSet<Address>,
     /// Updates for watchers, waiting for the admin to send them.
@@ -262,10 +274,12 @@ impl Convention {
         // other members to every leader.
         let now = Instant::now();
         let dials = leaders
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|l| *l != bound && (!leader || *l < bound))
             .map(|address| Dial {
                 address,
+                mesh: false,
                 link: None,
                 next_try: now,
                 warned: false,
@@ -298,6 +312,10 @@ impl Convention {
             last_heartbeat: now,
             last_view: now,
             limit,
+            leaders,
+            leader,
+            gateway: None,
+            dirty_links: Default::default(),
             refusals: (None, 0),
             refused_total: 0,
             watchers: Default::default(),
@@ -315,9 +333,15 @@ impl Convention {
         token.0 >= TOKENS
     }
 
-    /// When [`tick`](Self::tick) is next due.
+    /// When [`tick`](Self::tick) is next due (now, if the gateway has work waiting).
     pub(crate) fn next_tick(&self) -> Instant {
-        self.next_tick
+        match &self.gateway {
+            Some(g) if g.busy() => Instant::now(),
+            Some(g) => g
+                .next_due()
+                .map_or(self.next_tick, |d| d.min(self.next_tick)),
+            None => self.next_tick,
+        }
     }
 
     fn now_ms(&self) -> u64 {

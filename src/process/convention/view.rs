@@ -203,6 +203,19 @@ impl View {
         changes
     }
 
+    /// True if `address` is another member, alive as of the last [`refresh`](Self::refresh).
+    pub(crate) fn is_alive(&self, address: &str) -> bool {
+        self.known.get(address).is_some_and(|k| k.alive)
+    }
+
+    /// The other members alive as of the last [`refresh`](Self::refresh).
+    pub(crate) fn alive(&self) -> impl Iterator<Item = &str> {
+        self.known
+            .iter()
+            .filter(|(_, k)| k.alive)
+            .map(|(a, _)| a.as_str())
+    }
+
     /// Every member ever seen, this admin included, by address.
     pub(crate) fn members(&self, now: u64) -> Vec<MemberInfo> {
         let mut out = vec![MemberInfo {

@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::address::Address;
+
 /// The version of the link's messages; a `Hello` of another version ends the link.
 pub(crate) const LINK_VERSION: u32 = 1;
 
@@ -37,6 +39,29 @@ pub(crate) enum LinkMsg {
     Heartbeat,
     /// The sender is shutting down.
     Leaving,
+    /// A stream of messages from `from` (an actor or program on the sender's member) to `to`
+    /// (on the receiver's) opens, numbered `stream` by the sender.
+    Open {
+        stream: u64,
+        from: Address,
+        to: Address,
+    },
+    /// Messages of stream `stream`, in order: whole message frames (each a 4-byte big-endian
+    /// length and the message), as the local sender wrote them.
+    Data {
+        stream: u64,
+        #[serde(with = "serde_bytes")]
+        frames: Vec<u8>,
+    },
+    /// The receiver has taken stream `stream`'s messages up to number `taken` (from 1): its
+    /// member keeps them from now on, and the sender's copies can go.
+    Took { stream: u64, taken: u64 },
+    /// Stream `stream` is over on the receiver's side (the receiver ended, refused the stream,
+    /// never existed, or the sender closed it and everything was taken): `taken` is final, and
+    /// what came after it was never taken.
+    End { stream: u64, taken: u64 },
+    /// The sender closed stream `stream`: nothing follows.
+    Close { stream: u64 },
 }
 
 /// Limits on what a peer may claim, checked on every `Hello` and `View`.
@@ -75,8 +100,29 @@ pub(crate) fn check_capabilities(c: &BTreeMap<String, String>) -> Result<(), Str
     Ok(())
 }
 
-/// Check the sizes in what a peer said; says what is wrong.
-pub(crate) fn check(msg: &LinkMsg) -> Result<(), String> {
+/// How many message frames `bytes` holds, if it is nothing but whole frames of at most `limit`
+/// bytes each; else what is wrong.
+pub(crate) fn whole_frames(bytes: &[u8], limit: usize) -> Result<u64, String> {
+    let (mut at, mut count) = (0, 0);
+    while at < bytes.len() {
+        let Some(head) = bytes.get(at..at + 4) else {
+            return Err("messages with a cut-off length".into());
+        };
+        let len = u32::from_be_bytes(head.try_into().expect("4 bytes")) as usize;
+        if len > limit {
+            return Err(format!("a message of {len} bytes (the limit is {limit})"));
+        }
+        at += 4 + len;
+        count += 1;
+    }
+    if at != bytes.len() {
+        return Err("a message cut short".into());
+    }
+    Ok(count)
+}
+
+/// Check the sizes in what a peer said (messages up to `limit` bytes); says what is wrong.
+pub(crate) fn check(msg: &LinkMsg, limit: usize) -> Result<(), String> {
     let caps = check_capabilities;
     match msg {
         LinkMsg::Hello {
@@ -100,6 +146,12 @@ pub(crate) fn check(msg: &LinkMsg) -> Result<(), String> {
             }
             Ok(())
         }
-        LinkMsg::Heartbeat | LinkMsg::Leaving => Ok(()),
+        LinkMsg::Data { frames, .. } => whole_frames(frames, limit).map(|_| ()),
+        LinkMsg::Heartbeat
+        | LinkMsg::Leaving
+        | LinkMsg::Open { .. }
+        | LinkMsg::Took { .. }
+        | LinkMsg::End { .. }
+        | LinkMsg::Close { .. } => Ok(()),
     }
 }

@@ -160,7 +160,7 @@ impl ProcessSystem {
             listener: Some(listener),
             inbound: Inbound::new(me.clone(), 1, limit, page.clone()),
             page: page.clone(),
-            outbox: Outbox::new(registry, limit, Some(page.clone())),
+            outbox: Outbox::new(&me, registry, limit, Some(page.clone())),
             me,
             inbox: Queue::default(),
             admin,

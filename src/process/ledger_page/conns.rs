@@ -17,6 +17,13 @@ impl LedgerPage {
         }
     }
 
+    /// The receiver has taken slot `slot`'s messages up to number `taken` (for a gateway, whose
+    /// receivers take its streams' messages on another member; a process's own slots move as
+    /// it queues messages, in `push`).
+    pub(crate) fn set_taken(&self, slot: u32, taken: u64) {
+        self.words.store(slot_word(slot, S_TAKEN), taken);
+    }
+
     /// Slot `slot`'s connection has ended: its `taken` is final (until the slot is reused).
     pub(crate) fn close_slot(&self, slot: u32) {
         self.words.store(slot_word(slot, S_CLOSED), 1);

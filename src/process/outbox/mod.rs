@@ -39,7 +39,12 @@ mod out_ring;
 mod peer;
 
 use out_ring::OutRing;
-use peer::{Mark, Peer};
+use peer::{Mark, Peer, open_peer};
+
+/// The gateway's message socket and ledger page in a system directory: a stream to a receiver
+/// on another member goes there, its hello naming the receiver.
+pub(crate) const GATEWAY_SOCKET: &str = "gateway.sock";
+pub(crate) const GATEWAY_LEDGER: &str = "gateway.ledger";
 
 /// First token the outbox hands out; callers keep their own tokens below it.
 pub(crate) const OUTBOX_TOKENS: usize = 1 << 40;
@@ -94,6 +99,9 @@ pub(crate) enum Accepted {
 /// Cached outgoing connections, one per receiver.
 pub(crate) struct Outbox {
     registry: Registry,
+    /// An address of the owner's system on its member: receivers beside it are reached through
+    /// their own sockets, the others through the member's gateway.
+    home: Address,
     peers: HashMap<Address, Peer>,
     by_token: HashMap<Token, Address>,
     /// Receivers with bytes buffered by batched sends, not yet written.
@@ -109,10 +117,17 @@ pub(crate) struct Outbox {
 }
 
 impl Outbox {
-    /// An outbox whose streams are watched by `registry` (a clone of the loop's registry),
-    /// refusing frames longer than `limit`, with copies in the out ring of `page` if given.
-    pub(crate) fn new(registry: Registry, limit: usize, page: Option<Arc<LedgerPage>>) -> Outbox {
+    /// An outbox of a process of the system at `home` whose streams are watched by `registry`
+    /// (a clone of the loop's registry), refusing frames longer than `limit`, with copies in the
+    /// out ring of `page` if given.
+    pub(crate) fn new(
+        home: &Address,
+        registry: Registry,
+        limit: usize,
+        page: Option<Arc<LedgerPage>>,
+    ) -> Outbox {
         Outbox {
+            home: home.clone(),
             registry,
             peers: HashMap::new(),
             by_token: HashMap::new(),
@@ -160,8 +175,8 @@ impl Outbox {
                 let mut peer = open_peer(
                     &self.registry,
                     Token(self.next),
-                    from,
-                    to,
+                    (from, to),
+                    &self.home,
                     self.connect_patience,
                 )?;
                 if peer.ledger.is_some() {
@@ -330,61 +345,4 @@ impl Outbox {
     pub(crate) fn pending(&self) -> bool {
         self.peers.values().any(|p| p.unwritten() > 0)
     }
-}
-
-/// Open a connection to `to`'s message socket, with its ledger page if it keeps one. The page
-/// is opened first: a receiver that is running has it, so a missing page with a working socket
-/// means a receiver that keeps no ledger.
-fn open_peer(
-    registry: &Registry,
-    token: Token,
-    from: &Address,
-    to: &Address,
-    patience: Duration,
-) -> Result<Peer> {
-    let ledger = match LedgerPage::open(&to.ledger_path()) {
-        Ok(page) => Some(page),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(
-                Error::exhausted("opening a receiver's ledger", &e).unwrap_or(Error::Io {
-                    context: format!("opening the ledger page of {to}"),
-                    source: e,
-                }),
-            );
-        }
-    };
-    let std = connect(to, patience)?;
-    std.set_nonblocking(true).map_err(|e| Error::Io {
-        context: "setting a socket non-blocking".into(),
-        source: e,
-    })?;
-    let mut stream = UnixStream::from_std(std);
-    registry
-        .register(&mut stream, token, Interest::READABLE)
-        .map_err(|e| Error::Io {
-            context: "registering a socket".into(),
-            source: e,
-        })?;
-    let mut buf = Vec::new();
-    let conn = encode_sender_hello(&mut buf, from)?;
-    Ok(Peer {
-        token,
-        stream,
-        from: from.clone(),
-        buf,
-        base: 0,
-        base_seq: 0,
-        wpos: 0,
-        wframe: 0,
-        wframe_seq: 0,
-        marked: 0,
-        next_seq: 1,
-        conn,
-        ledger,
-        slot: None,
-        mark: None,
-        mirrored: VecDeque::new(),
-        watching_writes: false,
-    })
 }

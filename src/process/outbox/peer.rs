@@ -237,6 +237,77 @@ impl Peer {
     }
 }
 
+/// Open a connection to `to`'s message socket, with its ledger page if it keeps one (for a
+/// receiver on another member, to the gateway of `home`'s member, which keeps a page for the
+/// streams it carries). The page is opened first: a receiver that is running has it, so a
+/// missing page with a working socket means a receiver that keeps no ledger.
+pub(super) fn open_peer(
+    registry: &Registry,
+    token: Token,
+    (from, to): (&Address, &Address),
+    home: &Address,
+    patience: Duration,
+) -> Result<Peer> {
+    let (socket, ledger, via_gateway) = if to.is_beside(home) {
+        (to.socket_path(), to.ledger_path(), None)
+    } else if home.member().is_some() {
+        let dir = home.system_dir();
+        (dir.join(GATEWAY_SOCKET), dir.join(GATEWAY_LEDGER), Some(to))
+    } else {
+        return Err(Error::NoConvention {
+            system: home.system_dir().file_name().map_or_else(
+                || home.system_dir().display().to_string(),
+                |n| n.to_string_lossy().into_owned(),
+            ),
+        });
+    };
+    let ledger = match LedgerPage::open(&ledger) {
+        Ok(page) => Some(page),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(
+                Error::exhausted("opening a receiver's ledger", &e).unwrap_or(Error::Io {
+                    context: format!("opening the ledger page of {to}"),
+                    source: e,
+                }),
+            );
+        }
+    };
+    let std = connect(to, &socket, patience)?;
+    std.set_nonblocking(true).map_err(|e| Error::Io {
+        context: "setting a socket non-blocking".into(),
+        source: e,
+    })?;
+    let mut stream = UnixStream::from_std(std);
+    registry
+        .register(&mut stream, token, Interest::READABLE)
+        .map_err(|e| Error::Io {
+            context: "registering a socket".into(),
+            source: e,
+        })?;
+    let mut buf = Vec::new();
+    let conn = encode_sender_hello(&mut buf, from, via_gateway)?;
+    Ok(Peer {
+        token,
+        stream,
+        from: from.clone(),
+        buf,
+        base: 0,
+        base_seq: 0,
+        wpos: 0,
+        wframe: 0,
+        wframe_seq: 0,
+        marked: 0,
+        next_seq: 1,
+        conn,
+        ledger,
+        slot: None,
+        mark: None,
+        mirrored: VecDeque::new(),
+        watching_writes: false,
+    })
+}
+
 /// The length in a frame header at `at`.
 pub(super) fn frame_len(buf: &[u8], at: usize) -> usize {
     u32::from_be_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize

@@ -141,7 +141,12 @@ impl Runtime {
             poll,
             events: Events::with_capacity(256),
             control,
-            outbox: Arc::new(Mutex::new(Outbox::new(registry, limit, Some(page.clone())))),
+            outbox: Arc::new(Mutex::new(Outbox::new(
+                &args.me,
+                registry,
+                limit,
+                Some(page.clone()),
+            ))),
             flusher: None,
             sends_this_call: 0,
             current_ask: None,

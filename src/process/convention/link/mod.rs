@@ -19,6 +19,8 @@ use super::Secret;
 use super::wire::LinkMsg;
 use crate::wire;
 
+mod read;
+
 /// The Noise protocol of every link.
 pub(crate) const NOISE: &str = "Noise_NNpsk0_25519_AESGCM_BLAKE2s";
 /// Bound into the handshake: a peer of another protocol version cannot complete it.
@@ -54,6 +56,8 @@ pub(crate) struct Link {
     plain: Vec<u8>,
     /// Encrypted bytes waiting to be written.
     out: Vec<u8>,
+    /// Frames queued and not yet encrypted.
+    unsealed: Vec<u8>,
     /// Writable interest is armed (bytes wait).
     watching_writes: bool,
     /// The first frame to send once the handshake is done.
@@ -105,6 +109,7 @@ impl Link {
             raw: Vec::new(),
             plain: Vec::new(),
             out: Vec::new(),
+            unsealed: Vec::new(),
             watching_writes: false,
             hello: wire::encode(hello).expect("a hello encodes"),
             limit,
@@ -199,118 +204,40 @@ impl Link {
         Ok(frames)
     }
 
-    /// Read what the peer sent (up to the budget), and take every whole message in it.
-    fn read(&mut self, frames: &mut Vec<LinkMsg>) -> Result<(), Broken> {
-        let mut buf = [0u8; 64 * 1024];
-        let mut budget = READ_BUDGET;
-        while budget > 0 {
-            match self.stream.read(&mut buf) {
-                Ok(0) => {
-                    self.take(frames)?;
-                    return Err("the peer closed the link".into());
-                }
-                Ok(n) => {
-                    budget = budget.saturating_sub(n);
-                    self.raw.extend_from_slice(&buf[..n]);
-                    self.take(frames)?;
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("reading: {e}")),
-            }
-        }
-        Ok(())
-    }
-
-    /// Take whole Noise messages from `raw`: handshake steps, or plaintext for frames.
-    fn take(&mut self, frames: &mut Vec<LinkMsg>) -> Result<(), Broken> {
-        let mut at = 0;
-        let mut clear = vec![0u8; NOISE_MAX];
-        while self.raw.len() - at >= 2 {
-            let len = u16::from_be_bytes([self.raw[at], self.raw[at + 1]]) as usize;
-            if self.raw.len() - at - 2 < len {
-                break;
-            }
-            let msg = self.raw[at + 2..at + 2 + len].to_vec();
-            at += 2 + len;
-            match &mut self.state {
-                State::Connecting => return Err("the peer spoke before the handshake".into()),
-                State::Handshake(hs) => {
-                    hs.read_message(&msg, &mut clear).map_err(|_| {
-                        "the handshake failed: the peer does not hold this convention's secret, or is not a greenroom admin"
-                            .to_string()
-                    })?;
-                    if !hs.is_initiator() {
-                        let mut reply = vec![0u8; NOISE_MAX];
-                        let n = hs
-                            .write_message(&[], &mut reply)
-                            .map_err(|e| format!("noise: {e}"))?;
-                        self.push_noise(&reply[..n]);
-                    }
-                    self.open()?;
-                }
-                State::Open(t) => {
-                    let n = t
-                        .read_message(&msg, &mut clear)
-                        .map_err(|_| "a message on the link does not decrypt".to_string())?;
-                    self.plain.extend_from_slice(&clear[..n]);
-                    self.frames(frames)?;
-                }
-            }
-        }
-        self.raw.drain(..at);
-        Ok(())
-    }
-
-    /// The handshake is done: switch to transport mode and say hello.
-    fn open(&mut self) -> Result<(), Broken> {
-        let State::Handshake(hs) = std::mem::replace(&mut self.state, State::Connecting) else {
-            return Ok(());
-        };
-        if !hs.is_handshake_finished() {
-            self.state = State::Handshake(hs);
-            return Ok(());
-        }
-        let transport = hs
-            .into_transport_mode()
-            .map_err(|e| format!("noise: {e}"))?;
-        self.state = State::Open(Box::new(transport));
-        let hello = std::mem::take(&mut self.hello);
-        self.encrypt(&hello)
-    }
-
-    /// Take whole frames from the plaintext.
-    fn frames(&mut self, frames: &mut Vec<LinkMsg>) -> Result<(), Broken> {
-        let mut at = 0;
-        while self.plain.len() - at >= 4 {
-            let len = u32::from_be_bytes(self.plain[at..at + 4].try_into().unwrap()) as usize;
-            if len > self.limit {
-                return Err(format!(
-                    "the peer sent a frame of {len} bytes (the limit is {})",
-                    self.limit
-                ));
-            }
-            if self.plain.len() - at - 4 < len {
-                break;
-            }
-            let body = &self.plain[at + 4..at + 4 + len];
-            let msg: LinkMsg = wire::strict::from_slice(body)
-                .map_err(|e| format!("the peer sent a malformed frame: {}", e.message))?;
-            frames.push(msg);
-            at += 4 + len;
-        }
-        self.plain.drain(..at);
-        Ok(())
-    }
-
-    /// Send `msg` to the peer (only once the link is open; before, it is dropped).
+    /// Send `msg` to the peer now, after what is queued (only once the link is open; before,
+    /// it is dropped).
     pub(crate) fn send(&mut self, msg: &LinkMsg, registry: &Registry) -> Result<(), Broken> {
+        self.queue(msg)?;
+        self.seal()?;
+        self.flush(registry)
+    }
+
+    /// Queue `msg` to be sealed with what else is queued by the next [`seal`](Self::seal):
+    /// frames that wait together share Noise messages (only once the link is open; before, it
+    /// is dropped).
+    pub(crate) fn queue(&mut self, msg: &LinkMsg) -> Result<(), Broken> {
         if !self.is_open() {
             return Ok(());
         }
-        let frame = wire::encode(msg).map_err(|e| e.to_string())?;
-        self.encrypt(&frame)?;
-        self.flush(registry)
+        wire::encode_into(&mut self.unsealed, msg).map_err(|e| e.to_string())?;
+        if self.unsealed.len() >= PLAIN_MAX {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    /// Encrypt what is queued into Noise messages waiting to be written.
+    pub(crate) fn seal(&mut self) -> Result<(), Broken> {
+        let plain = std::mem::take(&mut self.unsealed);
+        self.encrypt(&plain)?;
+        self.unsealed = plain;
+        self.unsealed.clear();
+        Ok(())
+    }
+
+    /// Bytes queued or sealed and not yet written: how far the peer is behind.
+    pub(crate) fn backlog(&self) -> usize {
+        self.out.len() + self.unsealed.len()
     }
 
     /// Encrypt `plain` into Noise transport messages waiting to be written.
@@ -318,6 +245,9 @@ impl Link {
         let State::Open(t) = &mut self.state else {
             return Ok(());
         };
+        if plain.is_empty() {
+            return Ok(());
+        }
         let mut msg = vec![0u8; NOISE_MAX];
         let mut sealed = Vec::with_capacity(plain.len() + plain.len() / PLAIN_MAX * 18 + 18);
         for chunk in plain.chunks(PLAIN_MAX) {

@@ -1,0 +1,321 @@
+//! The receiving side: streams from other members' senders written into local receivers'
+//! sockets, as their senders would have, and how far each receiver has taken them said back.
+
+use std::io::Write;
+
+use super::*;
+use crate::process::conn::{connect, encode_sender_hello};
+
+/// A stream from a sender on another member to a receiver here.
+pub(super) struct In {
+    token: Token,
+    stream: Option<UnixStream>,
+    /// Bytes for the receiver, from `wpos` on not yet written.
+    buf: Vec<u8>,
+    wpos: usize,
+    /// The receiver's ledger page (none: it keeps none, and takes what is written), and this
+    /// stream's connection number there.
+    page: Option<LedgerPage>,
+    conn: u64,
+    slot: Option<u32>,
+    /// Messages received, and wholly written.
+    received: u64,
+    written: u64,
+    /// Ends of the messages in `buf` not yet wholly written, with their numbers.
+    ends: VecDeque<(usize, u64)>,
+    /// How far the receiver's taking was last said.
+    said: u64,
+    /// The sender closed the stream: once written, the receiver's side is shut.
+    closing: bool,
+}
+
+impl In {
+    /// True if messages wait to be taken (their receiver's page is worth reading).
+    pub(super) fn awaiting(&self) -> bool {
+        self.received > self.said
+    }
+
+    /// Where the receiver stands: how far it took the stream, and whether that is final.
+    fn progress(&mut self) -> (u64, bool) {
+        let Some(page) = &self.page else {
+            // A receiver without a ledger takes what is written, at most once.
+            return (self.written, self.stream.is_none());
+        };
+        if self.slot.is_none() {
+            self.slot = page.find(self.conn);
+        }
+        match self.slot.map(|s| page.progress(s)) {
+            Some(p) => (p.taken, p.closed || p.refused_after.is_some()),
+            None => (0, self.stream.is_none()),
+        }
+    }
+
+    /// Write what waits, as far as the receiver's socket takes it now.
+    fn flush(&mut self) -> std::io::Result<()> {
+        let Some(stream) = &mut self.stream else {
+            return Ok(());
+        };
+        while self.wpos < self.buf.len() {
+            match stream.write(&self.buf[self.wpos..]) {
+                Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.wpos += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        while let Some(&(end, seq)) = self.ends.front() {
+            if end > self.wpos {
+                break;
+            }
+            self.written = seq;
+            self.ends.pop_front();
+        }
+        if self.wpos == self.buf.len() {
+            self.buf.clear();
+            self.wpos = 0;
+            if self.closing {
+                let _ = stream.shutdown(std::net::Shutdown::Write);
+            }
+        } else if self.wpos > BATCH * 4 {
+            self.buf.drain(..self.wpos);
+            for e in &mut self.ends {
+                e.0 -= self.wpos;
+            }
+            self.wpos = 0;
+        }
+        Ok(())
+    }
+}
+
+impl super::super::Convention {
+    /// `peer` opens a stream from its sender `from` to `to`, here. False if the peer is at
+    /// fault (the link then ends).
+    pub(in super::super) fn stream_opened(
+        &mut self,
+        peer: &str,
+        stream: u64,
+        from: Address,
+        to: Address,
+    ) -> bool {
+        let Some(g) = &mut self.gateway else {
+            return false;
+        };
+        if from.member() != Some(peer)
+            || !to.is_beside(&g.home)
+            || to.system_dir() != g.home.system_dir()
+            || g.ins.contains_key(&(peer.to_string(), stream))
+        {
+            return false;
+        }
+        let page = match LedgerPage::open(&to.ledger_path()) {
+            Ok(page) => Some(page),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                log::warn!("gateway: cannot read the ledger page of {to}: {e}");
+                return self.end_stream(peer, stream, 0);
+            }
+        };
+        let connected = connect(&to, &to.socket_path(), Duration::ZERO).and_then(|s| {
+            s.set_nonblocking(true).map_err(|e| Error::Io {
+                context: "setting a socket non-blocking".into(),
+                source: e,
+            })?;
+            Ok(s)
+        });
+        let std = match connected {
+            Ok(s) => s,
+            Err(e) => {
+                log::debug!("gateway: {to} cannot be reached: {e}");
+                return self.end_stream(peer, stream, 0);
+            }
+        };
+        let mut socket = UnixStream::from_std(std);
+        let token = g.token();
+        if let Err(e) =
+            self.registry
+                .register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
+        {
+            log::warn!("gateway: cannot watch a stream to {to}: {e}");
+            return self.end_stream(peer, stream, 0);
+        }
+        let mut buf = Vec::new();
+        let Ok(conn) = encode_sender_hello(&mut buf, &from, None) else {
+            return self.end_stream(peer, stream, 0);
+        };
+        let mut inbound = In {
+            token,
+            stream: Some(socket),
+            buf,
+            wpos: 0,
+            page,
+            conn,
+            slot: None,
+            received: 0,
+            written: 0,
+            ends: VecDeque::new(),
+            said: 0,
+            closing: false,
+        };
+        let _ = inbound.flush();
+        g.in_by_token.insert(token, (peer.to_string(), stream));
+        g.ins.insert((peer.to_string(), stream), inbound);
+        true
+    }
+
+    /// Messages for stream `stream` from `peer` (checked to be whole frames). False if the
+    /// peer is at fault.
+    pub(in super::super) fn stream_data(
+        &mut self,
+        peer: &str,
+        stream: u64,
+        frames: Vec<u8>,
+    ) -> bool {
+        let Some(g) = &mut self.gateway else {
+            return false;
+        };
+        let limit = g.limit;
+        // A stream ended here may still have messages on the way; they were never taken, and
+        // the sender's side knows it.
+        let Some(inb) = g.ins.get_mut(&(peer.to_string(), stream)) else {
+            return true;
+        };
+        if inb.closing {
+            return false;
+        }
+        let mut at = 0;
+        while at < frames.len() {
+            let len = u32::from_be_bytes(frames[at..at + 4].try_into().expect("checked")) as usize;
+            at += 4 + len;
+            inb.received += 1;
+            inb.ends.push_back((inb.buf.len() + at, inb.received));
+        }
+        inb.buf.extend_from_slice(&frames);
+        // The sender's window bounds what waits here; more means a peer that ignores it.
+        if inb.buf.len() - inb.wpos > 2 * STREAM_WINDOW + 2 * limit {
+            return false;
+        }
+        if inb.flush().is_err() {
+            self.receiver_gone(peer, stream);
+        }
+        true
+    }
+
+    /// The sender of `peer`'s stream `stream` closed it.
+    pub(in super::super) fn stream_closed(&mut self, peer: &str, stream: u64) {
+        let Some(g) = &mut self.gateway else {
+            return;
+        };
+        if let Some(inb) = g.ins.get_mut(&(peer.to_string(), stream)) {
+            inb.closing = true;
+            if inb.flush().is_err() {
+                self.receiver_gone(peer, stream);
+            }
+        }
+    }
+
+    /// An event on a stream to a local receiver: room to write, or the receiver closed it.
+    pub(super) fn on_in_event(&mut self, token: Token, event: &mio::event::Event) {
+        let g = self.gateway.as_mut().expect("checked");
+        let key = g.in_by_token[&token].clone();
+        let inb = g.ins.get_mut(&key).expect("indexed");
+        let failed = inb.flush().is_err();
+        if failed || event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.receiver_gone(&key.0, key.1);
+        }
+    }
+
+    /// The receiver of a stream closed it (it ended, or refused the stream): say how far it
+    /// took it, finally.
+    fn receiver_gone(&mut self, peer: &str, stream: u64) {
+        let g = self.gateway.as_mut().expect("checked");
+        let Some(mut inb) = g.ins.remove(&(peer.to_string(), stream)) else {
+            return;
+        };
+        g.in_by_token.remove(&inb.token);
+        if let Some(mut s) = inb.stream.take() {
+            let _ = self.registry.deregister(&mut s);
+        }
+        let (taken, _) = inb.progress();
+        self.end_stream(peer, stream, taken);
+    }
+
+    /// Say `End` for `peer`'s stream `stream`. Always true (for [`stream_opened`]).
+    fn end_stream(&mut self, peer: &str, stream: u64, taken: u64) -> bool {
+        self.say_to(peer, &LinkMsg::End { stream, taken });
+        true
+    }
+
+    /// Queue `msg` on the link to `peer`.
+    fn say_to(&mut self, peer: &str, msg: &LinkMsg) {
+        let Some(token) = self.link_of.get(peer).copied() else {
+            return;
+        };
+        let Some(link) = self.links.get_mut(&token) else {
+            return;
+        };
+        match link.queue(msg) {
+            Ok(()) => {
+                self.dirty_links.insert(token);
+            }
+            Err(why) => self.drop_link(token, &why),
+        }
+    }
+
+    /// Read the receivers' pages, at most every [`TOOK_EVERY`], and say how far each has taken
+    /// its stream; end the streams whose receivers are done with them.
+    pub(super) fn report_taken(&mut self) {
+        let Some(g) = &mut self.gateway else {
+            return;
+        };
+        let now = Instant::now();
+        if now < g.last_took + TOOK_EVERY {
+            return;
+        }
+        g.last_took = now;
+        let mut said = Vec::new();
+        for (key, inb) in g.ins.iter_mut() {
+            if !inb.awaiting() && !inb.closing {
+                continue;
+            }
+            let (taken, last) = inb.progress();
+            let all = inb.closing && inb.buf.is_empty() && taken >= inb.received;
+            if last || all {
+                said.push((key.clone(), taken, true));
+            } else if taken > inb.said {
+                inb.said = taken;
+                said.push((key.clone(), taken, false));
+            }
+        }
+        for ((peer, stream), taken, end) in said {
+            if end {
+                let g = self.gateway.as_mut().expect("checked");
+                if let Some(mut inb) = g.ins.remove(&(peer.clone(), stream)) {
+                    g.in_by_token.remove(&inb.token);
+                    if let Some(mut s) = inb.stream.take() {
+                        let _ = self.registry.deregister(&mut s);
+                    }
+                }
+                self.end_stream(&peer, stream, taken);
+            } else {
+                self.say_to(&peer, &LinkMsg::Took { stream, taken });
+            }
+        }
+    }
+
+    /// The link to `peer` is gone: its streams to local receivers end here.
+    pub(super) fn drop_ins_from(&mut self, peer: &str) {
+        let Some(g) = &mut self.gateway else {
+            return;
+        };
+        let keys: Vec<(String, u64)> = g.ins.keys().filter(|k| k.0 == peer).cloned().collect();
+        for key in keys {
+            if let Some(mut inb) = g.ins.remove(&key) {
+                g.in_by_token.remove(&inb.token);
+                if let Some(mut s) = inb.stream.take() {
+                    let _ = self.registry.deregister(&mut s);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Messages between members of a convention: addresses that work on every member, per-pair
+//! order, and the accounting contract across the link.
+
+use greenroom::{ActorSystem, Poison};
+
+use crate::convention::{address, member, secret, wait_sees};
+use crate::messaging::{Expect, Report, expect_msg};
+use crate::regressions::{dead_letter_handler, dead_numbers};
+use crate::support::{PATIENCE, TestSystem, wait_for};
+
+/// A leader on `ip_a` and a member on `ip_b`, seeing each other.
+fn pair(secret: &std::path::Path, ip_a: &str, ip_b: &str) -> (TestSystem, TestSystem) {
+    let a = member(secret, &format!("{ip_a}:0"), &[]);
+    let aa = address(&mut a.connect());
+    let b = member(secret, &format!("{ip_b}:0"), &[&aa]);
+    let ba = address(&mut b.connect());
+    wait_sees(&mut a.connect(), &[&aa, &ba], &[]);
+    wait_sees(&mut b.connect(), &[&aa, &ba], &[]);
+    (a, b)
+}
+
+#[test]
+fn a_program_asks_an_actor_on_another_member() {
+    let s = secret();
+    let (mut a, mut b) = pair(&s.path, "127.0.0.30", "127.0.0.31");
+    let mut on_b = b.connect();
+    b.load_zoo(&mut on_b);
+    let echo = on_b.create_actor_by_name("Echo", None).unwrap();
+    let ba = address(&mut on_b);
+    assert_eq!(echo.member(), Some(ba.as_str()), "{echo}");
+    assert!(echo.to_string().contains(&ba), "{echo}");
+
+    let mut on_a: ActorSystem = a.connect();
+    for i in 0..20 {
+        let reply = on_a.ask(&echo, &format!("hi {i}"), PATIENCE).unwrap();
+        assert_eq!(reply.decode::<String>().unwrap(), format!("hi {i}"));
+    }
+    // The CLI on one member, with an address another printed.
+    let out = a.cli_ok(&["ask", &echo.to_string(), "\"from the CLI\""]);
+    assert!(out.contains("from the CLI"), "{out}");
+    drop((on_a, on_b));
+    b.shutdown();
+    a.shutdown();
+}
+
+#[test]
+fn actors_on_two_members_exchange_messages_in_order() {
+    let s = secret();
+    let (mut a, mut b) = pair(&s.path, "127.0.0.32", "127.0.0.33");
+    let mut on_a = a.connect();
+    let mut on_b = b.connect();
+    a.load_zoo(&mut on_a);
+    b.load_zoo(&mut on_b);
+    let sink = on_a.create_actor_by_name("Sink", None).unwrap();
+    let sources: Vec<_> = (0..2)
+        .map(|_| on_b.create_actor_by_name("Source", None).unwrap())
+        .collect();
+    let per_source = 20_000;
+    // The report crosses back, to a program on the sources' member.
+    let me = on_b.address().clone();
+    on_b.tell(
+        &sink,
+        &Expect {
+            count: per_source * 2,
+            notify: me,
+        },
+    )
+    .unwrap();
+    for (src, size) in sources.iter().zip([None, Some(64)]) {
+        on_b.tell(
+            src,
+            &crate::messaging::Produce {
+                to: sink.clone(),
+                count: per_source,
+                size,
+            },
+        )
+        .unwrap();
+    }
+    let report: Report = expect_msg(&mut on_b, "Report");
+    assert_eq!(report.received, per_source * 2);
+    assert!(report.in_order, "messages from one sender were reordered");
+    drop((on_a, on_b));
+    b.shutdown();
+    a.shutdown();
+}
+
+#[derive(serde::Serialize)]
+struct StallOn {
+    first: std::path::PathBuf,
+    each: std::path::PathBuf,
+    report: greenroom::Address,
+}
+
+/// A `Stall` on the member `sys` (blocked in its first handler until `first` exists), set up
+/// by `system` there, which it reports to.
+fn stall_on(
+    sys: &TestSystem,
+    system: &mut ActorSystem,
+) -> (greenroom::Address, std::path::PathBuf) {
+    let (first, each) = (sys.tmp.path().join("first"), sys.tmp.path().join("each"));
+    let stall = system.create_actor_by_name("Stall", None).unwrap();
+    let report = system.address().clone();
+    let plan = StallOn {
+        first: first.clone(),
+        each,
+        report,
+    };
+    let reply = system.ask(&stall, &plan, PATIENCE).unwrap();
+    assert_eq!(reply.decode::<String>().unwrap(), "stalling");
+    (stall, first)
+}
+
+/// The `u64`s two dead-letter handlers (on two members) have received, once there are `count`
+/// of them in all, sorted.
+fn dead_on_both(
+    (one, one_handler): (&mut ActorSystem, &greenroom::Address),
+    (two, two_handler): (&mut ActorSystem, &greenroom::Address),
+    count: usize,
+) -> Vec<u64> {
+    let mut numbers = Vec::new();
+    wait_for(&format!("{count} dead letters"), || {
+        numbers.clear();
+        for (system, handler) in [(&mut *one, one_handler), (&mut *two, two_handler)] {
+            let reply = system.ask(handler, "report", PATIENCE).unwrap();
+            let dead: Vec<greenroom::DeadEnvelope> = reply.decode().unwrap();
+            numbers.extend(dead.iter().filter_map(|d| d.message.get::<u64>()));
+        }
+        numbers.len() >= count
+    });
+    numbers.sort();
+    numbers
+}
+
+#[test]
+fn what_a_receiver_on_another_member_took_comes_back_when_it_is_killed() {
+    let s = secret();
+    let (mut a, mut b) = pair(&s.path, "127.0.0.34", "127.0.0.35");
+    let mut on_a = a.connect();
+    let mut on_b = b.connect();
+    a.load_zoo(&mut on_a);
+    b.load_zoo(&mut on_b);
+    let a_handler = dead_letter_handler(&mut on_a);
+    let b_handler = dead_letter_handler(&mut on_b);
+    let (stall, first) = stall_on(&b, &mut on_b);
+    for n in 0..10u64 {
+        on_a.tell(&stall, &n).unwrap();
+    }
+    // It takes what has arrived and blocks handling the first.
+    std::fs::write(&first, b"").unwrap();
+    let handling = on_b.listen(PATIENCE).unwrap().expect("the first number");
+    assert_eq!(handling.decode::<u64>().unwrap(), 0);
+    let pid = b.pid_of(&mut on_b, &stall);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::SIGKILL,
+    )
+    .unwrap();
+    // The one it was handling goes back across to its sender, as a Poison possibly handled...
+    let p: Poison = on_a
+        .listen(PATIENCE)
+        .unwrap()
+        .expect("a Poison")
+        .decode()
+        .unwrap();
+    assert!(p.possibly_handled, "{p:?}");
+    assert_eq!(p.original.decode::<u64>().unwrap(), 0);
+    // ... and each of the nine it had not handled is a dead letter exactly once: where it ran
+    // if it had taken it, else where it was sent from.
+    assert_eq!(
+        dead_on_both((&mut on_a, &a_handler), (&mut on_b, &b_handler), 9),
+        (1..10).collect::<Vec<u64>>()
+    );
+    drop((on_a, on_b));
+    b.shutdown();
+    a.shutdown();
+}
+
+#[test]
+fn what_a_lost_member_never_took_comes_back_to_its_senders() {
+    let s = secret();
+    let (mut a, mut b) = pair(&s.path, "127.0.0.36", "127.0.0.37");
+    let mut on_a = a.connect();
+    let mut on_b = b.connect();
+    a.load_zoo(&mut on_a);
+    b.load_zoo(&mut on_b);
+    let a_handler = dead_letter_handler(&mut on_a);
+    // Blocked in its first handler, it reads nothing more.
+    let (stall, _first) = stall_on(&b, &mut on_b);
+    // Ten from a program and ten from an actor on A cross to it and wait in its socket.
+    let source = on_a.create_actor_by_name("Source", None).unwrap();
+    for n in 100..110u64 {
+        on_a.tell(&stall, &n).unwrap();
+    }
+    on_a.tell(
+        &source,
+        &crate::messaging::Produce {
+            to: stall.clone(),
+            count: 10,
+            size: None,
+        },
+    )
+    .unwrap();
+    assert!(on_a.actor_status(&source, PATIENCE).is_ok());
+    // Its member's admin dies, and its actors with it: what they never took comes back.
+    drop(on_b);
+    b.kill_admin();
+    let mut expected: Vec<u64> = (0..10).collect();
+    expected.extend(100..110);
+    assert_eq!(dead_numbers(&mut on_a, &a_handler, 20), expected);
+    // A message sent to it now that it is gone comes back too.
+    on_a.tell(&stall, &7u64).unwrap();
+    let mut expected: Vec<u64> = (0..10).chain([7]).collect();
+    expected.extend(100..110);
+    expected.sort();
+    assert_eq!(dead_numbers(&mut on_a, &a_handler, 21), expected);
+    drop(on_a);
+    a.shutdown();
+    // What the killed admin left, a new one clears.
+    b.start_admin(&[]);
+    b.shutdown();
+}
+
+#[test]
+fn members_that_are_not_leaders_reach_each_other_directly() {
+    let s = secret();
+    let mut leader = member(&s.path, "127.0.0.38:0", &[]);
+    let la = address(&mut leader.connect());
+    let mut one = member(&s.path, "127.0.0.39:0", &[&la]);
+    let mut two = member(&s.path, "127.0.0.40:0", &[&la]);
+    let mut on_one = one.connect();
+    let mut on_two = two.connect();
+    let (oa, ta) = (address(&mut on_one), address(&mut on_two));
+    wait_sees(&mut on_one, &[&la, &oa, &ta], &[]);
+    two.load_zoo(&mut on_two);
+    let echo = on_two.create_actor_by_name("Echo", None).unwrap();
+    let reply = on_one.ask(&echo, "across", PATIENCE).unwrap();
+    assert_eq!(reply.decode::<String>().unwrap(), "across");
+    // The leader is not in the way: the pair has a link of its own, and keeps working
+    // without the leader.
+    drop(leader.connect());
+    leader.shutdown();
+    wait_sees(&mut on_one, &[&oa, &ta], &[&la]);
+    let reply = on_one.ask(&echo, "still", PATIENCE).unwrap();
+    assert_eq!(reply.decode::<String>().unwrap(), "still");
+    drop((on_one, on_two));
+    two.shutdown();
+    one.shutdown();
+}
+
+/// What a peer may say on a link, as the test writes it.
+#[derive(serde::Serialize)]
+enum LinkMsg {
+    Hello {
+        version: u32,
+        system: String,
+        address: String,
+        capabilities: std::collections::BTreeMap<String, String>,
+    },
+    Open {
+        stream: u64,
+        from: String,
+        to: String,
+    },
+    Data {
+        stream: u64,
+        #[serde(with = "serde_bytes")]
+        frames: Vec<u8>,
+    },
+}
+
+fn link_frame(msg: &LinkMsg) -> Vec<u8> {
+    let body = rmp_serde::to_vec_named(msg).unwrap();
+    let mut f = (body.len() as u32).to_be_bytes().to_vec();
+    f.extend_from_slice(&body);
+    f
+}
+
+#[test]
+fn a_peer_that_breaks_the_rules_of_a_message_stream_loses_its_link_and_delivers_nothing() {
+    let s = secret();
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text.trim()[2 * i..2 * i + 2], 16).unwrap();
+    }
+    let (mut a, mut b) = pair(&s.path, "127.0.0.41", "127.0.0.42");
+    let mut on_a = a.connect();
+    a.load_zoo(&mut on_a);
+    let echo = on_a.create_actor_by_name("Echo", None).unwrap();
+    let la = address(&mut on_a);
+    let me = "127.0.0.43:1";
+    let hello = link_frame(&LinkMsg::Hello {
+        version: 1,
+        system: "x".into(),
+        address: me.into(),
+        capabilities: Default::default(),
+    });
+    let open = |from: &str, to: &str| {
+        link_frame(&LinkMsg::Open {
+            stream: 1,
+            from: from.into(),
+            to: to.into(),
+        })
+    };
+    let mine = format!("1@{me}/x");
+    let good_open = open(&mine, &echo.to_string());
+    let data = |frames: Vec<u8>| link_frame(&LinkMsg::Data { stream: 1, frames });
+    let message = {
+        let body =
+            rmp_serde::to_vec_named(&serde_json::json!({"type": "String", "body": "hi"})).unwrap();
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(&body);
+        f
+    };
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        (
+            "a stream from a sender on another member",
+            vec![open("1@127.0.0.99:1/x", &echo.to_string())],
+        ),
+        (
+            "a stream to a receiver on another member",
+            vec![open(&mine, &format!("1@{me}/x"))],
+        ),
+        (
+            "a stream to another system's directory",
+            vec![open(&mine, &format!("1@{la}/elsewhere"))],
+        ),
+        (
+            "a stream opened twice",
+            vec![good_open.clone(), good_open.clone()],
+        ),
+        (
+            "messages cut short",
+            vec![
+                good_open.clone(),
+                data([&message[..], &message[..5]].concat()),
+            ],
+        ),
+        (
+            "a message over the size limit",
+            vec![
+                good_open.clone(),
+                data((64u32 << 20).to_be_bytes().to_vec()),
+            ],
+        ),
+    ];
+    for (what, frames) in cases {
+        let plain: Vec<u8> = std::iter::once(hello.clone())
+            .chain(frames)
+            .flatten()
+            .collect();
+        assert!(
+            crate::convention::authenticated_garbage(&la, &key, &plain),
+            "the link stayed open after {what}"
+        );
+    }
+    // Nothing reached the actor, and the members still carry messages.
+    let mut on_b = b.connect();
+    let reply = on_b.ask(&echo, "after", PATIENCE).unwrap();
+    assert_eq!(reply.decode::<String>().unwrap(), "after");
+    let status = on_a.actor_status(&echo, PATIENCE).unwrap();
+    assert_eq!(status.handled, 1, "{status:?}");
+    drop((on_a, on_b));
+    b.shutdown();
+    a.shutdown();
+}
