@@ -66,7 +66,9 @@ fn actors_on_two_members_exchange_messages_in_order() {
         },
     )
     .unwrap();
-    for (src, size) in sources.iter().zip([None, Some(64)]) {
+    // One sends bare numbers, the other 1000-byte messages: 20 MB, several times what a link
+    // lets be in flight for one stream before its receiver takes some.
+    for (src, size) in sources.iter().zip([None, Some(1000)]) {
         on_b.tell(
             src,
             &crate::messaging::Produce {

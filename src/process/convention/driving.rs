@@ -27,7 +27,13 @@ impl Convention {
         let Some(link) = self.links.get_mut(&token) else {
             return;
         };
-        match link.on_event(event, &self.registry) {
+        let frames = link.on_event(event, &self.registry);
+        self.take_frames(token, frames);
+    }
+
+    /// What a link read: handle each frame, and remember a link with bytes left to read.
+    fn take_frames(&mut self, token: Token, frames: std::result::Result<Vec<LinkMsg>, String>) {
+        match frames {
             Ok(frames) => {
                 for msg in frames {
                     if !self.links.contains_key(&token) {
@@ -35,8 +41,21 @@ impl Convention {
                     }
                     self.handle(token, msg);
                 }
+                if self.links.get(&token).is_some_and(|l| l.unread) {
+                    self.unread_links.insert(token);
+                }
             }
             Err(why) => self.drop_link(token, &why),
+        }
+    }
+
+    /// Read on the links whose last read stopped at its budget.
+    pub(super) fn read_unread_links(&mut self) {
+        for token in std::mem::take(&mut self.unread_links) {
+            if let Some(link) = self.links.get_mut(&token) {
+                let frames = link.read_more(&self.registry);
+                self.take_frames(token, frames);
+            }
         }
     }
 

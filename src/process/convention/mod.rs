@@ -240,6 +240,8 @@ pub(crate) struct Convention {
     gateway: Option<gateway::Gateway>,
     /// Links with frames queued this turn, to seal and write at its end.
     dirty_links: std::collections::HashSet<Token>,
+    /// Links whose last read stopped at its budget with bytes left.
+    unread_links: std::collections::HashSet<Token>,
     /// Actors and endpoints that receive `ConventionUpdate`s.
     watchers: std::collections::BTreeSet<Address>,
     /// Updates for watchers, waiting for the admin to send them.
@@ -316,6 +318,7 @@ impl Convention {
             leader,
             gateway: None,
             dirty_links: Default::default(),
+            unread_links: Default::default(),
             refusals: (None, 0),
             refused_total: 0,
             watchers: Default::default(),
@@ -336,6 +339,7 @@ impl Convention {
     /// When [`tick`](Self::tick) is next due (now, if the gateway has work waiting).
     pub(crate) fn next_tick(&self) -> Instant {
         match &self.gateway {
+            _ if !self.unread_links.is_empty() => Instant::now(),
             Some(g) if g.busy() => Instant::now(),
             Some(g) => g
                 .next_due()

@@ -227,6 +227,7 @@ impl super::super::Convention {
     /// Open on the link the streams that waited for it, refuse those that waited too long, and
     /// read the streams whose turn it is.
     pub(in crate::process::convention) fn gateway_turn(&mut self) {
+        self.read_unread_links();
         let Some(g) = &mut self.gateway else {
             return;
         };

@@ -58,6 +58,8 @@ pub(crate) struct Link {
     out: Vec<u8>,
     /// Frames queued and not yet encrypted.
     unsealed: Vec<u8>,
+    /// The last read stopped at its budget with bytes left (see [`Link::read_more`]).
+    pub(crate) unread: bool,
     /// Writable interest is armed (bytes wait).
     watching_writes: bool,
     /// The first frame to send once the handshake is done.
@@ -110,6 +112,7 @@ impl Link {
             plain: Vec::new(),
             out: Vec::new(),
             unsealed: Vec::new(),
+            unread: false,
             watching_writes: false,
             hello: wire::encode(hello).expect("a hello encodes"),
             limit,
@@ -248,16 +251,18 @@ impl Link {
         if plain.is_empty() {
             return Ok(());
         }
-        let mut msg = vec![0u8; NOISE_MAX];
-        let mut sealed = Vec::with_capacity(plain.len() + plain.len() / PLAIN_MAX * 18 + 18);
+        // Sealed straight into the output: a length, then the message, for each chunk.
+        self.out
+            .reserve(plain.len() + plain.len().div_ceil(PLAIN_MAX) * (2 + TAG));
         for chunk in plain.chunks(PLAIN_MAX) {
+            let at = self.out.len();
+            self.out.resize(at + 2 + chunk.len() + TAG, 0);
             let n = t
-                .write_message(chunk, &mut msg)
+                .write_message(chunk, &mut self.out[at + 2..])
                 .map_err(|e| format!("noise: {e}"))?;
-            sealed.extend_from_slice(&(n as u16).to_be_bytes());
-            sealed.extend_from_slice(&msg[..n]);
+            self.out[at..at + 2].copy_from_slice(&(n as u16).to_be_bytes());
+            self.out.truncate(at + 2 + n);
         }
-        self.out.extend_from_slice(&sealed);
         if self.out.len() > OUT_LIMIT {
             return Err(format!(
                 "the peer does not read: {} bytes wait for it",

@@ -4,10 +4,12 @@
 use super::*;
 
 impl Link {
-    /// Read what the peer sent (up to the budget), and take every whole message in it.
+    /// Read what the peer sent (up to the budget), and take every whole message in it. If the
+    /// budget ran out, [`unread`](Link::unread) says so: no event will come for what is left.
     pub(super) fn read(&mut self, frames: &mut Vec<LinkMsg>) -> Result<(), Broken> {
         let mut buf = [0u8; 64 * 1024];
         let mut budget = READ_BUDGET;
+        self.unread = true;
         while budget > 0 {
             match self.stream.read(&mut buf) {
                 Ok(0) => {
@@ -19,7 +21,10 @@ impl Link {
                     self.raw.extend_from_slice(&buf[..n]);
                     self.take(frames)?;
                 }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.unread = false;
+                    break;
+                }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("reading: {e}")),
             }
@@ -27,17 +32,37 @@ impl Link {
         Ok(())
     }
 
+    /// Read on where the last turn's budget ran out.
+    pub(crate) fn read_more(&mut self, registry: &Registry) -> Result<Vec<LinkMsg>, Broken> {
+        let mut frames = Vec::new();
+        self.read(&mut frames)?;
+        self.flush(registry)?;
+        Ok(frames)
+    }
+
     /// Take whole Noise messages from `raw`: handshake steps, or plaintext for frames.
     pub(super) fn take(&mut self, frames: &mut Vec<LinkMsg>) -> Result<(), Broken> {
         let mut at = 0;
-        let mut clear = vec![0u8; NOISE_MAX];
         while self.raw.len() - at >= 2 {
             let len = u16::from_be_bytes([self.raw[at], self.raw[at + 1]]) as usize;
             if self.raw.len() - at - 2 < len {
                 break;
             }
-            let msg = self.raw[at + 2..at + 2 + len].to_vec();
-            at += 2 + len;
+            let (start, end) = (at + 2, at + 2 + len);
+            at = end;
+            if let State::Open(t) = &mut self.state {
+                // Opened straight into the plaintext buffer.
+                let base = self.plain.len();
+                self.plain.resize(base + len, 0);
+                let n = t
+                    .read_message(&self.raw[start..end], &mut self.plain[base..])
+                    .map_err(|_| "a message on the link does not decrypt".to_string())?;
+                self.plain.truncate(base + n);
+                self.frames(frames)?;
+                continue;
+            }
+            let msg = self.raw[start..end].to_vec();
+            let mut clear = vec![0u8; NOISE_MAX];
             match &mut self.state {
                 State::Connecting => return Err("the peer spoke before the handshake".into()),
                 State::Handshake(hs) => {
@@ -46,21 +71,14 @@ impl Link {
                             .to_string()
                     })?;
                     if !hs.is_initiator() {
-                        let mut reply = vec![0u8; NOISE_MAX];
                         let n = hs
-                            .write_message(&[], &mut reply)
+                            .write_message(&[], &mut clear)
                             .map_err(|e| format!("noise: {e}"))?;
-                        self.push_noise(&reply[..n]);
+                        self.push_noise(&clear[..n]);
                     }
                     self.open()?;
                 }
-                State::Open(t) => {
-                    let n = t
-                        .read_message(&msg, &mut clear)
-                        .map_err(|_| "a message on the link does not decrypt".to_string())?;
-                    self.plain.extend_from_slice(&clear[..n]);
-                    self.frames(frames)?;
-                }
+                State::Open(_) => unreachable!("taken above"),
             }
         }
         self.raw.drain(..at);
