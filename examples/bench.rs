@@ -236,12 +236,18 @@ fn actor_to_actor(system: &mut ActorSystem) -> Vec<f64> {
     let zoo = zoo_binary();
     let sink = system.create_actor_by_name("Sink", Some(&zoo)).unwrap();
     let source = system.create_actor_by_name("Source", Some(&zoo)).unwrap();
+    one_way_trials(system, &source, &sink)
+}
+
+/// `TRIALS` times, `source` sends `ONE_WAY` 64-byte messages to `sink`, which reports to
+/// `system`'s program: the rate of each trial.
+fn one_way_trials(system: &mut ActorSystem, source: &Address, sink: &Address) -> Vec<f64> {
     let me = system.address().clone();
     (0..TRIALS)
         .map(|_| {
             system
                 .tell(
-                    &sink,
+                    sink,
                     &Expect {
                         count: ONE_WAY,
                         notify: me.clone(),
@@ -252,7 +258,7 @@ fn actor_to_actor(system: &mut ActorSystem) -> Vec<f64> {
             let t = Instant::now();
             system
                 .tell(
-                    &source,
+                    source,
                     &Produce {
                         to: sink.clone(),
                         count: ONE_WAY,
@@ -588,6 +594,35 @@ fn run() {
             us(tcp50),
             us(tcp99),
             noise50.as_secs_f64() / tcp50.as_secs_f64()
+        );
+    }
+
+    if wanted("remote-ask") {
+        let (tcp50, tcp99) = p50_p99(convention::tcp_ping_pong(false, PING_ROUNDS));
+        let (ask50, ask99) = p50_p99(convention::between_members(|on_a, on_b| {
+            let echo = on_b.create_actor_by_name("Echo", None).unwrap();
+            ask_round_trips(on_a, &echo)
+        }));
+        println!(
+            "| remote ask: a program on one member asks an Echo on another, both on this host ({PING_ROUNDS}) | {} | {} | TCP loopback ping-pong of 8 bytes p50 {} (p99 {}) | {:.2}× | ≤ 1.5× |",
+            us(ask50),
+            us(ask99),
+            us(tcp50),
+            us(tcp99),
+            ask50.as_secs_f64() / tcp50.as_secs_f64()
+        );
+    }
+
+    if wanted("remote-one-way") {
+        let raw_one = raw_one_way(false);
+        let (rate, worst) = median(convention::between_members(|on_a, on_b| {
+            let sink = on_a.create_actor_by_name("Sink", None).unwrap();
+            let source = on_b.create_actor_by_name("Source", None).unwrap();
+            one_way_trials(on_a, &source, &sink)
+        }));
+        println!(
+            "| remote actor→actor one-way, 64-byte bodies, between two members on this host ({ONE_WAY} × {TRIALS} trials) | {rate:.0} msg/s | worst trial {worst:.0} msg/s | raw 64-byte Unix writes: {raw_one:.0} msg/s unbatched | {:.2}× | ≥ 1,000,000 msg/s |",
+            rate / raw_one
         );
     }
 

@@ -286,3 +286,37 @@ pub fn tcp_ping_pong(encrypted: bool, rounds: usize) -> Vec<Duration> {
     child.wait().unwrap();
     times
 }
+
+// ---- messages between members -------------------------------------------------------------
+
+/// Two members on this host, a leader on 127.0.0.2 and a member on 127.0.0.3, linked, with the
+/// zoo loaded on both; `body` runs with a program attached to each.
+pub fn between_members<T>(body: impl FnOnce(&mut ActorSystem, &mut ActorSystem) -> T) -> T {
+    let root = tempfile::Builder::new()
+        .prefix("grconv")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let secret = root.path().join("secret");
+    greenroom::admin::new_secret(&secret).unwrap();
+    let a = Member::start(root.path(), "a", "127.0.0.2:0", &secret, None);
+    let mut on_a = a.attach();
+    let aa = on_a.system_status().unwrap().convention.unwrap();
+    let b = Member::start(root.path(), "b", "127.0.0.3:0", &secret, Some(&aa));
+    let mut on_b = b.attach();
+    let ba = on_b.system_status().unwrap().convention.unwrap();
+    while state_of(&mut on_a, &ba) != Some(MemberState::Alive) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let zoo = std::env::current_exe().unwrap().with_file_name("zoo");
+    for system in [&mut on_a, &mut on_b] {
+        system
+            .load(&zoo)
+            .expect("load the zoo (cargo build --release --examples)");
+    }
+    let out = body(&mut on_a, &mut on_b);
+    for system in [on_b, on_a] {
+        system.shutdown().unwrap();
+    }
+    drop((b, a));
+    out
+}
