@@ -116,6 +116,12 @@ pub enum ExitReason {
         /// What went wrong.
         error: String,
     },
+    /// It ran on another member of the convention, which was lost (its admin died, it shut
+    /// down, or it fell silent): whatever became of the actor, it is gone from here.
+    HostLost {
+        /// The member it ran on (`IP:PORT`).
+        member: String,
+    },
 }
 
 impl fmt::Display for ExitReason {
@@ -125,6 +131,7 @@ impl fmt::Display for ExitReason {
             ExitReason::Exited { code } => write!(f, "exited with code {code}"),
             ExitReason::Killed { name, signal } => write!(f, "killed by {name} ({signal})"),
             ExitReason::FailedToStart { error } => write!(f, "failed to start: {error}"),
+            ExitReason::HostLost { member } => write!(f, "lost with its member {member}"),
         }
     }
 }

@@ -36,6 +36,7 @@ mod config;
 mod custody;
 mod ids;
 mod placement;
+mod remote;
 mod requests;
 mod shutdown;
 
@@ -99,6 +100,8 @@ struct Admin {
     private: Option<PrivateDir>,
     /// Its part in a convention, if it takes part in one.
     convention: Option<Convention>,
+    /// Actors on other members: creates awaited, and those created there.
+    remote: remote::Remote,
 }
 
 /// Run an admin in this process until it is shut down. The process must be single-threaded:
@@ -227,6 +230,7 @@ impl Admin {
             actor_output,
             private: Some(private),
             convention,
+            remote: Default::default(),
         })
     }
 
@@ -305,6 +309,7 @@ impl Admin {
                     self.send(&to, msg);
                 }
             }
+            self.remote_turn();
             if self.shutdown_progress() {
                 return Ok(());
             }
@@ -325,6 +330,7 @@ impl Admin {
 }
 
 /// Who sent a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Source {
     Client(Token),
     Actor(u64),

@@ -367,3 +367,87 @@ fn a_peer_that_breaks_the_rules_of_a_message_stream_loses_its_link_and_delivers_
     b.shutdown();
     a.shutdown();
 }
+
+/// The next `ChildExited` that reaches `system`.
+fn child_exited(system: &mut ActorSystem) -> greenroom::ChildExited {
+    let env = system
+        .listen_any(PATIENCE)
+        .unwrap()
+        .expect("a ChildExited in time");
+    env.msg.decode().unwrap()
+}
+
+#[test]
+fn actors_are_created_on_the_members_that_meet_their_requirements() {
+    let s = secret();
+    let mut a = member(&s.path, "127.0.0.44:0", &[]);
+    let aa = address(&mut a.connect());
+    let gpu = ["--capability", "gpu=yes"];
+    let mut b = crate::convention::member_with(&s.path, "127.0.0.45:0", &[&aa], &gpu);
+    let mut c = crate::convention::member_with(&s.path, "127.0.0.46:0", &[&aa], &gpu);
+    let mut on_a = a.connect();
+    let (ba, ca) = (address(&mut b.connect()), address(&mut c.connect()));
+    wait_sees(&mut on_a, &[&aa, &ba, &ca], &[]);
+    for sys in [&a, &b, &c] {
+        sys.load_zoo(&mut sys.connect());
+    }
+    // The leader has no gpu: each create lands on a member that has one, taking turns.
+    let mut placed = Vec::new();
+    for _ in 0..4 {
+        let echo = on_a
+            .create_by_name_requiring("Echo", None, &[("gpu", "yes")])
+            .unwrap();
+        let reply = on_a.ask(&echo, "where?", PATIENCE).unwrap();
+        assert_eq!(reply.decode::<String>().unwrap(), "where?");
+        placed.push(echo);
+    }
+    let on = |m: &str| placed.iter().filter(|e| e.member() == Some(m)).count();
+    assert_eq!((on(&ba), on(&ca)), (2, 2), "{placed:?}");
+    // A type that requires a gpu itself goes there too, and from the CLI.
+    let gpu_echo: greenroom::Address = a.cli_ok(&["create", "GpuEcho"]).parse().unwrap();
+    assert!(gpu_echo.member() == Some(&ba) || gpu_echo.member() == Some(&ca));
+    // Requirements no member meets: refused, naming what is missing here.
+    match on_a.create_by_name_requiring("Echo", None, &[("gpu", "no")]) {
+        Err(greenroom::Error::NoCompatibleSystem { unmet }) => {
+            assert_eq!(unmet, ["gpu=no (here no gpu)"])
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Its parent, on the leader, hears when a child ends on another member...
+    on_a.tell(&placed[0], &greenroom::ExitRequest::default())
+        .unwrap();
+    let notice = child_exited(&mut on_a);
+    assert_eq!(
+        (notice.child, notice.reason),
+        (placed[0].clone(), greenroom::ExitReason::Requested)
+    );
+    // ... and when that member is lost, as HostLost, for each child it ran.
+    let on_c: Vec<_> = placed[1..]
+        .iter()
+        .filter(|e| e.member() == Some(ca.as_str()))
+        .cloned()
+        .collect();
+    c.kill_admin();
+    let mut lost = Vec::new();
+    while lost.len() < on_c.len() + usize::from(gpu_echo.member() == Some(ca.as_str())) {
+        let notice = child_exited(&mut on_a);
+        assert_eq!(
+            notice.reason,
+            greenroom::ExitReason::HostLost { member: ca.clone() },
+            "{notice:?}"
+        );
+        lost.push(notice.child);
+    }
+    assert!(on_c.iter().all(|e| lost.contains(e)), "{lost:?} {on_c:?}");
+    // New creates go to the member that is left.
+    let echo = on_a
+        .create_by_name_requiring("Echo", None, &[("gpu", "yes")])
+        .unwrap();
+    assert_eq!(echo.member(), Some(ba.as_str()));
+    drop(on_a);
+    b.shutdown();
+    a.shutdown();
+    c.start_admin(&[]);
+    c.shutdown();
+}

@@ -195,11 +195,8 @@ impl Admin {
                     answer.then(|| Response::bad_request(&message))
                 }
             };
-            if let Some(resp) = resp
-                && let Some((_, conn)) = self.actors.get_mut(&id).and_then(|a| a.control.as_mut())
-                && let Err(e) = conn.send(&resp)
-            {
-                log::debug!("actor {id} went away before its answer: {e}");
+            if let Some(resp) = resp {
+                self.answer(Source::Actor(id), resp);
             }
         }
     }
@@ -281,7 +278,9 @@ impl Admin {
         if let Some(notice) = self.directory.ended(&address, &rec.parent, &me, reason) {
             let msg = Message::new(&notice).expect("ChildExited encodes");
             self.send(&rec.parent, msg);
+            self.tell_parent_member(&address, &rec.parent);
         }
+        self.requester_gone(super::Source::Actor(id));
         self.retire(&address, rec.page.take(), &rec.handed_on);
     }
 

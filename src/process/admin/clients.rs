@@ -182,7 +182,7 @@ impl Admin {
                 break;
             }
             if let Some(resp) = resp {
-                self.respond(token, &resp);
+                self.answer(Source::Client(token), resp);
             }
             if close {
                 break;
@@ -229,6 +229,7 @@ impl Admin {
         let Some(mut client) = self.clients.remove(&token) else {
             return;
         };
+        self.requester_gone(Source::Client(token));
         // Give a misbehaving client its error message if its socket takes it now; never wait.
         let _ = client.conn.flush();
         let _ = self.poll.registry().deregister(&mut client.conn.stream);

@@ -7,7 +7,6 @@ use super::Admin;
 use crate::core::placement::{self, Requirements};
 use crate::error::{Error, Result};
 use crate::message::{ExitRequest, Message};
-use crate::protocol::MemberState;
 
 impl Admin {
     /// This system's capabilities: its convention's, else greenroom's own.
@@ -18,34 +17,31 @@ impl Admin {
         }
     }
 
-    /// Whether an actor with `requirements` can run here; if not, why.
-    pub(super) fn can_run(&self, requirements: &Requirements) -> Result<()> {
+    /// Where an actor with `requirements` runs: here (`None`), on another member that meets
+    /// them (`Some(member)`; only if `here_only` is false), or nowhere (why). Among members that
+    /// meet them, the one running the fewest actors this admin created there, then the first by
+    /// address.
+    pub(super) fn place(
+        &self,
+        requirements: &Requirements,
+        here_only: bool,
+    ) -> Result<Option<String>> {
         if requirements.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         let unmet = placement::unmet(&self.capabilities(), requirements);
         if unmet.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        // Another member may qualify; creating there comes with messages between members.
-        let elsewhere = self.convention.as_ref().and_then(|c| {
-            c.members().into_iter().find(|m| {
-                m.state == MemberState::Alive
-                    && m.address != c.address()
-                    && placement::unmet(&m.capabilities, requirements).is_empty()
-            })
-        });
-        match elsewhere {
-            Some(m) => Err(Error::Convention {
-                why: format!(
-                    "member {} (system '{}') has what the actor requires ({}), but creating actors on other members is not available yet; create it there",
-                    m.address,
-                    m.system,
-                    unmet.join(", ")
-                ),
-            }),
-            None => Err(Error::NoCompatibleSystem { unmet }),
-        }
+        let elsewhere = match &self.convention {
+            Some(c) if !here_only => c.members_meeting(requirements),
+            _ => Vec::new(),
+        };
+        elsewhere
+            .into_iter()
+            .min_by_key(|m| self.remote.running_on(m))
+            .map(Some)
+            .ok_or(Error::NoCompatibleSystem { unmet })
     }
 
     /// This system's capabilities changed: every actor whose requirements no longer hold is

@@ -12,6 +12,27 @@ use crate::error::{Error, Result};
 use crate::process::runtime::SPARE;
 use crate::protocol::{ActorInfo, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
 
+/// What a create asks for.
+#[derive(Clone, Copy)]
+pub(super) struct Creation<'a> {
+    pub(super) type_name: &'a str,
+    pub(super) parent: &'a Address,
+    pub(super) args: Option<&'a [u8]>,
+    pub(super) asked: &'a BTreeMap<String, String>,
+    /// Only here: a create another member asked for.
+    pub(super) here_only: bool,
+}
+
+/// Where a create put the actor.
+pub(super) enum Placed {
+    Here(Address),
+    /// This member does not meet the requirements; `member` does.
+    There {
+        member: String,
+        requirements: placement::Requirements,
+    },
+}
+
 impl Admin {
     pub(super) fn handle(&mut self, source: Source, req: Request) -> Option<Response> {
         Some(match req {
@@ -91,13 +112,29 @@ impl Admin {
                     });
                 }
                 let args = args.as_deref().map(|a| &a[..]);
-                match self.create(&type_name, binary, parent, args, &requirements) {
-                    Ok(address) => {
+                let spec = Creation {
+                    type_name: &type_name,
+                    parent: &parent,
+                    args,
+                    asked: &requirements,
+                    here_only: false,
+                };
+                match self.create(spec, binary) {
+                    Ok(Placed::Here(address)) => {
                         self.directory.created();
                         if let Some(name) = name {
                             self.directory.name(name, address.id());
                         }
                         Response::Created { address }
+                    }
+                    Ok(Placed::There { .. }) if name.is_some() => Response::error(&Error::Convention {
+                        why: "a named actor is created on the member that names it only (names across members are not available yet); create it without a name, or on a member that meets its requirements".into(),
+                    }),
+                    Ok(Placed::There {
+                        member,
+                        requirements,
+                    }) => {
+                        return self.create_on(source, &member, spec, &requirements);
                     }
                     Err(e) => Response::error(&e),
                 }
@@ -253,17 +290,13 @@ impl Admin {
         Response::Loaded { types }
     }
 
-    fn create(
-        &mut self,
-        type_name: &str,
-        binary: Option<String>,
-        parent: Address,
-        args: Option<&[u8]>,
-        asked: &BTreeMap<String, String>,
-    ) -> Result<Address> {
+    /// Create an actor as `spec` says, from `binary` (else the binary loaded for its type): here,
+    /// or say on which member it must run instead.
+    pub(super) fn create(&mut self, spec: Creation<'_>, binary: Option<String>) -> Result<Placed> {
         if self.shutdown.is_some() {
             return Err(Error::ShuttingDown);
         }
+        let type_name = spec.type_name;
         let unknown = |known: &BTreeMap<String, String>| Error::UnknownType {
             type_name: type_name.to_string(),
             known: known.keys().cloned().collect(),
@@ -285,23 +318,28 @@ impl Admin {
                         binary: Some(PathBuf::from(&canon)),
                     });
                 }
-                canon
+                Some(canon)
             }
-            None => self
-                .types
-                .get(type_name)
-                .cloned()
-                .ok_or_else(|| unknown(&self.types))?,
+            None => self.types.get(type_name).cloned(),
         };
         // What the type requires (as its binary declared) and what the create asks for.
-        let declared = self.declared.get(&binary).and_then(|d| d.get(type_name));
-        let requirements = placement::together(declared.into_iter().flatten(), asked);
-        self.can_run(&requirements)?;
-        let address = self.start(type_name, binary, &parent, args)?;
+        let declared = binary
+            .as_ref()
+            .and_then(|b| self.declared.get(b))
+            .and_then(|d| d.get(type_name));
+        let requirements = placement::together(declared.into_iter().flatten(), spec.asked);
+        if let Some(member) = self.place(&requirements, spec.here_only)? {
+            return Ok(Placed::There {
+                member,
+                requirements,
+            });
+        }
+        let binary = binary.ok_or_else(|| unknown(&self.types))?;
+        let address = self.start(type_name, binary, spec.parent, spec.args)?;
         if let Some(rec) = self.actors.get_mut(&address.id()) {
             rec.requirements = requirements;
         }
-        Ok(address)
+        Ok(Placed::Here(address))
     }
 
     /// Start an actor of `type_name` from `binary`: from its spare if one is ready.

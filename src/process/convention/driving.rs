@@ -126,6 +126,10 @@ impl Convention {
                 self.stream_closed(&peer, stream);
                 true
             }
+            msg
+            @ (LinkMsg::Create { .. } | LinkMsg::Created { .. } | LinkMsg::ChildGone { .. }) => {
+                self.take_from_peer(&peer, msg)
+            }
         };
         if fair {
             self.view.heard(&peer, now);
@@ -255,6 +259,7 @@ impl Convention {
                 }
                 Change::Left(a) => {
                     log::warn!("convention: member {a} is gone");
+                    self.lost.push(a.clone());
                     a
                 }
                 Change::Capabilities(a) => {
@@ -325,55 +330,6 @@ impl Convention {
         } else if now.duration_since(self.last_heartbeat) >= HEARTBEAT {
             self.last_heartbeat = now;
             self.tell_every_peer(&LinkMsg::Heartbeat);
-        }
-    }
-
-    /// Keep a link with every live member, for the messages between them: besides the links
-    /// to leaders (which every member dials, and leaders dial the leaders before them), a member
-    /// that is not a leader dials every live member before it in address order that is not a
-    /// leader either. So every pair has one link, dialled by one side.
-    fn mesh(&mut self) {
-        let me: SocketAddr = self.view.address().parse().expect("a bound address");
-        let alive: Vec<SocketAddr> = self.view.alive().filter_map(|a| a.parse().ok()).collect();
-        self.dials
-            .retain(|d| !d.mesh || d.link.is_some() || alive.contains(&d.address));
-        if self.leader {
-            return;
-        }
-        for m in alive {
-            if m < me && !self.leaders.contains(&m) && !self.dials.iter().any(|d| d.address == m) {
-                self.dials.push(Dial {
-                    address: m,
-                    mesh: true,
-                    link: None,
-                    next_try: Instant::now(),
-                    warned: false,
-                });
-            }
-        }
-    }
-
-    fn dial(&mut self, now: Instant) {
-        for i in 0..self.dials.len() {
-            let d = &self.dials[i];
-            if d.link.is_some() || d.next_try > now {
-                continue;
-            }
-            let (address, token, hello) = (d.address, self.token(), self.hello());
-            match Link::connect(
-                address,
-                token,
-                &self.registry,
-                &self.secret,
-                &hello,
-                gateway::link_limit(self.limit),
-            ) {
-                Ok(link) => {
-                    self.links.insert(token, link);
-                    self.dials[i].link = Some(token);
-                }
-                Err(e) => self.dials[i].failed(&e.to_string()),
-            }
         }
     }
 

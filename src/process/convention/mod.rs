@@ -25,11 +25,13 @@ use crate::protocol::{MemberInfo, MemberState};
 
 mod gateway;
 mod link;
+mod remote;
 mod secret;
 mod view;
 mod wire;
 
 use link::Link;
+pub(crate) use remote::FromPeer;
 pub use secret::SECRET_ENV;
 pub(crate) use secret::Secret;
 use view::{Change, View};
@@ -242,6 +244,10 @@ pub(crate) struct Convention {
     dirty_links: std::collections::HashSet<Token>,
     /// Links whose last read stopped at its budget with bytes left.
     unread_links: std::collections::HashSet<Token>,
+    /// What peers asked of the admin or told it, waiting for the admin.
+    from_peers: Vec<FromPeer>,
+    /// Members lost, waiting for the admin to hear of it.
+    lost: Vec<String>,
     /// Actors and endpoints that receive `ConventionUpdate`s.
     watchers: std::collections::BTreeSet<Address>,
     /// Updates for watchers, waiting for the admin to send them.
@@ -319,6 +325,8 @@ impl Convention {
             gateway: None,
             dirty_links: Default::default(),
             unread_links: Default::default(),
+            from_peers: Vec::new(),
+            lost: Vec::new(),
             refusals: (None, 0),
             refused_total: 0,
             watchers: Default::default(),
@@ -385,6 +393,7 @@ impl Convention {
     }
 }
 
+mod dialing;
 mod driving;
 
 #[cfg(test)]

@@ -62,6 +62,25 @@ pub(crate) enum LinkMsg {
     End { stream: u64, taken: u64 },
     /// The sender closed stream `stream`: nothing follows.
     Close { stream: u64 },
+    /// Create an actor of `type_name` here, child of `parent` (on the sender's member), with
+    /// `args` for its constructor and `requirements` this member must meet; answered by
+    /// `Created` with the same `request`.
+    Create {
+        request: u64,
+        type_name: String,
+        parent: Address,
+        args: Option<serde_bytes::ByteBuf>,
+        requirements: BTreeMap<String, String>,
+    },
+    /// The answer to `Create`: the new actor's address, or why there is none.
+    Created {
+        request: u64,
+        address: Option<Address>,
+        error: Option<String>,
+    },
+    /// An actor the receiver created here (its parent is on the receiver's member) has ended;
+    /// its parent has been sent `ChildExited`.
+    ChildGone { child: Address },
 }
 
 /// Limits on what a peer may claim, checked on every `Hello` and `View`.
@@ -147,11 +166,28 @@ pub(crate) fn check(msg: &LinkMsg, limit: usize) -> Result<(), String> {
             Ok(())
         }
         LinkMsg::Data { frames, .. } => whole_frames(frames, limit).map(|_| ()),
+        LinkMsg::Create {
+            type_name,
+            args,
+            requirements,
+            ..
+        } => {
+            text("a type name", type_name)?;
+            if args.as_ref().is_some_and(|a| a.len() > limit) {
+                return Err("a create whose arguments are over the frame limit".into());
+            }
+            caps(requirements)
+        }
+        LinkMsg::Created { error, .. } => match error {
+            Some(e) if e.len() > 4 * MAX_TEXT => Err(format!("an error of {} bytes", e.len())),
+            _ => Ok(()),
+        },
         LinkMsg::Heartbeat
         | LinkMsg::Leaving
         | LinkMsg::Open { .. }
         | LinkMsg::Took { .. }
         | LinkMsg::End { .. }
-        | LinkMsg::Close { .. } => Ok(()),
+        | LinkMsg::Close { .. }
+        | LinkMsg::ChildGone { .. } => Ok(()),
     }
 }

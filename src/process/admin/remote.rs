@@ -1,0 +1,300 @@
+//! Actors on other members: created there for this member's actors and programs (where only
+//! another member meets their requirements), their creators answered in order, and their
+//! parents told when they end: by their member, or here, as `HostLost`, when their member is
+//! lost.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use super::requests::{Creation, Placed};
+use super::{Admin, Source};
+use crate::address::Address;
+use crate::core::placement::Requirements;
+use crate::error::Error;
+use crate::message::{ChildExited, ExitReason, Message};
+use crate::process::convention::FromPeer;
+use crate::protocol::Response;
+
+/// How long a member has to answer a create; the requester's own patience is longer.
+const CREATE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// A create another member was asked to carry out.
+struct Pending {
+    source: Source,
+    member: String,
+    parent: Address,
+    type_name: String,
+    asked_at: Instant,
+}
+
+/// An answer in a requester's line: one still awaited from another member, or one ready
+/// behind it.
+enum Slot {
+    Waiting(u64),
+    Ready(Box<Response>),
+}
+
+/// What the admin keeps about actors on other members.
+#[derive(Default)]
+pub(super) struct Remote {
+    next_request: u64,
+    pending: HashMap<u64, Pending>,
+    /// Actors this admin created on other members, with their member and parent.
+    children: HashMap<Address, (String, Address)>,
+    /// Per requester with an answer awaited from another member, its answers in order.
+    lines: HashMap<Source, VecDeque<Slot>>,
+}
+
+impl Remote {
+    /// How many actors this admin created on `member` that still run.
+    pub(super) fn running_on(&self, member: &str) -> usize {
+        self.children.values().filter(|(m, _)| m == member).count()
+    }
+
+    /// True if creates wait for answers (the admin then looks at the time now and then).
+    pub(super) fn waiting(&self) -> bool {
+        !self.pending.is_empty()
+    }
+}
+
+impl Admin {
+    /// Ask `member` to create the actor `spec` describes (its requirements, all together, are
+    /// `requirements`); the answer goes to `source` when it comes.
+    pub(super) fn create_on(
+        &mut self,
+        source: Source,
+        member: &str,
+        spec: Creation<'_>,
+        requirements: &Requirements,
+    ) -> Option<Response> {
+        let request = self.remote.next_request;
+        self.remote.next_request += 1;
+        let requirements = requirements.iter().cloned().collect();
+        let asked = self.convention.as_mut().is_some_and(|c| {
+            c.ask_create(
+                member,
+                request,
+                spec.type_name,
+                spec.parent,
+                spec.args,
+                &requirements,
+            )
+        });
+        if !asked {
+            return Some(Response::error(&Error::Convention {
+                why: format!(
+                    "member {member} meets the actor's requirements but this member has no link with it yet; try again"
+                ),
+            }));
+        }
+        log::debug!("asked {member} to create a {}", spec.type_name);
+        self.remote.pending.insert(
+            request,
+            Pending {
+                source,
+                member: member.to_string(),
+                parent: spec.parent.clone(),
+                type_name: spec.type_name.to_string(),
+                asked_at: Instant::now(),
+            },
+        );
+        self.remote
+            .lines
+            .entry(source)
+            .or_default()
+            .push_back(Slot::Waiting(request));
+        None
+    }
+
+    /// Answer `source`: now, or behind the answers it still awaits from other members.
+    pub(super) fn answer(&mut self, source: Source, resp: Response) {
+        match self.remote.lines.get_mut(&source) {
+            Some(line) => line.push_back(Slot::Ready(Box::new(resp))),
+            None => self.send_answer(source, &resp),
+        }
+    }
+
+    fn send_answer(&mut self, source: Source, resp: &Response) {
+        match source {
+            Source::Client(token) => self.respond(token, resp),
+            Source::Actor(id) => {
+                if let Some((_, conn)) = self.actors.get_mut(&id).and_then(|a| a.control.as_mut())
+                    && let Err(e) = conn.send(resp)
+                {
+                    log::debug!("actor {id} went away before its answer: {e}");
+                }
+            }
+        }
+    }
+
+    /// The answer to create `request` has come (or will never): send it, and what waited
+    /// behind it.
+    fn answered(&mut self, request: u64, resp: Response) {
+        let Some(p) = self.remote.pending.remove(&request) else {
+            return;
+        };
+        if let Response::Created { address } = &resp {
+            self.remote
+                .children
+                .insert(address.clone(), (p.member.clone(), p.parent.clone()));
+        }
+        let Some(line) = self.remote.lines.get_mut(&p.source) else {
+            return;
+        };
+        for slot in line.iter_mut() {
+            if matches!(slot, Slot::Waiting(r) if *r == request) {
+                *slot = Slot::Ready(Box::new(resp));
+                break;
+            }
+        }
+        let mut ready = Vec::new();
+        while let Some(Slot::Ready(_)) = line.front() {
+            if let Some(Slot::Ready(r)) = line.pop_front() {
+                ready.push(r);
+            }
+        }
+        if line.is_empty() {
+            self.remote.lines.remove(&p.source);
+        }
+        for r in ready {
+            self.send_answer(p.source, &r);
+        }
+    }
+
+    /// A requester has gone: nothing more is sent to it.
+    pub(super) fn requester_gone(&mut self, source: Source) {
+        self.remote.lines.remove(&source);
+    }
+
+    /// Carry out what other members asked or told, see to members lost, and give up on creates
+    /// not answered in time.
+    pub(super) fn remote_turn(&mut self) {
+        let (items, lost) = match &mut self.convention {
+            Some(c) => (c.take_from_peers(), c.take_lost()),
+            None => return,
+        };
+        for item in items {
+            self.take_from_peer(item);
+        }
+        for member in lost {
+            self.member_lost(&member);
+        }
+        if self.remote.waiting() {
+            let late: Vec<(u64, String)> = self
+                .remote
+                .pending
+                .iter()
+                .filter(|(_, p)| p.asked_at.elapsed() > CREATE_PATIENCE)
+                .map(|(r, p)| (*r, p.member.clone()))
+                .collect();
+            for (request, member) in late {
+                let why =
+                    format!("member {member} did not answer a create within {CREATE_PATIENCE:?}");
+                self.answered(request, Response::error(&Error::Convention { why }));
+            }
+        }
+    }
+
+    fn take_from_peer(&mut self, item: FromPeer) {
+        match item {
+            FromPeer::Create {
+                peer,
+                request,
+                type_name,
+                parent,
+                args,
+                requirements,
+            } => {
+                let spec = Creation {
+                    type_name: &type_name,
+                    parent: &parent,
+                    args: args.as_deref(),
+                    asked: &requirements,
+                    here_only: true,
+                };
+                let result = match self.create(spec, None) {
+                    Ok(Placed::Here(address)) => {
+                        self.directory.created();
+                        log::debug!("created {type_name} as {address} for {peer}");
+                        Ok(address)
+                    }
+                    Ok(Placed::There { .. }) => Err("placed elsewhere".to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Some(c) = &mut self.convention {
+                    c.answer_create(&peer, request, result);
+                }
+            }
+            FromPeer::Created {
+                peer,
+                request,
+                result,
+            } => {
+                let Some(p) = self.remote.pending.get(&request) else {
+                    return;
+                };
+                if p.member != peer {
+                    return;
+                }
+                let resp = match result {
+                    Ok(address) => Response::Created { address },
+                    Err(e) => Response::error(&Error::Convention {
+                        why: format!(
+                            "member {peer}, which meets the requirements of {}, could not create it: {e}",
+                            p.type_name
+                        ),
+                    }),
+                };
+                self.answered(request, resp);
+            }
+            FromPeer::ChildGone { child } => {
+                self.remote.children.remove(&child);
+            }
+        }
+    }
+
+    /// `member` is lost: creates it was asked for fail, and the parents of the actors it ran
+    /// for this admin hear `ChildExited { reason: HostLost }`.
+    fn member_lost(&mut self, member: &str) {
+        let unanswered: Vec<u64> = self
+            .remote
+            .pending
+            .iter()
+            .filter(|(_, p)| p.member == member)
+            .map(|(r, _)| *r)
+            .collect();
+        for request in unanswered {
+            let why = format!("member {member} was lost before it answered a create");
+            self.answered(request, Response::error(&Error::Convention { why }));
+        }
+        let lost: Vec<(Address, Address)> = self
+            .remote
+            .children
+            .iter()
+            .filter(|(_, (m, _))| m == member)
+            .map(|(c, (_, p))| (c.clone(), p.clone()))
+            .collect();
+        for (child, parent) in lost {
+            self.remote.children.remove(&child);
+            log::warn!("{child} is lost with its member {member}");
+            let notice = ChildExited {
+                child,
+                reason: ExitReason::HostLost {
+                    member: member.to_string(),
+                },
+            };
+            let msg = Message::new(&notice).expect("ChildExited encodes");
+            self.send(&parent, msg);
+        }
+    }
+
+    /// An actor whose parent is on another member has ended (its parent has been sent
+    /// `ChildExited`): tell that member's admin, which forgets it.
+    pub(super) fn tell_parent_member(&mut self, child: &Address, parent: &Address) {
+        if let (Some(member), Some(c)) = (parent.member(), &mut self.convention)
+            && !parent.is_beside(child)
+        {
+            c.child_gone(member, child);
+        }
+    }
+}
