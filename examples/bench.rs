@@ -626,6 +626,39 @@ fn run() {
         );
     }
 
+    if wanted("remote-create") {
+        let (here, there) = convention::between_members(|on_a, on_b| {
+            let on = |system: &mut ActorSystem, requiring: &[(&str, &str)]| {
+                (0..CREATES)
+                    .map(|_| {
+                        // Spaced, so that the member's spare process is ready each time.
+                        std::thread::sleep(Duration::from_millis(20));
+                        let t = Instant::now();
+                        let echo = system
+                            .create_by_name_requiring("Echo", None, requiring)
+                            .unwrap();
+                        system.ask(&echo, "hi", WAIT).unwrap();
+                        let d = t.elapsed();
+                        system.tell_exit(&echo).unwrap();
+                        d
+                    })
+                    .collect::<Vec<_>>()
+            };
+            // Both land on the member with the gpu: once asked there, once from the other.
+            (on(on_b, &[]), on(on_a, &[("gpu", "yes")]))
+        });
+        let (here50, here99) = p50_p99(here);
+        let (there50, there99) = p50_p99(there);
+        println!(
+            "| remote create until first reply: from one member onto another that meets the requirements, 20 ms apart ({CREATES}) | {} | {} | a create on that member itself, until first reply, p50 {} (p99 {}) | {:.2}× | ≤ 2× |",
+            ms(there50),
+            ms(there99),
+            ms(here50),
+            ms(here99),
+            there50.as_secs_f64() / here50.as_secs_f64()
+        );
+    }
+
     if wanted("fan-out") {
         let (spawn50, _) = p50_p99(raw_spawn());
         let (fan50, fan99) = p50_p99(fan_out(&mut system));

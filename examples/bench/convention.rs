@@ -49,6 +49,10 @@ impl Member {
         if let Some(l) = leader {
             cmd.args(["--convention", l]);
         }
+        // The second member of a pair can run what needs a gpu; the first cannot.
+        if name == "b" {
+            cmd.args(["--capability", "gpu=yes"]);
+        }
         let child = cmd.spawn().unwrap_or_else(|e| {
             panic!(
                 "cannot run {}: {e} (cargo build --release)",
@@ -289,8 +293,8 @@ pub fn tcp_ping_pong(encrypted: bool, rounds: usize) -> Vec<Duration> {
 
 // ---- messages between members -------------------------------------------------------------
 
-/// Two members on this host, a leader on 127.0.0.2 and a member on 127.0.0.3, linked, with the
-/// zoo loaded on both; `body` runs with a program attached to each.
+/// Two members on this host, a leader on 127.0.0.2 and a member on 127.0.0.3 (which alone has
+/// `gpu=yes`), linked, with the zoo loaded on both; `body` runs with a program attached to each.
 pub fn between_members<T>(body: impl FnOnce(&mut ActorSystem, &mut ActorSystem) -> T) -> T {
     let root = tempfile::Builder::new()
         .prefix("grconv")
