@@ -27,6 +27,9 @@ pub(super) struct In {
     said: u64,
     /// The sender closed the stream: once written, the receiver's side is shut.
     closing: bool,
+    /// Writable events are asked for (only while bytes wait: else every read by the receiver
+    /// would wake the admin for nothing).
+    watching_writes: bool,
 }
 
 impl In {
@@ -50,8 +53,26 @@ impl In {
         }
     }
 
-    /// Write what waits, as far as the receiver's socket takes it now.
-    fn flush(&mut self) -> std::io::Result<()> {
+    /// Write what waits, as far as the receiver's socket takes it now, and watch for room only
+    /// while something still waits.
+    fn flush(&mut self, registry: &Registry) -> std::io::Result<()> {
+        self.write()?;
+        let want = self.wpos < self.buf.len();
+        if let Some(stream) = &mut self.stream
+            && want != self.watching_writes
+        {
+            let interest = if want {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            registry.reregister(stream, self.token, interest)?;
+            self.watching_writes = want;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self) -> std::io::Result<()> {
         let Some(stream) = &mut self.stream else {
             return Ok(());
         };
@@ -134,7 +155,7 @@ impl super::super::Convention {
         let token = g.token();
         if let Err(e) =
             self.registry
-                .register(&mut socket, token, Interest::READABLE | Interest::WRITABLE)
+                .register(&mut socket, token, Interest::READABLE)
         {
             log::warn!("gateway: cannot watch a stream to {to}: {e}");
             return self.end_stream(peer, stream, 0);
@@ -156,8 +177,9 @@ impl super::super::Convention {
             ends: VecDeque::new(),
             said: 0,
             closing: false,
+            watching_writes: false,
         };
-        let _ = inbound.flush();
+        let _ = inbound.flush(&self.registry);
         g.in_by_token.insert(token, (peer.to_string(), stream));
         g.ins.insert((peer.to_string(), stream), inbound);
         true
@@ -195,7 +217,7 @@ impl super::super::Convention {
         if inb.buf.len() - inb.wpos > 2 * STREAM_WINDOW + 2 * limit {
             return false;
         }
-        if inb.flush().is_err() {
+        if inb.flush(&self.registry).is_err() {
             self.receiver_gone(peer, stream);
         }
         true
@@ -208,7 +230,7 @@ impl super::super::Convention {
         };
         if let Some(inb) = g.ins.get_mut(&(peer.to_string(), stream)) {
             inb.closing = true;
-            if inb.flush().is_err() {
+            if inb.flush(&self.registry).is_err() {
                 self.receiver_gone(peer, stream);
             }
         }
@@ -219,7 +241,7 @@ impl super::super::Convention {
         let g = self.gateway.as_mut().expect("checked");
         let key = g.in_by_token[&token].clone();
         let inb = g.ins.get_mut(&key).expect("indexed");
-        let failed = inb.flush().is_err();
+        let failed = inb.flush(&self.registry).is_err();
         if failed || event.is_readable() || event.is_read_closed() || event.is_error() {
             self.receiver_gone(&key.0, key.1);
         }
