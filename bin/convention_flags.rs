@@ -25,16 +25,25 @@ pub struct ConventionFlags {
     /// $GREENROOM_SECRET_FILE).
     #[arg(long, env = "GREENROOM_SECRET_FILE", value_name = "PATH")]
     secret_file: Option<PathBuf>,
+    /// Whether this member runs binaries other members send it, by SHA-256, to create actors
+    /// whose type it has no binary loaded for: `any` member of the authenticated convention
+    /// (the default), or `none` (then load the binaries here).
+    #[arg(long, value_name = "none|any", default_value = "any", value_parser = ["none", "any"])]
+    accept_binaries: String,
 }
 
 impl ConventionFlags {
     /// The setting these flags describe (`None` without `--listen`), checked.
     pub fn config(&self) -> greenroom::Result<Option<ConventionConfig>> {
-        ConventionConfig::from_flags(
+        let cfg = ConventionConfig::from_flags(
             self.listen.as_deref(),
             &self.convention,
             &self.capability,
             self.secret_file.as_deref(),
-        )
+        )?;
+        Ok(cfg.map(|c| ConventionConfig {
+            refuse_binaries: self.accept_binaries == "none",
+            ..c
+        }))
     }
 }

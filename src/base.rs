@@ -33,6 +33,9 @@ pub struct ConventionConfig {
     pub capabilities: std::collections::BTreeMap<String, String>,
     /// The shared secret's file (`greenroom secret new PATH` writes one).
     pub secret_file: PathBuf,
+    /// Refuse to run binaries fetched from other members (`--accept-binaries none`): an actor
+    /// another member asks this one to create must then come from a binary loaded here.
+    pub refuse_binaries: bool,
 }
 
 /// How to reach a system.

@@ -88,6 +88,7 @@
 //!             leaders: vec!["192.0.2.1:7001".into()],
 //!             capabilities: [("gpu".to_string(), "yes".to_string())].into(),
 //!             secret_file: "/etc/greenroom/convention.key".into(),
+//!             refuse_binaries: false,
 //!         }),
 //!         ..SystemConfig::default()
 //!     })?;

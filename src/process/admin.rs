@@ -30,6 +30,7 @@ use crate::sys::spawn;
 use crate::sysdir::{self, FileHow, PrivateDir};
 use crate::wire;
 
+mod binaries;
 mod children;
 mod clients;
 mod config;
@@ -102,6 +103,8 @@ struct Admin {
     convention: Option<Convention>,
     /// Actors on other members: creates awaited, and those created there.
     remote: remote::Remote,
+    /// Binaries sent to other members, and fetched from them.
+    binaries_sent: binaries::Binaries,
 }
 
 /// Run an admin in this process until it is shut down. The process must be single-threaded:
@@ -231,6 +234,7 @@ impl Admin {
             private: Some(private),
             convention,
             remote: Default::default(),
+            binaries_sent: Default::default(),
         })
     }
 

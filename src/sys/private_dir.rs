@@ -125,6 +125,12 @@ impl PrivateDir {
             .map_err(|e| os(&path, "opening", e))
     }
 
+    /// Rename file `from` to `to`, both inside the directory (replacing `to`).
+    pub(crate) fn rename(&self, from: &str, to: &str) -> Result<()> {
+        nix::fcntl::renameat(&self.fd, from, &self.fd, to)
+            .map_err(|e| os(&self.path.join(from), "renaming", e))
+    }
+
     /// Open (creating, mode 0600) file `name` beside the directory, in its parent, for reading
     /// and writing, never following a link; refuse a file another user owns.
     pub(crate) fn sibling_file(&self, name: &str) -> Result<File> {

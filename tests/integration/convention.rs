@@ -353,6 +353,7 @@ fn a_program_can_start_its_own_admin_as_a_member() {
         leaders: vec![la.clone()],
         capabilities: [("zone".to_string(), "east".to_string())].into(),
         secret_file: s.path.clone(),
+        refuse_binaries: false,
     };
     let mut own = ActorSystem::with_config(greenroom::SystemConfig {
         name: crate::support::SYSTEM.into(),

@@ -451,3 +451,64 @@ fn actors_are_created_on_the_members_that_meet_their_requirements() {
     c.start_admin(&[]);
     c.shutdown();
 }
+
+#[test]
+fn a_member_fetches_a_binary_it_lacks_by_its_hash_unless_it_refuses_them() {
+    use sha2::Digest;
+    let s = secret();
+    let mut a = member(&s.path, "127.0.0.47:0", &[]);
+    let aa = address(&mut a.connect());
+    let mut b = crate::convention::member_with(
+        &s.path,
+        "127.0.0.48:0",
+        &[&aa],
+        &["--capability", "gpu=yes"],
+    );
+    let mut c = crate::convention::member_with(
+        &s.path,
+        "127.0.0.49:0",
+        &[&aa],
+        &["--capability", "tpu=yes", "--accept-binaries", "none"],
+    );
+    let mut on_a = a.connect();
+    let (ba, ca) = (address(&mut b.connect()), address(&mut c.connect()));
+    wait_sees(&mut on_a, &[&aa, &ba, &ca], &[]);
+    // Only the leader has the zoo.
+    a.load_zoo(&mut on_a);
+    let zoo = std::fs::read(crate::support::example("zoo")).unwrap();
+    let sha: String = sha2::Sha256::digest(&zoo)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let kept = b.dir.join(format!("binary-{sha}"));
+    let mut inodes = Vec::new();
+    for i in 0..2 {
+        let echo = on_a
+            .create_by_name_requiring("Echo", None, &[("gpu", "yes")])
+            .unwrap();
+        assert_eq!(echo.member(), Some(ba.as_str()));
+        let reply = on_a.ask(&echo, &format!("fetched {i}"), PATIENCE).unwrap();
+        assert_eq!(reply.decode::<String>().unwrap(), format!("fetched {i}"));
+        inodes.push(std::os::unix::fs::MetadataExt::ino(
+            &std::fs::metadata(&kept).unwrap(),
+        ));
+    }
+    // Kept in the member's system directory, whole and checked, and fetched once.
+    assert_eq!(inodes[0], inodes[1]);
+    assert_eq!(std::fs::read(&kept).unwrap(), zoo);
+    assert!(!b.dir.join(format!("binary-{sha}.part")).exists());
+    // A member that refuses binaries says so, and what to do.
+    let err = on_a
+        .create_by_name_requiring("Echo", None, &[("tpu", "yes")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--accept-binaries none") && err.contains("load"),
+        "{err}"
+    );
+    assert!(!c.dir.join(format!("binary-{sha}")).exists());
+    drop(on_a);
+    for m in [&mut c, &mut b, &mut a] {
+        m.shutdown();
+    }
+}

@@ -12,11 +12,21 @@ use crate::address::Address;
 use crate::core::placement::Requirements;
 use crate::error::Error;
 use crate::message::{ChildExited, ExitReason, Message};
-use crate::process::convention::FromPeer;
+use crate::process::convention::{FromPeer, RemoteCreate};
 use crate::protocol::Response;
 
 /// How long a member has to answer a create; the requester's own patience is longer.
 const CREATE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// A create another member asked this one for.
+pub(super) struct Wanted {
+    pub(super) peer: String,
+    pub(super) request: u64,
+    pub(super) type_name: String,
+    pub(super) parent: Address,
+    pub(super) args: Option<Vec<u8>>,
+    pub(super) requirements: std::collections::BTreeMap<String, String>,
+}
 
 /// A create another member was asked to carry out.
 struct Pending {
@@ -70,14 +80,22 @@ impl Admin {
         let request = self.remote.next_request;
         self.remote.next_request += 1;
         let requirements = requirements.iter().cloned().collect();
+        let binary = self
+            .types
+            .get(spec.type_name)
+            .cloned()
+            .and_then(|path| self.binary_hash(&path));
         let asked = self.convention.as_mut().is_some_and(|c| {
             c.ask_create(
                 member,
-                request,
-                spec.type_name,
-                spec.parent,
-                spec.args,
-                &requirements,
+                RemoteCreate {
+                    request,
+                    type_name: spec.type_name,
+                    parent: spec.parent,
+                    args: spec.args,
+                    requirements: &requirements,
+                    binary: binary.as_deref(),
+                },
             )
         });
         if !asked {
@@ -179,6 +197,7 @@ impl Admin {
         for member in lost {
             self.member_lost(&member);
         }
+        self.pump_uploads();
         if self.remote.waiting() {
             let late: Vec<(u64, String)> = self
                 .remote
@@ -204,27 +223,33 @@ impl Admin {
                 parent,
                 args,
                 requirements,
+                binary,
             } => {
-                let spec = Creation {
-                    type_name: &type_name,
-                    parent: &parent,
-                    args: args.as_deref(),
-                    asked: &requirements,
-                    here_only: true,
+                let wanted = Wanted {
+                    peer,
+                    request,
+                    type_name,
+                    parent,
+                    args,
+                    requirements,
                 };
-                let result = match self.create(spec, None) {
-                    Ok(Placed::Here(address)) => {
-                        self.directory.created();
-                        log::debug!("created {type_name} as {address} for {peer}");
-                        Ok(address)
+                match binary {
+                    // No binary here for the type, and the asker has one: fetch it first.
+                    Some(sha256) if !self.types.contains_key(&wanted.type_name) => {
+                        self.create_from_fetched(wanted, sha256)
                     }
-                    Ok(Placed::There { .. }) => Err("placed elsewhere".to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                if let Some(c) = &mut self.convention {
-                    c.answer_create(&peer, request, result);
+                    _ => self.create_wanted(wanted, None),
                 }
             }
+            FromPeer::Fetch { peer, sha256 } => self.upload(peer, sha256),
+            FromPeer::Chunk {
+                peer,
+                sha256,
+                offset,
+                size,
+                bytes,
+            } => self.chunk(&peer, &sha256, offset, size, &bytes),
+            FromPeer::NoBinary { peer, sha256 } => self.no_binary(&peer, &sha256),
             FromPeer::Created {
                 peer,
                 request,
@@ -253,9 +278,42 @@ impl Admin {
         }
     }
 
+    /// Create the actor another member asked for, here, from `binary` if given; answer it.
+    pub(super) fn create_wanted(&mut self, w: Wanted, binary: Option<String>) {
+        let spec = Creation {
+            type_name: &w.type_name,
+            parent: &w.parent,
+            args: w.args.as_deref(),
+            asked: &w.requirements,
+            here_only: true,
+        };
+        let result = match self.create(spec, binary) {
+            Ok(Placed::Here(address)) => {
+                self.directory.created();
+                log::debug!("created {} as {address} for {}", w.type_name, w.peer);
+                Ok(address)
+            }
+            Ok(Placed::There { .. }) => Err("placed elsewhere".to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        self.answer_wanted(&w, result);
+    }
+
+    /// Answer another member's create.
+    pub(super) fn answer_wanted(
+        &mut self,
+        w: &Wanted,
+        result: std::result::Result<Address, String>,
+    ) {
+        if let Some(c) = &mut self.convention {
+            c.answer_create(&w.peer, w.request, result);
+        }
+    }
+
     /// `member` is lost: creates it was asked for fail, and the parents of the actors it ran
     /// for this admin hear `ChildExited { reason: HostLost }`.
     fn member_lost(&mut self, member: &str) {
+        self.transfers_lost(member);
         let unanswered: Vec<u64> = self
             .remote
             .pending

@@ -126,10 +126,12 @@ impl Convention {
                 self.stream_closed(&peer, stream);
                 true
             }
-            msg
-            @ (LinkMsg::Create { .. } | LinkMsg::Created { .. } | LinkMsg::ChildGone { .. }) => {
-                self.take_from_peer(&peer, msg)
-            }
+            msg @ (LinkMsg::Create { .. }
+            | LinkMsg::Created { .. }
+            | LinkMsg::ChildGone { .. }
+            | LinkMsg::Fetch { .. }
+            | LinkMsg::Chunk { .. }
+            | LinkMsg::NoBinary { .. }) => self.take_from_peer(&peer, msg),
         };
         if fair {
             self.view.heard(&peer, now);

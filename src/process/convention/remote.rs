@@ -16,7 +16,21 @@ pub(crate) enum FromPeer {
         parent: Address,
         args: Option<Vec<u8>>,
         requirements: BTreeMap<String, String>,
+        /// The SHA-256 of `peer`'s binary for the type, if it has one.
+        binary: Option<String>,
     },
+    /// `peer` asks for the binary `sha256`.
+    Fetch { peer: String, sha256: String },
+    /// A piece of the binary `sha256` this admin asked `peer` for.
+    Chunk {
+        peer: String,
+        sha256: String,
+        offset: u64,
+        size: u64,
+        bytes: Vec<u8>,
+    },
+    /// `peer` has no binary `sha256`.
+    NoBinary { peer: String, sha256: String },
     /// The answer to this admin's `Create` number `request`.
     Created {
         peer: String,
@@ -25,6 +39,17 @@ pub(crate) enum FromPeer {
     },
     /// An actor this admin had created on `peer` has ended.
     ChildGone { child: Address },
+}
+
+/// A create to ask of another member.
+pub(crate) struct RemoteCreate<'a> {
+    pub(crate) request: u64,
+    pub(crate) type_name: &'a str,
+    pub(crate) parent: &'a Address,
+    pub(crate) args: Option<&'a [u8]>,
+    pub(crate) requirements: &'a BTreeMap<String, String>,
+    /// The SHA-256 of this member's binary for the type, if it has one.
+    pub(crate) binary: Option<&'a str>,
 }
 
 impl Convention {
@@ -38,6 +63,7 @@ impl Convention {
                 parent,
                 args,
                 requirements,
+                binary,
             } => {
                 if parent.member() != Some(peer) {
                     return false;
@@ -49,8 +75,29 @@ impl Convention {
                     parent,
                     args: args.map(|a| a.into_vec()),
                     requirements,
+                    binary,
                 }
             }
+            LinkMsg::Fetch { sha256 } => FromPeer::Fetch {
+                peer: peer.to_string(),
+                sha256,
+            },
+            LinkMsg::Chunk {
+                sha256,
+                offset,
+                size,
+                bytes,
+            } => FromPeer::Chunk {
+                peer: peer.to_string(),
+                sha256,
+                offset,
+                size,
+                bytes: bytes.into_vec(),
+            },
+            LinkMsg::NoBinary { sha256 } => FromPeer::NoBinary {
+                peer: peer.to_string(),
+                sha256,
+            },
             LinkMsg::Created {
                 request,
                 address,
@@ -104,23 +151,55 @@ impl Convention {
     }
 
     /// Ask `member` to create an actor (see [`LinkMsg::Create`]). False if there is no link.
-    pub(crate) fn ask_create(
-        &mut self,
-        member: &str,
-        request: u64,
-        type_name: &str,
-        parent: &Address,
-        args: Option<&[u8]>,
-        requirements: &BTreeMap<String, String>,
-    ) -> bool {
+    pub(crate) fn ask_create(&mut self, member: &str, ask: RemoteCreate<'_>) -> bool {
         let msg = LinkMsg::Create {
-            request,
-            type_name: type_name.to_string(),
-            parent: parent.clone(),
-            args: args.map(|a| serde_bytes::ByteBuf::from(a.to_vec())),
-            requirements: requirements.clone(),
+            request: ask.request,
+            type_name: ask.type_name.to_string(),
+            parent: ask.parent.clone(),
+            args: ask.args.map(|a| serde_bytes::ByteBuf::from(a.to_vec())),
+            requirements: ask.requirements.clone(),
+            binary: ask.binary.map(str::to_string),
         };
         self.tell_member(member, &msg)
+    }
+
+    /// Ask `member` for the binary `sha256`. False if there is no link.
+    pub(crate) fn fetch(&mut self, member: &str, sha256: &str) -> bool {
+        let sha256 = sha256.to_string();
+        self.tell_member(member, &LinkMsg::Fetch { sha256 })
+    }
+
+    /// Send `member` a piece of binary `sha256` (or, with `size` `None`, say there is none).
+    pub(crate) fn send_chunk(
+        &mut self,
+        member: &str,
+        sha256: &str,
+        piece: Option<(u64, u64, Vec<u8>)>,
+    ) -> bool {
+        let sha256 = sha256.to_string();
+        let msg = match piece {
+            Some((offset, size, bytes)) => LinkMsg::Chunk {
+                sha256,
+                offset,
+                size,
+                bytes: serde_bytes::ByteBuf::from(bytes),
+            },
+            None => LinkMsg::NoBinary { sha256 },
+        };
+        self.tell_member(member, &msg)
+    }
+
+    /// Bytes waiting to be written on the link to `member`, if there is one.
+    pub(crate) fn link_backlog(&self, member: &str) -> Option<usize> {
+        let token = self.link_of.get(member)?;
+        self.links.get(token).map(|l| l.backlog())
+    }
+
+    /// What `member` says its `greenroom.os` and `greenroom.arch` are, if it is known.
+    pub(crate) fn platform_of(&self, member: &str) -> Option<(String, String)> {
+        let m = self.members().into_iter().find(|m| m.address == member)?;
+        let get = |k: &str| m.capabilities.get(k).cloned().unwrap_or_default();
+        Some((get("greenroom.os"), get("greenroom.arch")))
     }
 
     /// Answer `peer`'s `Create` number `request`.

@@ -71,7 +71,21 @@ pub(crate) enum LinkMsg {
         parent: Address,
         args: Option<serde_bytes::ByteBuf>,
         requirements: BTreeMap<String, String>,
+        /// The SHA-256 (hex) of the sender's binary for the type, if it has one: the receiver
+        /// fetches it (`Fetch`) if it has no binary loaded for the type.
+        binary: Option<String>,
     },
+    /// Send the binary whose SHA-256 (hex) is `sha256`, in `Chunk`s (or say `NoBinary`).
+    Fetch { sha256: String },
+    /// Bytes `offset..offset + bytes.len()` of the binary `sha256`, `size` bytes in all.
+    Chunk {
+        sha256: String,
+        offset: u64,
+        size: u64,
+        bytes: serde_bytes::ByteBuf,
+    },
+    /// The sender has no binary `sha256` (any more).
+    NoBinary { sha256: String },
     /// The answer to `Create`: the new actor's address, or why there is none.
     Created {
         request: u64,
@@ -117,6 +131,18 @@ pub(crate) fn check_capabilities(c: &BTreeMap<String, String>) -> Result<(), Str
         }
     }
     Ok(())
+}
+
+/// The largest piece of a binary in one `Chunk`.
+pub(crate) const CHUNK: usize = 60 * 1024;
+/// The largest binary a member fetches.
+pub(crate) const MAX_BINARY: u64 = 1 << 30;
+
+/// True if `s` is a SHA-256 written as 64 lowercase hex digits.
+pub(crate) fn is_sha256(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// How many message frames `bytes` holds, if it is nothing but whole frames of at most `limit`
@@ -170,13 +196,37 @@ pub(crate) fn check(msg: &LinkMsg, limit: usize) -> Result<(), String> {
             type_name,
             args,
             requirements,
+            binary,
             ..
         } => {
             text("a type name", type_name)?;
+            if binary.as_ref().is_some_and(|h| !is_sha256(h)) {
+                return Err("a binary named by something other than a SHA-256 in hex".into());
+            }
             if args.as_ref().is_some_and(|a| a.len() > limit) {
                 return Err("a create whose arguments are over the frame limit".into());
             }
             caps(requirements)
+        }
+        LinkMsg::Fetch { sha256: h } | LinkMsg::NoBinary { sha256: h } if !is_sha256(h) => {
+            Err("a binary named by something other than a SHA-256 in hex".into())
+        }
+        LinkMsg::Chunk {
+            sha256,
+            offset,
+            size,
+            bytes,
+        } => {
+            if !is_sha256(sha256) {
+                return Err("a binary named by something other than a SHA-256 in hex".into());
+            }
+            if bytes.len() > CHUNK || *size > MAX_BINARY || offset + bytes.len() as u64 > *size {
+                return Err(format!(
+                    "a chunk of {} bytes at {offset} of a binary of {size}",
+                    bytes.len()
+                ));
+            }
+            Ok(())
         }
         LinkMsg::Created { error, .. } => match error {
             Some(e) if e.len() > 4 * MAX_TEXT => Err(format!("an error of {} bytes", e.len())),
@@ -188,6 +238,8 @@ pub(crate) fn check(msg: &LinkMsg, limit: usize) -> Result<(), String> {
         | LinkMsg::Took { .. }
         | LinkMsg::End { .. }
         | LinkMsg::Close { .. }
-        | LinkMsg::ChildGone { .. } => Ok(()),
+        | LinkMsg::ChildGone { .. }
+        | LinkMsg::Fetch { .. }
+        | LinkMsg::NoBinary { .. } => Ok(()),
     }
 }

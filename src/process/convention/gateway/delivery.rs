@@ -153,9 +153,9 @@ impl super::super::Convention {
         };
         let mut socket = UnixStream::from_std(std);
         let token = g.token();
-        if let Err(e) =
-            self.registry
-                .register(&mut socket, token, Interest::READABLE)
+        if let Err(e) = self
+            .registry
+            .register(&mut socket, token, Interest::READABLE)
         {
             log::warn!("gateway: cannot watch a stream to {to}: {e}");
             return self.end_stream(peer, stream, 0);
