@@ -19,7 +19,7 @@ mod answers;
 
 /// The version of the wire protocol this build speaks. A peer that names another version in its
 /// first frame is refused.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The first frame on a message socket: which protocol, who is sending, and which connection of
 /// theirs this is.

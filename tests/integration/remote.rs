@@ -512,3 +512,33 @@ fn a_member_fetches_a_binary_it_lacks_by_its_hash_unless_it_refuses_them() {
         m.shutdown();
     }
 }
+
+#[test]
+fn what_receivers_on_a_lost_member_took_and_did_not_handle_comes_back_too() {
+    let s = secret();
+    let (mut a, mut b) = pair(&s.path, "127.0.0.50", "127.0.0.51");
+    let mut on_a = a.connect();
+    let mut on_b = b.connect();
+    a.load_zoo(&mut on_a);
+    b.load_zoo(&mut on_b);
+    let a_handler = dead_letter_handler(&mut on_a);
+    let (stall, first) = stall_on(&b, &mut on_b);
+    for n in 0..10u64 {
+        on_a.tell(&stall, &n).unwrap();
+    }
+    // It takes them and blocks handling the first; then its member dies, and it with it.
+    std::fs::write(&first, b"").unwrap();
+    let handling = on_b.listen(PATIENCE).unwrap().expect("the first number");
+    assert_eq!(handling.decode::<u64>().unwrap(), 0);
+    drop(on_b);
+    b.kill_admin();
+    // None of the ten was handled to the end: all come back to where they were sent from.
+    assert_eq!(
+        dead_numbers(&mut on_a, &a_handler, 10),
+        (0..10).collect::<Vec<u64>>()
+    );
+    drop(on_a);
+    a.shutdown();
+    b.start_admin(&[]);
+    b.shutdown();
+}

@@ -366,6 +366,7 @@ impl Convention {
 
     /// The admin is shutting down: tell every peer, give the words a moment to leave, and close.
     pub(crate) fn leave(&mut self) {
+        self.end_all_ins();
         self.tell_every_peer(&LinkMsg::Leaving);
         let until = Instant::now() + Duration::from_millis(200);
         for (_, mut link) in self.links.drain() {

@@ -36,8 +36,7 @@ pub(crate) use queue::{Origin, Queue, Queued};
 /// bookkeeping; more than its ring entry's header).
 const QUEUE_OVERHEAD: usize = 128;
 
-/// Refused streams whose slots are kept from reuse for a while, so that their senders can
-/// still read how far the refusal went.
+/// Refused streams whose slots are kept from reuse a while (their senders read how far it went).
 const QUARANTINE: usize = 1024;
 
 /// One accepted stream.
@@ -245,7 +244,11 @@ impl Inbound {
                     to: me.clone(),
                     msg,
                 },
-                origin: Origin::Ring { start, end },
+                origin: Origin::Ring {
+                    start,
+                    end,
+                    stream: Some((s.slot, s.seq)),
+                },
             });
             Ok(())
         });
@@ -296,8 +299,12 @@ impl Inbound {
     /// A message from `origin` is settled: handled, poisoned back, or returned as a dead
     /// letter. Messages from the ring settle in the order they were queued.
     pub(crate) fn done(&mut self, origin: Origin) {
-        if let Origin::Ring { end, .. } = origin {
+        if let Origin::Ring { end, stream, .. } = origin {
             self.page.done(end);
+            // In order: everything before it from the same stream is settled too.
+            if let Some((slot, seq)) = stream {
+                self.page.settled(slot, seq);
+            }
         }
     }
 
@@ -337,14 +344,14 @@ impl Inbound {
         }
         let mut scratch = Vec::new();
         for q in queue.items_mut() {
-            let Origin::Ring { start, .. } = q.origin else {
+            let Origin::Ring { start, stream, .. } = q.origin else {
                 continue;
             };
             scratch.clear();
             q.env.msg.encode_frame_into(&mut scratch);
             let from = q.env.from.as_str().as_bytes();
             match self.page.relocate(start, from, &scratch[4..]) {
-                Some((start, end)) => q.origin = Origin::Ring { start, end },
+                Some((start, end)) => q.origin = Origin::Ring { start, end, stream },
                 // No room: leave the rest where they are (the ring refuses new messages
                 // before it loses any).
                 None => break,
@@ -373,7 +380,11 @@ impl Inbound {
         };
         queue.push(Queued {
             env,
-            origin: Origin::Ring { start, end },
+            origin: Origin::Ring {
+                start,
+                end,
+                stream: None,
+            },
         });
         true
     }

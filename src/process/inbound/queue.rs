@@ -8,8 +8,13 @@ pub(crate) enum Origin {
     /// A timer of this process: nobody sent it, and it is not counted.
     Timer,
     /// The entry from position `start` to `end` of the queue ring (see `ledger_page`): a
-    /// message from a sender's stream, or one the process sent itself.
-    Ring { start: u64, end: u64 },
+    /// message from a sender's stream (`stream`: its slot and number there), or one the
+    /// process sent itself.
+    Ring {
+        start: u64,
+        end: u64,
+        stream: Option<(u32, u64)>,
+    },
     /// Released from the ring (settled and counted as handled) but kept in memory: a system
     /// notice a program passed over, kept for `listen_any` (see [`Queue::release`]).
     Memory,

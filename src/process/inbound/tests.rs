@@ -32,6 +32,7 @@ fn the_ring_is_held_from_the_earliest_entry_whatever_the_queue_order() {
         origin: Origin::Ring {
             start,
             end: start + 10,
+            stream: None,
         },
         ..queued(1)
     };

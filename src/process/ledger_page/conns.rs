@@ -7,7 +7,7 @@ use super::*;
 impl LedgerPage {
     /// Take slot `slot` for connection `conn` (the owner's free-slot list says it is free).
     pub(crate) fn open_slot(&self, slot: u32, conn: u64) {
-        for w in [S_TAKEN, S_REFUSED, S_CLOSED] {
+        for w in [S_TAKEN, S_REFUSED, S_CLOSED, S_SETTLED] {
             self.words.store(slot_word(slot, w), 0);
         }
         // Written last: a reader that finds `conn` finds the other words reset.
@@ -22,6 +22,12 @@ impl LedgerPage {
     /// it queues messages, in `push`).
     pub(crate) fn set_taken(&self, slot: u32, taken: u64) {
         self.words.store(slot_word(slot, S_TAKEN), taken);
+    }
+
+    /// Slot `slot`'s messages up to number `seq` are settled (the owner handles a stream's
+    /// messages in order).
+    pub(crate) fn settled(&self, slot: u32, seq: u64) {
+        self.words.store(slot_word(slot, S_SETTLED), seq);
     }
 
     /// Slot `slot`'s connection has ended: its `taken` is final (until the slot is reused).
@@ -47,6 +53,7 @@ impl LedgerPage {
         let closed = self.words.load(slot_word(slot, S_CLOSED)) != 0;
         let refused = self.words.load(slot_word(slot, S_REFUSED));
         Progress {
+            settled: self.words.load(slot_word(slot, S_SETTLED)),
             taken: self.words.load(slot_word(slot, S_TAKEN)),
             refused_after: refused.checked_sub(1),
             closed,

@@ -76,7 +76,7 @@ pub(crate) const PEERS: usize = 8192;
 pub(crate) const QUEUE_BYTES: usize = 64 << 20;
 
 const HEADER_WORDS: usize = 32;
-const SLOT_WORDS: usize = 4;
+const SLOT_WORDS: usize = 5;
 const PEER_WORDS: usize = 24;
 /// The longest receiver address a peer entry holds.
 const PEER_ADDRESS_BYTES: usize = (PEER_WORDS - 3) * 8;
@@ -107,8 +107,8 @@ const RELOCATED: u64 = u64::MAX;
 /// An entry's bytes before the sender's address.
 const ENTRY_HEADER: usize = 36;
 
-/// "grledg03" in little-endian: a page that has been set up.
-const MAGIC: u64 = u64::from_le_bytes(*b"grledg03");
+/// "grledg04" in little-endian: a page that has been set up.
+const MAGIC: u64 = u64::from_le_bytes(*b"grledg04");
 
 // Header words.
 const W_MAGIC: usize = 0;
@@ -131,6 +131,7 @@ const S_CONN: usize = 0;
 const S_TAKEN: usize = 1;
 const S_REFUSED: usize = 2;
 const S_CLOSED: usize = 3;
+const S_SETTLED: usize = 4;
 
 // Peer words (then the address).
 const P_CONN: usize = 0;
@@ -183,6 +184,8 @@ pub(crate) struct Progress {
     pub(crate) refused_after: Option<u64>,
     /// The connection has ended on the receiver's side: `taken` is final.
     pub(crate) closed: bool,
+    /// Messages up to this one are settled: handled, poisoned back, or returned.
+    pub(crate) settled: u64,
 }
 
 /// Where a message in the queue ring came from.

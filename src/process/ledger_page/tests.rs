@@ -31,6 +31,8 @@ fn a_sender_reads_what_its_receiver_took_after_the_receiver_is_gone() {
     for seq in 1..=4 {
         owner.push(stream(3, 42, seq), b"1@/d", b"body").unwrap();
     }
+    // Handled in order, the first two: settled.
+    owner.settled(3, 2);
     (&owner).count(Count::Sent);
     (&owner).count(Count::PossiblyHandled);
     drop((owner, file));
@@ -41,7 +43,8 @@ fn a_sender_reads_what_its_receiver_took_after_the_receiver_is_gone() {
         Progress {
             taken: 4,
             refused_after: None,
-            closed: false
+            closed: false,
+            settled: 2,
         }
     );
     let c = view.counts();
@@ -162,7 +165,8 @@ fn a_reused_slot_starts_afresh_and_a_refusal_is_seen() {
         Progress {
             taken: 0,
             refused_after: Some(0),
-            closed: false
+            closed: false,
+            settled: 0,
         }
     );
     // A file that is not a page is refused; so is a page whose ring is too big.

@@ -6,6 +6,13 @@ use std::io::Write;
 use super::*;
 use crate::process::conn::{connect, encode_sender_hello};
 
+/// Where a receiver stands with a stream.
+struct Standing {
+    taken: u64,
+    settled: u64,
+    last: bool,
+}
+
 /// A stream from a sender on another member to a receiver here.
 pub(super) struct In {
     token: Token,
@@ -23,7 +30,7 @@ pub(super) struct In {
     written: u64,
     /// Ends of the messages in `buf` not yet wholly written, with their numbers.
     ends: VecDeque<(usize, u64)>,
-    /// How far the receiver's taking was last said.
+    /// How far the receiver's settling was last said.
     said: u64,
     /// The sender closed the stream: once written, the receiver's side is shut.
     closing: bool,
@@ -38,18 +45,31 @@ impl In {
         self.received > self.said
     }
 
-    /// Where the receiver stands: how far it took the stream, and whether that is final.
-    fn progress(&mut self) -> (u64, bool) {
+    /// Where the receiver stands: how far it took the stream, how far it settled it (handled,
+    /// poisoned back or returned), and whether that is final.
+    fn progress(&mut self) -> Standing {
         let Some(page) = &self.page else {
             // A receiver without a ledger takes what is written, at most once.
-            return (self.written, self.stream.is_none());
+            return Standing {
+                taken: self.written,
+                settled: self.written,
+                last: self.stream.is_none(),
+            };
         };
         if self.slot.is_none() {
             self.slot = page.find(self.conn);
         }
         match self.slot.map(|s| page.progress(s)) {
-            Some(p) => (p.taken, p.closed || p.refused_after.is_some()),
-            None => (0, self.stream.is_none()),
+            Some(p) => Standing {
+                taken: p.taken,
+                settled: p.settled.min(p.taken),
+                last: p.closed || p.refused_after.is_some(),
+            },
+            None => Standing {
+                taken: 0,
+                settled: 0,
+                last: self.stream.is_none(),
+            },
         }
     }
 
@@ -258,7 +278,7 @@ impl super::super::Convention {
         if let Some(mut s) = inb.stream.take() {
             let _ = self.registry.deregister(&mut s);
         }
-        let (taken, _) = inb.progress();
+        let taken = inb.progress().taken;
         self.end_stream(peer, stream, taken);
     }
 
@@ -300,13 +320,15 @@ impl super::super::Convention {
             if !inb.awaiting() && !inb.closing {
                 continue;
             }
-            let (taken, last) = inb.progress();
-            let all = inb.closing && inb.buf.is_empty() && taken >= inb.received;
-            if last || all {
-                said.push((key.clone(), taken, true));
-            } else if taken > inb.said {
-                inb.said = taken;
-                said.push((key.clone(), taken, false));
+            // Settled, not just taken: should this member be lost, what its receivers had
+            // taken and not handled is still with the sender, to come back.
+            let now = inb.progress();
+            let all = inb.closing && inb.buf.is_empty() && now.settled >= inb.received;
+            if now.last || all {
+                said.push((key.clone(), now.taken, true));
+            } else if now.settled > inb.said {
+                inb.said = now.settled;
+                said.push((key.clone(), now.settled, false));
             }
         }
         for ((peer, stream), taken, end) in said {
@@ -322,6 +344,19 @@ impl super::super::Convention {
             } else {
                 self.say_to(&peer, &LinkMsg::Took { stream, taken });
             }
+        }
+    }
+
+    /// The admin is leaving: every stream to a local receiver ends where its receiver took it
+    /// (what it took and did not handle, its admin returns as it ends), so that the senders
+    /// return only what was never taken.
+    pub(in super::super) fn end_all_ins(&mut self) {
+        let Some(g) = &mut self.gateway else {
+            return;
+        };
+        let keys: Vec<(String, u64)> = g.ins.keys().cloned().collect();
+        for (peer, stream) in keys {
+            self.receiver_gone(&peer, stream);
         }
     }
 
