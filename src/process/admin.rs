@@ -36,6 +36,7 @@ mod clients;
 mod config;
 mod custody;
 mod ids;
+mod names;
 mod placement;
 mod remote;
 mod requests;
@@ -105,6 +106,8 @@ struct Admin {
     remote: remote::Remote,
     /// Binaries sent to other members, and fetched from them.
     binaries_sent: binaries::Binaries,
+    /// Global names across the convention.
+    names: names::Names,
 }
 
 /// Run an admin in this process until it is shut down. The process must be single-threaded:
@@ -235,6 +238,7 @@ impl Admin {
             convention,
             remote: Default::default(),
             binaries_sent: Default::default(),
+            names: Default::default(),
         })
     }
 

@@ -542,3 +542,68 @@ fn what_receivers_on_a_lost_member_took_and_did_not_handle_comes_back_too() {
     b.start_admin(&[]);
     b.shutdown();
 }
+
+#[test]
+fn a_global_name_is_held_once_in_the_whole_convention() {
+    let s = secret();
+    let mut l = member(&s.path, "127.0.0.52:0", &[]);
+    let la = address(&mut l.connect());
+    let mut one = member(&s.path, "127.0.0.53:0", &[&la]);
+    let mut two = member(&s.path, "127.0.0.54:0", &[&la]);
+    let (mut on_one, mut on_two, mut on_l) = (one.connect(), two.connect(), l.connect());
+    let (oa, ta) = (address(&mut on_one), address(&mut on_two));
+    wait_sees(&mut on_two, &[&la, &oa, &ta], &[]);
+    for (sys, system) in [(&one, &mut on_one), (&two, &mut on_two), (&l, &mut on_l)] {
+        sys.load_zoo(system);
+    }
+    // Created where first asked for; every other member gets the same actor.
+    let first = on_one.create_global_by_name("Echo", "the-one").unwrap();
+    assert_eq!(first.member(), Some(oa.as_str()));
+    assert_eq!(
+        on_two.create_global_by_name("Echo", "the-one").unwrap(),
+        first
+    );
+    assert_eq!(
+        on_l.create_global_by_name("Echo", "the-one").unwrap(),
+        first
+    );
+    let out = two.cli_ok(&["create", "Echo", "--name", "the-one"]);
+    assert_eq!(out.parse::<greenroom::Address>().unwrap(), first);
+    // Two members asking at once for a new name get one actor between them.
+    let racer = one
+        .command(&crate::support::bin("greenroom"))
+        .args(["create", "Echo", "--name", "raced"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let from_two = on_two.create_global_by_name("Echo", "raced").unwrap();
+    let out = racer.wait_with_output().unwrap();
+    let from_one: greenroom::Address = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(from_one, from_two);
+
+    // Once its holder ends, the name is free again, wherever it is asked for.
+    on_one
+        .tell(&first, &greenroom::ExitRequest::default())
+        .unwrap();
+    crate::support::wait_for("the name to be freed", || {
+        let got = on_two.create_global_by_name("Echo", "the-one").unwrap();
+        got != first
+    });
+    let second = on_two.create_global_by_name("Echo", "the-one").unwrap();
+    assert_eq!(second.member(), Some(ta.as_str()));
+    // And when its holder's member is lost.
+    drop(on_two);
+    two.kill_admin();
+    wait_sees(&mut on_one, &[&la, &oa], &[&ta]);
+    let third = on_one.create_global_by_name("Echo", "the-one").unwrap();
+    assert_eq!(third.member(), Some(oa.as_str()));
+    drop((on_one, on_l));
+    one.shutdown();
+    l.shutdown();
+    two.start_admin(&[]);
+    two.shutdown();
+}

@@ -273,6 +273,8 @@ impl Admin {
         } else {
             log::warn!("{} {address} (pid {pid}) {reason}", rec.type_name);
         }
+        // Its global names are freed, convention-wide.
+        self.names_released(&address);
         // The parent hears first; then what the actor had taken and not settled comes back.
         let me = self.me.clone();
         if let Some(notice) = self.directory.ended(&address, &rec.parent, &me, reason) {

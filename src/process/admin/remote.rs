@@ -78,7 +78,6 @@ impl Admin {
         requirements: &Requirements,
     ) -> Option<Response> {
         let request = self.remote.next_request;
-        self.remote.next_request += 1;
         let requirements = requirements.iter().cloned().collect();
         let binary = self
             .types
@@ -106,6 +105,7 @@ impl Admin {
             }));
         }
         log::debug!("asked {member} to create a {}", spec.type_name);
+        let request = self.wait_in_line(source);
         self.remote.pending.insert(
             request,
             Pending {
@@ -116,11 +116,6 @@ impl Admin {
                 asked_at: Instant::now(),
             },
         );
-        self.remote
-            .lines
-            .entry(source)
-            .or_default()
-            .push_back(Slot::Waiting(request));
         None
     }
 
@@ -156,7 +151,24 @@ impl Admin {
                 .children
                 .insert(address.clone(), (p.member.clone(), p.parent.clone()));
         }
-        let Some(line) = self.remote.lines.get_mut(&p.source) else {
+        self.fill_line(p.source, request, resp);
+    }
+
+    /// A place in `source`'s line of answers for one that comes later: its request number.
+    pub(super) fn wait_in_line(&mut self, source: Source) -> u64 {
+        let request = self.remote.next_request;
+        self.remote.next_request += 1;
+        self.remote
+            .lines
+            .entry(source)
+            .or_default()
+            .push_back(Slot::Waiting(request));
+        request
+    }
+
+    /// The answer to `request` has come: send it, and what waited behind it.
+    pub(super) fn fill_line(&mut self, source: Source, request: u64, resp: Response) {
+        let Some(line) = self.remote.lines.get_mut(&source) else {
             return;
         };
         for slot in line.iter_mut() {
@@ -172,10 +184,10 @@ impl Admin {
             }
         }
         if line.is_empty() {
-            self.remote.lines.remove(&p.source);
+            self.remote.lines.remove(&source);
         }
         for r in ready {
-            self.send_answer(p.source, &r);
+            self.send_answer(source, &r);
         }
     }
 
@@ -198,6 +210,7 @@ impl Admin {
             self.member_lost(&member);
         }
         self.pump_uploads();
+        self.names_turn();
         if self.remote.waiting() {
             let late: Vec<(u64, String)> = self
                 .remote
@@ -250,6 +263,7 @@ impl Admin {
                 bytes,
             } => self.chunk(&peer, &sha256, offset, size, &bytes),
             FromPeer::NoBinary { peer, sha256 } => self.no_binary(&peer, &sha256),
+            FromPeer::Names { peer, msg } => self.names_said(&peer, msg),
             FromPeer::Created {
                 peer,
                 request,
@@ -314,6 +328,7 @@ impl Admin {
     /// for this admin hear `ChildExited { reason: HostLost }`.
     fn member_lost(&mut self, member: &str) {
         self.transfers_lost(member);
+        self.names_lost(member);
         let unanswered: Vec<u64> = self
             .remote
             .pending

@@ -111,6 +111,21 @@ impl Admin {
                         address: self.me.sibling(id),
                     });
                 }
+                // In a convention, a global name is the convention's: its keeper says who
+                // holds it.
+                if let Some(name) = &name
+                    && self.convention.is_some()
+                {
+                    let named = super::names::NamedCreate {
+                        name: name.clone(),
+                        type_name,
+                        binary,
+                        parent,
+                        args: args.map(|a| a.into_vec()),
+                        asked: requirements,
+                    };
+                    return self.create_named(source, named);
+                }
                 let args = args.as_deref().map(|a| &a[..]);
                 let spec = Creation {
                     type_name: &type_name,

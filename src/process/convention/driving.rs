@@ -131,7 +131,11 @@ impl Convention {
             | LinkMsg::ChildGone { .. }
             | LinkMsg::Fetch { .. }
             | LinkMsg::Chunk { .. }
-            | LinkMsg::NoBinary { .. }) => self.take_from_peer(&peer, msg),
+            | LinkMsg::NoBinary { .. }
+            | LinkMsg::Claim { .. }
+            | LinkMsg::Name { .. }
+            | LinkMsg::Bind { .. }
+            | LinkMsg::Unbind { .. }) => self.take_from_peer(&peer, msg),
         };
         if fair {
             self.view.heard(&peer, now);

@@ -31,7 +31,7 @@ mod view;
 mod wire;
 
 use link::Link;
-pub(crate) use remote::{FromPeer, RemoteCreate};
+pub(crate) use remote::{FromPeer, NameMsg, RemoteCreate};
 pub use secret::SECRET_ENV;
 pub(crate) use secret::Secret;
 use view::{Change, View};

@@ -31,6 +31,8 @@ pub(crate) enum FromPeer {
     },
     /// `peer` has no binary `sha256`.
     NoBinary { peer: String, sha256: String },
+    /// A message about global names (`Claim`, `Name`, `Bind`, `Unbind`) from `peer`.
+    Names { peer: String, msg: NameMsg },
     /// The answer to this admin's `Create` number `request`.
     Created {
         peer: String,
@@ -39,6 +41,28 @@ pub(crate) enum FromPeer {
     },
     /// An actor this admin had created on `peer` has ended.
     ChildGone { child: Address },
+}
+
+/// What members say about global names (see `LinkMsg::Claim` and the rest).
+#[derive(Debug, Clone)]
+pub(crate) enum NameMsg {
+    Claim {
+        request: u64,
+        name: String,
+    },
+    Name {
+        request: u64,
+        name: String,
+        holder: Option<Address>,
+    },
+    Bind {
+        name: String,
+        address: Address,
+    },
+    Unbind {
+        name: String,
+        address: Option<Address>,
+    },
 }
 
 /// A create to ask of another member.
@@ -98,6 +122,34 @@ impl Convention {
                 peer: peer.to_string(),
                 sha256,
             },
+            LinkMsg::Claim { request, name } => FromPeer::Names {
+                peer: peer.to_string(),
+                msg: NameMsg::Claim { request, name },
+            },
+            LinkMsg::Name {
+                request,
+                name,
+                holder,
+            } => FromPeer::Names {
+                peer: peer.to_string(),
+                msg: NameMsg::Name {
+                    request,
+                    name,
+                    holder,
+                },
+            },
+            LinkMsg::Bind { name, address } if address.member() == Some(peer) => FromPeer::Names {
+                peer: peer.to_string(),
+                msg: NameMsg::Bind { name, address },
+            },
+            LinkMsg::Unbind { name, address }
+                if address.as_ref().is_none_or(|a| a.member() == Some(peer)) =>
+            {
+                FromPeer::Names {
+                    peer: peer.to_string(),
+                    msg: NameMsg::Unbind { name, address },
+                }
+            }
             LinkMsg::Created {
                 request,
                 address,
@@ -187,6 +239,43 @@ impl Convention {
             None => LinkMsg::NoBinary { sha256 },
         };
         self.tell_member(member, &msg)
+    }
+
+    /// Say `msg` about global names to `member`. False if there is no link.
+    pub(crate) fn tell_names(&mut self, member: &str, msg: NameMsg) -> bool {
+        let msg = match msg {
+            NameMsg::Claim { request, name } => LinkMsg::Claim { request, name },
+            NameMsg::Name {
+                request,
+                name,
+                holder,
+            } => LinkMsg::Name {
+                request,
+                name,
+                holder,
+            },
+            NameMsg::Bind { name, address } => LinkMsg::Bind { name, address },
+            NameMsg::Unbind { name, address } => LinkMsg::Unbind { name, address },
+        };
+        self.tell_member(member, &msg)
+    }
+
+    /// The convention's keeper of global names as this member sees it: the lowest-addressed
+    /// live leader (this member, if it is a leader and the lowest).
+    pub(crate) fn keeper(&self) -> String {
+        let me: SocketAddr = self.view.address().parse().expect("a bound address");
+        let mut live: Vec<SocketAddr> = self
+            .leaders
+            .iter()
+            .copied()
+            .filter(|l| *l == me || self.view.is_alive(&l.to_string()))
+            .collect();
+        if self.leader {
+            live.push(me);
+        }
+        live.into_iter()
+            .min()
+            .map_or_else(|| self.view.address().to_string(), |l| l.to_string())
     }
 
     /// Bytes waiting to be written on the link to `member`, if there is one.

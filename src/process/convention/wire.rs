@@ -86,6 +86,26 @@ pub(crate) enum LinkMsg {
     },
     /// The sender has no binary `sha256` (any more).
     NoBinary { sha256: String },
+    /// To the convention's keeper of names (its lowest-addressed live leader): who holds the
+    /// global name `name`? Answered by `Name`; a name nobody holds is reserved for the sender,
+    /// which creates its actor and says `Bind` (or `Unbind` if it could not).
+    Claim { request: u64, name: String },
+    /// The answer to `Claim` number `request`: `holder`, or none (the name is the asker's to
+    /// take).
+    Name {
+        request: u64,
+        name: String,
+        holder: Option<Address>,
+    },
+    /// `name` is held by `address` (on the sender's member): after a `Claim`, or to a new
+    /// keeper of names.
+    Bind { name: String, address: Address },
+    /// The sender gives up `name`: its holder `address` has ended, or (none) the create it
+    /// reserved the name for failed.
+    Unbind {
+        name: String,
+        address: Option<Address>,
+    },
     /// The answer to `Create`: the new actor's address, or why there is none.
     Created {
         request: u64,
@@ -241,5 +261,9 @@ pub(crate) fn check(msg: &LinkMsg, limit: usize) -> Result<(), String> {
         | LinkMsg::ChildGone { .. }
         | LinkMsg::Fetch { .. }
         | LinkMsg::NoBinary { .. } => Ok(()),
+        LinkMsg::Claim { name, .. }
+        | LinkMsg::Name { name, .. }
+        | LinkMsg::Bind { name, .. }
+        | LinkMsg::Unbind { name, .. } => text("a global name", name),
     }
 }
