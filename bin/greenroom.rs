@@ -87,13 +87,16 @@ enum Cmd {
     },
     /// Create an actor and print its address, alone on one line.
     Create {
-        /// The actor type, as registered (for example `Hello`).
+        /// The actor type, as registered (for example `Hello`). With requirements this system
+        /// does not meet, the actor is created on a member of its convention that does (which
+        /// fetches the binary by hash if it has none).
         type_name: String,
         /// The binary that provides the type (loaded first if needed).
         #[arg(long)]
         binary: Option<PathBuf>,
-        /// A system-wide name: if an actor already has it, print that actor's address instead
-        /// of creating one. The name is freed when the actor exits.
+        /// A system-wide name (convention-wide, in a convention): if an actor already has it,
+        /// print that actor's address instead of creating one. The name is freed when the
+        /// actor exits, or its member is lost.
         #[arg(long, conflicts_with = "args")]
         name: Option<String>,
         /// Start arguments as JSON ('{"greeting":"hi"}'), which the actor reads with

@@ -176,7 +176,8 @@ impl ActorSystem {
     }
 
     /// The actor registered under `global_name`; if there is none, create one of type `A`
-    /// under that name. The name is freed when that actor exits.
+    /// under that name. In a convention the name is the convention's: the holder may run on
+    /// another member. The name is freed when that actor exits, or its member is lost.
     pub fn create_global<A: Actor>(&mut self, global_name: &str) -> Result<Address> {
         self.inner
             .create(type_name_of::<A>(), Spec::named(global_name))
