@@ -269,6 +269,24 @@ enum LinkMsg {
         #[serde(with = "serde_bytes")]
         frames: Vec<u8>,
     },
+    Create {
+        request: u64,
+        type_name: String,
+        parent: String,
+        args: Option<serde_bytes::ByteBuf>,
+        requirements: std::collections::BTreeMap<String, String>,
+        binary: Option<String>,
+    },
+    Chunk {
+        sha256: String,
+        offset: u64,
+        size: u64,
+        bytes: serde_bytes::ByteBuf,
+    },
+    Bind {
+        name: String,
+        address: String,
+    },
 }
 
 fn link_frame(msg: &LinkMsg) -> Vec<u8> {
@@ -346,6 +364,44 @@ fn a_peer_that_breaks_the_rules_of_a_message_stream_loses_its_link_and_delivers_
                 data((64u32 << 20).to_be_bytes().to_vec()),
             ],
         ),
+        (
+            "a create for a parent on another member",
+            vec![link_frame(&LinkMsg::Create {
+                request: 1,
+                type_name: "Echo".into(),
+                parent: "1@127.0.0.99:1/x".into(),
+                args: None,
+                requirements: Default::default(),
+                binary: None,
+            })],
+        ),
+        (
+            "a create naming its binary by something other than a SHA-256",
+            vec![link_frame(&LinkMsg::Create {
+                request: 1,
+                type_name: "Echo".into(),
+                parent: mine.clone(),
+                args: None,
+                requirements: Default::default(),
+                binary: Some("../../etc/passwd".into()),
+            })],
+        ),
+        (
+            "a piece of a binary that lies about its size",
+            vec![link_frame(&LinkMsg::Chunk {
+                sha256: "0".repeat(64),
+                offset: 10,
+                size: 4,
+                bytes: serde_bytes::ByteBuf::from(vec![0; 8]),
+            })],
+        ),
+        (
+            "a global name bound to an actor of another member",
+            vec![link_frame(&LinkMsg::Bind {
+                name: "the-one".into(),
+                address: echo.to_string(),
+            })],
+        ),
     ];
     for (what, frames) in cases {
         let plain: Vec<u8> = std::iter::once(hello.clone())
@@ -363,6 +419,10 @@ fn a_peer_that_breaks_the_rules_of_a_message_stream_loses_its_link_and_delivers_
     assert_eq!(reply.decode::<String>().unwrap(), "after");
     let status = on_a.actor_status(&echo, PATIENCE).unwrap();
     assert_eq!(status.handled, 1, "{status:?}");
+    // No actor was created, and no name bound.
+    assert_eq!(a.status(&mut on_a).len(), 1);
+    let named = on_a.create_global_by_name("Echo", "the-one").unwrap();
+    assert_ne!(named, echo);
     drop((on_a, on_b));
     b.shutdown();
     a.shutdown();
@@ -606,4 +666,66 @@ fn a_global_name_is_held_once_in_the_whole_convention() {
     l.shutdown();
     two.start_admin(&[]);
     two.shutdown();
+}
+
+#[test]
+fn garbage_on_the_gateway_socket_is_refused_and_changes_nothing() {
+    use std::io::{Read, Write};
+    let s = secret();
+    let (mut a, mut b) = pair(&s.path, "127.0.0.55", "127.0.0.56");
+    let mut on_b = b.connect();
+    b.load_zoo(&mut on_b);
+    let echo = on_b.create_actor_by_name("Echo", None).unwrap();
+    let mut on_a = a.connect();
+    let me = on_a.address().clone();
+    let hello = |to: Option<&greenroom::Address>| {
+        let body = rmp_serde::to_vec_named(&greenroom::protocol::SenderHello {
+            version: greenroom::protocol::PROTOCOL_VERSION,
+            from: me.clone(),
+            conn: 7,
+            ledger: true,
+            to: to.cloned(),
+        })
+        .unwrap();
+        let mut f = (body.len() as u32).to_be_bytes().to_vec();
+        f.extend_from_slice(&body);
+        f
+    };
+    // Another address on the same member: its id changed.
+    let beside: greenroom::Address = me
+        .to_string()
+        .replacen(&format!("{}@", me.id()), "999999@", 1)
+        .parse()
+        .unwrap();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("a frame that is not MessagePack", {
+            let mut f = 40u32.to_be_bytes().to_vec();
+            f.extend([0xc1; 40]);
+            f
+        }),
+        ("a length header that lies", u32::MAX.to_be_bytes().to_vec()),
+        ("a hello that names no receiver", hello(None)),
+        (
+            "a hello naming a receiver on this member",
+            hello(Some(&beside)),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let mut c = std::os::unix::net::UnixStream::connect(a.dir.join("gateway.sock")).unwrap();
+        c.set_read_timeout(Some(PATIENCE)).unwrap();
+        let _ = c.write_all(&bytes);
+        let mut buf = [0u8; 16];
+        let closed = match c.read(&mut buf) {
+            Ok(0) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            Ok(_) => false,
+        };
+        assert!(closed, "the gateway kept a connection after {what}");
+    }
+    // The members still carry messages.
+    let reply = on_a.ask(&echo, "still", PATIENCE).unwrap();
+    assert_eq!(reply.decode::<String>().unwrap(), "still");
+    drop((on_a, on_b));
+    b.shutdown();
+    a.shutdown();
 }

@@ -63,6 +63,11 @@ impl super::super::Convention {
         if more && !g.waiting.contains(&token) {
             g.waiting.push(token);
         }
+        if out.finished && out.hello.is_none() && hello.is_none() {
+            // Ended, or refused, before its hello: nothing to account for.
+            g.end_out(token, &self.registry, None);
+            return;
+        }
         if let Some(hello) = hello
             && let Err(why) = self.opened_by(token, hello)
         {
