@@ -85,7 +85,8 @@ impl Admin {
     /// answer goes to `source` when it comes.
     pub(super) fn create_named(&mut self, source: Source, named: NamedCreate) -> Option<Response> {
         let keeper = self.convention.as_ref().map(|c| c.keeper())?;
-        let request = self.wait_in_line(source);
+        let request = self.next_request();
+        self.wait_in_line(source, request);
         let name = named.name.clone();
         self.names.claims.insert(
             request,

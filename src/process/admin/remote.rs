@@ -77,7 +77,7 @@ impl Admin {
         spec: Creation<'_>,
         requirements: &Requirements,
     ) -> Option<Response> {
-        let request = self.remote.next_request;
+        let request = self.next_request();
         let requirements = requirements.iter().cloned().collect();
         let binary = self
             .types
@@ -105,7 +105,7 @@ impl Admin {
             }));
         }
         log::debug!("asked {member} to create a {}", spec.type_name);
-        let request = self.wait_in_line(source);
+        self.wait_in_line(source, request);
         self.remote.pending.insert(
             request,
             Pending {
@@ -154,16 +154,20 @@ impl Admin {
         self.fill_line(p.source, request, resp);
     }
 
-    /// A place in `source`'s line of answers for one that comes later: its request number.
-    pub(super) fn wait_in_line(&mut self, source: Source) -> u64 {
-        let request = self.remote.next_request;
+    /// A number for a request to another member.
+    pub(super) fn next_request(&mut self) -> u64 {
         self.remote.next_request += 1;
+        self.remote.next_request
+    }
+
+    /// Keep a place in `source`'s line of answers for the answer to `request`, which comes
+    /// later: answers after it wait behind it.
+    pub(super) fn wait_in_line(&mut self, source: Source, request: u64) {
         self.remote
             .lines
             .entry(source)
             .or_default()
             .push_back(Slot::Waiting(request));
-        request
     }
 
     /// The answer to `request` has come: send it, and what waited behind it.

@@ -101,8 +101,10 @@ pub(crate) struct Gateway {
     in_by_token: HashMap<Token, (String, u64)>,
     /// Outs to read again at once: their turn ran out with bytes left, or they are new.
     waiting: Vec<Token>,
-    /// Outs that wait for room on their link, for their receiver to take some, or for a link.
+    /// Outs that wait for room on their link, or for their receiver to take some.
     blocked: Vec<Token>,
+    /// Outs whose member this admin has no link with yet.
+    unopened: Vec<Token>,
     next_slot: u32,
     free_slots: VecDeque<u32>,
     last_took: Instant,
@@ -152,6 +154,7 @@ impl Gateway {
             in_by_token: HashMap::new(),
             waiting: Vec::new(),
             blocked: Vec::new(),
+            unopened: Vec::new(),
             next_slot: 0,
             free_slots: VecDeque::new(),
             last_took: Instant::now(),

@@ -109,6 +109,11 @@ impl super::super::Convention {
             return Ok(());
         }
         self.open_on_link(token);
+        let g = self.gateway.as_mut().expect("checked");
+        if g.outs.get(&token).is_some_and(|o| !o.opened) {
+            // No link with that member yet: opened once there is one (see `gateway_turn`).
+            g.unopened.push(token);
+        }
         Ok(())
     }
 
@@ -237,15 +242,15 @@ impl super::super::Convention {
             return;
         };
         let now = Instant::now();
-        let mut unopened = Vec::new();
-        for (t, o) in &g.outs {
-            if o.hello.is_some() && !o.opened {
-                unopened.push((*t, now.duration_since(o.accepted) > LINK_WAIT));
-            }
-        }
-        for (token, late) in unopened {
+        for token in std::mem::take(&mut g.unopened) {
             let g = self.gateway.as_mut().expect("checked");
-            let member = g.outs[&token].member.clone();
+            let Some(out) = g.outs.get(&token) else {
+                continue;
+            };
+            let (member, late) = (
+                out.member.clone(),
+                now.duration_since(out.accepted) > LINK_WAIT,
+            );
             if self.link_of.contains_key(&member) {
                 self.open_on_link(token);
                 // What was read while it waited goes now, and the rest is read.
@@ -256,6 +261,8 @@ impl super::super::Convention {
                 log::debug!("gateway: no link to {member}; a stream to it is refused");
                 let g = self.gateway.as_mut().expect("checked");
                 g.end_out(token, &self.registry, Some(0));
+            } else {
+                g.unopened.push(token);
             }
         }
         let g = self.gateway.as_mut().expect("checked");
