@@ -6,11 +6,13 @@
 //! gateway, in the admin, gives the stream a slot in its ledger page (`DIR/gateway.ledger`),
 //! tells the receiver's member over their link ([`LinkMsg::Open`]), and passes the messages on
 //! in batches ([`LinkMsg::Data`]). That member's gateway writes them into the receiver's socket
-//! as the sender would have, and reads the receiver's ledger page: as the receiver takes them
-//! it says so ([`LinkMsg::Took`]), and the sending gateway moves the stream's slot on. So the
-//! sender keeps every message, as it does for a receiver beside it, until the receiver itself
-//! has taken it; a message whose receiver ended, whose member was lost, or whose link broke
-//! before it was taken comes back to its sender as a dead letter, by the sender's own outbox.
+//! as the sender would have, and reads the receiver's ledger page: as the receiver settles them
+//! (handles them, or poisons or returns them) it says so ([`LinkMsg::Took`]), and the sending
+//! gateway moves the stream's slot on. So the sender keeps every message until its receiver
+//! has settled it; a message whose member was lost or whose link broke before that comes back
+//! to its sender as a dead letter, by the sender's own outbox, and one whose receiver ended on
+//! a member that lives is returned by that member's admin ([`LinkMsg::End`] says how far the
+//! receiver took the stream).
 //!
 //! [`SenderHello::to`]: crate::protocol::SenderHello::to
 
@@ -39,15 +41,15 @@ pub(super) const GATEWAY_TOKENS: usize = super::TOKENS | (1 << 54);
 const LISTENER: Token = Token(GATEWAY_TOKENS);
 /// Frames passed on in one `Data` message, at most (a larger message goes alone).
 const BATCH: usize = 64 * 1024;
-/// A stream with this many bytes passed on and not yet taken is not read until its receiver
-/// takes some: a receiver that does not keep up slows its senders down, as one beside them
+/// A stream with this many bytes passed on and not yet settled is not read until its receiver
+/// settles some: a receiver that does not keep up slows its senders down, as one beside them
 /// does, rather than filling its member's memory.
 const STREAM_WINDOW: usize = 4 << 20;
 /// Streams are not read while their link has this many bytes waiting to be written.
 const LINK_HIGH: usize = 8 << 20;
 /// How long a stream to a member this one has no link with yet waits for one.
 const LINK_WAIT: Duration = Duration::from_secs(3);
-/// How often receivers' pages are read while messages wait to be taken.
+/// How often receivers' pages are read while messages wait to be settled.
 pub(super) const TOOK_EVERY: Duration = Duration::from_millis(1);
 
 /// The largest link frame: a `Data` of one message of `limit` bytes, or a batch.
@@ -74,7 +76,7 @@ struct Out {
     /// Bytes passed on, and the running total at the last message of each batch.
     passed: usize,
     in_flight: VecDeque<(u64, usize)>,
-    /// Bytes passed on that the receiver has taken.
+    /// Bytes passed on that the receiver has settled.
     taken_bytes: usize,
     /// The sender closed the stream (or misbehaved): nothing more is read.
     finished: bool,
