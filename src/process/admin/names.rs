@@ -84,7 +84,11 @@ impl Admin {
     /// Create an actor under a global name of the convention: ask the keeper who holds it; the
     /// answer goes to `source` when it comes.
     pub(super) fn create_named(&mut self, source: Source, named: NamedCreate) -> Option<Response> {
-        let keeper = self.convention.as_ref().map(|c| c.keeper())?;
+        let Some(keeper) = self.convention.as_ref().map(|c| c.keeper()) else {
+            return Some(Response::error(&Error::NoConvention {
+                system: self.cfg.system.clone(),
+            }));
+        };
         let request = self.next_request();
         self.wait_in_line(source, request);
         let name = named.name.clone();
