@@ -83,7 +83,7 @@ pub(crate) fn wait_sees(system: &mut ActorSystem, alive: &[&str], gone: &[&str])
 }
 
 /// A port free on `ip` now (for leaders that must be named before they start).
-fn free_port(ip: &str) -> String {
+pub(crate) fn free_port(ip: &str) -> String {
     let l = std::net::TcpListener::bind((ip, 0)).unwrap();
     format!("{ip}:{}", l.local_addr().unwrap().port())
 }

@@ -729,3 +729,132 @@ fn garbage_on_the_gateway_socket_is_refused_and_changes_nothing() {
     b.shutdown();
     a.shutdown();
 }
+
+#[test]
+fn global_names_outlive_the_loss_of_the_leader_that_kept_them() {
+    use crate::convention::free_port;
+    let s = secret();
+    let (a1, a2) = (free_port("127.0.0.57"), free_port("127.0.0.58"));
+    let leaders = [a1.as_str(), a2.as_str()];
+    let mut l1 = member(&s.path, &a1, &leaders);
+    let mut l2 = member(&s.path, &a2, &leaders);
+    let mut m = member(&s.path, "127.0.0.59:0", &leaders);
+    let (mut on_m, mut on_l2) = (m.connect(), l2.connect());
+    let ma = address(&mut on_m);
+    wait_sees(&mut on_m, &[&a1, &a2, &ma], &[]);
+    wait_sees(&mut on_l2, &[&a1, &a2, &ma], &[]);
+    m.load_zoo(&mut on_m);
+    l2.load_zoo(&mut on_l2);
+    // Kept by the first leader.
+    let kept = on_m.create_global_by_name("Echo", "kept").unwrap();
+    assert_eq!(on_l2.create_global_by_name("Echo", "kept").unwrap(), kept);
+    // It is lost: the second keeps the names now, and the member bound its name there again.
+    l1.kill_admin();
+    wait_sees(&mut on_m, &[&a2, &ma], &[&a1]);
+    wait_sees(&mut on_l2, &[&a2, &ma], &[&a1]);
+    assert_eq!(on_l2.create_global_by_name("Echo", "kept").unwrap(), kept);
+    // A new name is kept there too.
+    let new = on_l2.create_global_by_name("Echo", "new").unwrap();
+    assert_eq!(on_m.create_global_by_name("Echo", "new").unwrap(), new);
+    drop((on_m, on_l2));
+    m.shutdown();
+    l2.shutdown();
+    l1.start_admin(&[]);
+    l1.shutdown();
+}
+
+/// Link to `to` as a member holding `key`, send `plain` (frames) encrypted, and return the
+/// first frame back whose variant is `wanted`, decoded loosely.
+fn ask_as_a_member(to: &str, key: &[u8; 32], plain: &[u8], wanted: &str) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let params = "Noise_NNpsk0_25519_AESGCM_BLAKE2s".parse().unwrap();
+    let mut hs = snow::Builder::new(params)
+        .psk(0, key)
+        .unwrap()
+        .prologue(b"greenroom convention 1")
+        .unwrap()
+        .build_initiator()
+        .unwrap();
+    let mut c = std::net::TcpStream::connect(to).unwrap();
+    c.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut msg = vec![0u8; 65535];
+    let n = hs.write_message(&[], &mut msg).unwrap();
+    c.write_all(&(n as u16).to_be_bytes()).unwrap();
+    c.write_all(&msg[..n]).unwrap();
+    let read_noise = |c: &mut std::net::TcpStream| {
+        let mut len = [0u8; 2];
+        c.read_exact(&mut len).unwrap();
+        let mut m = vec![0u8; u16::from_be_bytes(len) as usize];
+        c.read_exact(&mut m).unwrap();
+        m
+    };
+    let reply = read_noise(&mut c);
+    let mut clear = vec![0u8; 65535];
+    hs.read_message(&reply, &mut clear).unwrap();
+    let mut t = hs.into_transport_mode().unwrap();
+    let n = t.write_message(plain, &mut msg).unwrap();
+    c.write_all(&(n as u16).to_be_bytes()).unwrap();
+    c.write_all(&msg[..n]).unwrap();
+    let mut stream = Vec::new();
+    loop {
+        let m = read_noise(&mut c);
+        let n = t.read_message(&m, &mut clear).unwrap();
+        stream.extend_from_slice(&clear[..n]);
+        while stream.len() >= 4 {
+            let len = u32::from_be_bytes(stream[..4].try_into().unwrap()) as usize;
+            if stream.len() < 4 + len {
+                break;
+            }
+            let v: serde_json::Value = rmp_serde::from_slice(&stream[4..4 + len]).unwrap();
+            stream.drain(..4 + len);
+            if let Some(found) = v.get(wanted) {
+                return found.clone();
+            }
+        }
+    }
+}
+
+#[test]
+fn a_member_of_another_platform_gets_a_clear_answer_for_its_binary() {
+    let s = secret();
+    let text = std::fs::read_to_string(&s.path).unwrap();
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text.trim()[2 * i..2 * i + 2], 16).unwrap();
+    }
+    let mut a = member(&s.path, "127.0.0.60:0", &[]);
+    let aa = address(&mut a.connect());
+    // A member that says it runs another OS asks this one, which has no binary for the type,
+    // to create an actor from its own.
+    let them = "127.0.0.61:1";
+    let hello = link_frame(&LinkMsg::Hello {
+        version: 1,
+        system: "elsewhere".into(),
+        address: them.into(),
+        capabilities: [
+            ("greenroom.os".to_string(), "plan9".to_string()),
+            ("greenroom.arch".to_string(), "mips".to_string()),
+        ]
+        .into(),
+    });
+    let create = link_frame(&LinkMsg::Create {
+        request: 5,
+        type_name: "Echo".into(),
+        parent: format!("1@{them}/x"),
+        args: None,
+        requirements: Default::default(),
+        binary: Some("ab".repeat(32)),
+    });
+    let answer = ask_as_a_member(&aa, &key, &[hello, create].concat(), "Created");
+    assert_eq!(answer["request"], 5, "{answer}");
+    assert!(answer["address"].is_null(), "{answer}");
+    let error = answer["error"].as_str().unwrap();
+    assert!(
+        error.contains("plan9/mips")
+            && error.contains(std::env::consts::OS)
+            && error.contains("load"),
+        "{error}"
+    );
+    assert!(!a.dir.join(format!("binary-{}", "ab".repeat(32))).exists());
+    a.shutdown();
+}
