@@ -12,6 +12,8 @@ use super::Admin;
 use super::remote::Wanted;
 use crate::sysdir::FileHow;
 
+/// Binaries sent to one member at once, at most (more asks are answered `NoBinary`).
+const UPLOADS_PER_MEMBER: usize = 4;
 /// Bytes of a binary sent per turn at most, and only while its link has less than this waiting.
 const SEND_WINDOW: usize = 1 << 20;
 
@@ -161,11 +163,26 @@ impl Admin {
 
     /// `peer` asks for the binary `sha256`: send it, a piece at a time (or say it is not here).
     pub(super) fn upload(&mut self, peer: String, sha256: String) {
-        let file = self
-            .binaries_sent
+        let sending = self.binaries_sent.uploads.iter().filter(|u| u.peer == peer);
+        let file = if sending.count() >= UPLOADS_PER_MEMBER {
+            log::warn!("{peer} asks for more binaries at once than {UPLOADS_PER_MEMBER}; refusing");
+            None
+        } else {
+            self.lookup_binary(&sha256)
+        };
+        self.start_upload(peer, sha256, file);
+    }
+
+    /// The binary `sha256`, if this admin named it to another member, opened for reading.
+    fn lookup_binary(&self, sha256: &str) -> Option<std::fs::File> {
+        self.binaries_sent
             .by_hash
-            .get(&sha256)
-            .and_then(|p| crate::sys::open_read_only(std::path::Path::new(p)).ok());
+            .get(sha256)
+            .and_then(|p| crate::sys::open_read_only(std::path::Path::new(p)).ok())
+    }
+
+    /// Send the binary `sha256` from `file` to `peer` (no file: say it is not here).
+    fn start_upload(&mut self, peer: String, sha256: String, file: Option<std::fs::File>) {
         let size = file
             .as_ref()
             .and_then(|f| f.metadata().ok())

@@ -149,6 +149,11 @@ impl super::super::Convention {
         {
             return false;
         }
+        // As many streams from one member as a process accepts connections; more are refused.
+        if g.ins.keys().filter(|(p, _)| p == peer).count() >= SLOTS {
+            log::warn!("gateway: {peer} has {SLOTS} streams open here already; refusing another");
+            return self.end_stream(peer, stream, 0);
+        }
         let page = match LedgerPage::open(&to.ledger_path()) {
             Ok(page) => Some(page),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
