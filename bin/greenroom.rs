@@ -433,6 +433,14 @@ fn print_status(name: &str, status: &SystemStatus) {
             );
         }
     }
+    for e in &status.elsewhere {
+        say!(
+            "on member {}: {} (parent {})",
+            e.address.member().unwrap_or("?"),
+            e.address,
+            e.parent
+        );
+    }
     for (n, a) in &status.names {
         say!("global name {n}: {a}");
     }

@@ -42,6 +42,7 @@ impl Directory {
             counters: self.counters.clone(),
             ledger,
             convention: None,
+            elsewhere: Vec::new(),
         }
     }
 }

@@ -463,6 +463,19 @@ fn actors_are_created_on_the_members_that_meet_their_requirements() {
     }
     let on = |m: &str| placed.iter().filter(|e| e.member() == Some(m)).count();
     assert_eq!((on(&ba), on(&ca)), (2, 2), "{placed:?}");
+    // This member's status lists them, with the member each runs on in its address.
+    let status = on_a.system_status().unwrap();
+    let elsewhere: Vec<_> = status.elsewhere.iter().map(|e| e.address.clone()).collect();
+    let mut expected = placed.clone();
+    expected.sort();
+    assert_eq!(elsewhere, expected);
+    assert!(status.elsewhere.iter().all(|e| e.parent == *on_a.address()));
+    let text = a.cli_ok(&["status"]);
+    assert!(
+        text.contains(&format!("on member {ba}: {}", placed[0]))
+            || text.contains(&format!("on member {ca}: {}", placed[0])),
+        "{text}"
+    );
     // A type that requires a gpu itself goes there too, and from the CLI.
     let gpu_echo: greenroom::Address = a.cli_ok(&["create", "GpuEcho"]).parse().unwrap();
     assert!(gpu_echo.member() == Some(&ba) || gpu_echo.member() == Some(&ca));

@@ -61,6 +61,20 @@ impl Remote {
         self.children.values().filter(|(m, _)| m == member).count()
     }
 
+    /// The actors this admin created on other members that still run, by address.
+    pub(super) fn elsewhere(&self) -> Vec<crate::protocol::ElsewhereInfo> {
+        let mut out: Vec<_> = self
+            .children
+            .iter()
+            .map(|(address, (_, parent))| crate::protocol::ElsewhereInfo {
+                address: address.clone(),
+                parent: parent.clone(),
+            })
+            .collect();
+        out.sort_by(|a, b| a.address.cmp(&b.address));
+        out
+    }
+
     /// True if creates wait for answers (the admin then looks at the time now and then).
     pub(super) fn waiting(&self) -> bool {
         !self.pending.is_empty()

@@ -281,6 +281,7 @@ impl Admin {
             status.convention = Some(c.address().to_string());
             status.counters.links_refused = c.refused_total();
         }
+        status.elsewhere = self.remote.elsewhere();
         status
     }
 
