@@ -56,12 +56,18 @@
 //!   one in the background and talks to actors from a shell.
 //! - Conventions: admins started with `--listen` (see [`admin::ConventionConfig`]) link to each
 //!   other over TCP, authenticated and encrypted with a shared secret, and advertise
-//!   capabilities; [`ActorSystem::members`] lists them, alive or gone.
+//!   capabilities; [`ActorSystem::members`] lists them, alive or gone. Their addresses name
+//!   their member ([`Address::member`]) and work on every member, with the same accounting; an
+//!   actor is created on a member whose capabilities meet its requirements (which fetches its
+//!   binary by hash if it lacks it), its parent hears [`ChildExited`] across members
+//!   ([`ExitReason::HostLost`] when that member is lost), and global names are the
+//!   convention's.
 //!
 //! ## A member of a convention
 //!
-//! A program whose admin joins a convention, and creates an actor only where the capabilities
-//! its type or its create require hold (the same flags work on `greenroom start`):
+//! A program whose admin joins a convention, and creates an actor where the capabilities its
+//! type or its create require hold: here, or on another member (the same flags work on
+//! `greenroom start`):
 //!
 //! ```no_run
 //! use greenroom::admin::ConventionConfig;
