@@ -16,7 +16,7 @@ pub enum MemberState {
     Gone,
 }
 
-/// One member of a convention, as reported by [`Response::Members`].
+/// One member of a convention, as reported by [`Response::Members`](super::Response::Members).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MemberInfo {
     /// Where its admin listens (`HOST:PORT`): its name in the convention.
@@ -31,7 +31,7 @@ pub struct MemberInfo {
     pub last_heard_ms: u64,
 }
 
-/// One live actor, as reported by [`Response::Status`].
+/// One live actor, as reported by [`Response::Status`](super::Response::Status).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ActorInfo {
     /// Its address.
