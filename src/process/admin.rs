@@ -344,7 +344,11 @@ enum Source {
     Actor(u64),
 }
 
-/// Files an admin that died without cleaning up leaves behind, which a new admin removes.
+/// Files an admin that died without cleaning up leaves behind, which a new admin removes
+/// (binaries it had fetched whole stay: their names say what they hold).
 fn is_stale(name: &str) -> bool {
-    name.ends_with(".sock") || name.ends_with(".ledger") || name == "admin.pid"
+    name.ends_with(".sock")
+        || name.ends_with(".ledger")
+        || name.ends_with(".part")
+        || name == "admin.pid"
 }
