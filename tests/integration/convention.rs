@@ -16,6 +16,44 @@ pub(crate) struct Secret {
     pub(crate) path: PathBuf,
 }
 
+impl Secret {
+    /// The 32 bytes the file holds in hex: what a test needs to speak Noise to a member.
+    pub(crate) fn key(&self) -> [u8; 32] {
+        let text = std::fs::read_to_string(&self.path).unwrap();
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&text.trim()[2 * i..2 * i + 2], 16).unwrap();
+        }
+        key
+    }
+}
+
+/// Complete a Noise handshake with the member at `to` as a holder of `key`: the connection and
+/// its transport state.
+pub(crate) fn noise_link(to: &str, key: &[u8; 32]) -> (TcpStream, snow::TransportState) {
+    let params = "Noise_NNpsk0_25519_AESGCM_BLAKE2s".parse().unwrap();
+    let mut hs = snow::Builder::new(params)
+        .psk(0, key)
+        .unwrap()
+        .prologue(b"greenroom convention 1")
+        .unwrap()
+        .build_initiator()
+        .unwrap();
+    let mut c = TcpStream::connect(to).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut msg = vec![0u8; 65535];
+    let n = hs.write_message(&[], &mut msg).unwrap();
+    c.write_all(&(n as u16).to_be_bytes()).unwrap();
+    c.write_all(&msg[..n]).unwrap();
+    let mut len = [0u8; 2];
+    c.read_exact(&mut len).unwrap();
+    let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
+    c.read_exact(&mut reply).unwrap();
+    let mut scratch = vec![0u8; 65535];
+    hs.read_message(&reply, &mut scratch).unwrap();
+    (c, hs.into_transport_mode().unwrap())
+}
+
 pub(crate) fn secret() -> Secret {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("secret");
@@ -886,27 +924,8 @@ fn greenroom_start_returns_once_a_leader_has_linked_to_the_member() {
 /// sends `plain` encrypted as one or more transport messages; returns whether the admin closed
 /// the link (reading EOF within 10 s).
 pub(crate) fn authenticated_garbage(to: &str, key: &[u8; 32], plain: &[u8]) -> bool {
-    let params = "Noise_NNpsk0_25519_AESGCM_BLAKE2s".parse().unwrap();
-    let mut hs = snow::Builder::new(params)
-        .psk(0, key)
-        .unwrap()
-        .prologue(b"greenroom convention 1")
-        .unwrap()
-        .build_initiator()
-        .unwrap();
-    let mut c = TcpStream::connect(to).unwrap();
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let (mut c, mut t) = noise_link(to, key);
     let mut msg = vec![0u8; 65535];
-    let n = hs.write_message(&[], &mut msg).unwrap();
-    c.write_all(&(n as u16).to_be_bytes()).unwrap();
-    c.write_all(&msg[..n]).unwrap();
-    let mut len = [0u8; 2];
-    c.read_exact(&mut len).unwrap();
-    let mut reply = vec![0u8; u16::from_be_bytes(len) as usize];
-    c.read_exact(&mut reply).unwrap();
-    let mut scratch = vec![0u8; 65535];
-    hs.read_message(&reply, &mut scratch).unwrap();
-    let mut t = hs.into_transport_mode().unwrap();
     for chunk in plain.chunks(65000) {
         let n = t.write_message(chunk, &mut msg).unwrap();
         if c.write_all(&(n as u16).to_be_bytes()).is_err() || c.write_all(&msg[..n]).is_err() {
@@ -927,11 +946,7 @@ pub(crate) fn authenticated_garbage(to: &str, key: &[u8; 32], plain: &[u8]) -> b
 #[test]
 fn a_peer_with_the_secret_that_sends_garbage_loses_its_link_and_nothing_else() {
     let s = secret();
-    let text = std::fs::read_to_string(&s.path).unwrap();
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text.trim()[2 * i..2 * i + 2], 16).unwrap();
-    }
+    let key = s.key();
     let leader = member(&s.path, "127.0.0.27:0", &[]);
     let la = address(&mut leader.connect());
     let good = member(&s.path, "127.0.0.28:0", &[&la]);

@@ -299,11 +299,7 @@ fn link_frame(msg: &LinkMsg) -> Vec<u8> {
 #[test]
 fn a_peer_that_breaks_the_rules_of_a_message_stream_loses_its_link_and_delivers_nothing() {
     let s = secret();
-    let text = std::fs::read_to_string(&s.path).unwrap();
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text.trim()[2 * i..2 * i + 2], 16).unwrap();
-    }
+    let key = s.key();
     let (mut a, mut b) = pair(&s.path, "127.0.0.41", "127.0.0.42");
     let mut on_a = a.connect();
     a.load_zoo(&mut on_a);
@@ -780,20 +776,8 @@ fn global_names_outlive_the_loss_of_the_leader_that_kept_them() {
 /// first frame back whose variant is `wanted`, decoded loosely.
 fn ask_as_a_member(to: &str, key: &[u8; 32], plain: &[u8], wanted: &str) -> serde_json::Value {
     use std::io::{Read, Write};
-    let params = "Noise_NNpsk0_25519_AESGCM_BLAKE2s".parse().unwrap();
-    let mut hs = snow::Builder::new(params)
-        .psk(0, key)
-        .unwrap()
-        .prologue(b"greenroom convention 1")
-        .unwrap()
-        .build_initiator()
-        .unwrap();
-    let mut c = std::net::TcpStream::connect(to).unwrap();
+    let (mut c, mut t) = crate::convention::noise_link(to, key);
     c.set_read_timeout(Some(PATIENCE)).unwrap();
-    let mut msg = vec![0u8; 65535];
-    let n = hs.write_message(&[], &mut msg).unwrap();
-    c.write_all(&(n as u16).to_be_bytes()).unwrap();
-    c.write_all(&msg[..n]).unwrap();
     let read_noise = |c: &mut std::net::TcpStream| {
         let mut len = [0u8; 2];
         c.read_exact(&mut len).unwrap();
@@ -801,10 +785,7 @@ fn ask_as_a_member(to: &str, key: &[u8; 32], plain: &[u8], wanted: &str) -> serd
         c.read_exact(&mut m).unwrap();
         m
     };
-    let reply = read_noise(&mut c);
-    let mut clear = vec![0u8; 65535];
-    hs.read_message(&reply, &mut clear).unwrap();
-    let mut t = hs.into_transport_mode().unwrap();
+    let (mut msg, mut clear) = (vec![0u8; 65535], vec![0u8; 65535]);
     let n = t.write_message(plain, &mut msg).unwrap();
     c.write_all(&(n as u16).to_be_bytes()).unwrap();
     c.write_all(&msg[..n]).unwrap();
@@ -830,11 +811,7 @@ fn ask_as_a_member(to: &str, key: &[u8; 32], plain: &[u8], wanted: &str) -> serd
 #[test]
 fn a_member_of_another_platform_gets_a_clear_answer_for_its_binary() {
     let s = secret();
-    let text = std::fs::read_to_string(&s.path).unwrap();
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&text.trim()[2 * i..2 * i + 2], 16).unwrap();
-    }
+    let key = s.key();
     let mut a = member(&s.path, "127.0.0.60:0", &[]);
     let aa = address(&mut a.connect());
     // A member that says it runs another OS asks this one, which has no binary for the type,

@@ -18,6 +18,9 @@ use crate::protocol::Response;
 
 /// How long a claim waits for the keeper's answer.
 const CLAIM_PATIENCE: Duration = Duration::from_secs(10);
+/// How long a new keeper waits for the members to bind their names again before it says a
+/// name nobody bound is free: as long as a member may take to notice the old keeper's loss.
+const KEEPER_GRACE: Duration = crate::process::convention::SILENCE;
 
 /// What the keeper knows of a name.
 enum Entry {
@@ -39,6 +42,8 @@ pub(super) struct Claim {
     args: Option<Vec<u8>>,
     asked: BTreeMap<String, String>,
     at: Instant,
+    /// Said to the keeper (else: no link with it yet; said again each turn).
+    sent: bool,
 }
 
 /// What the admin keeps about global names across its convention.
@@ -50,6 +55,10 @@ pub(super) struct Names {
     claims: HashMap<u64, Claim>,
     /// The keeper as last seen.
     keeper: Option<String>,
+    /// When this admin became the keeper after another (not at start): until [`KEEPER_GRACE`]
+    /// has passed, claims for names nobody bound wait here.
+    keeping_since: Option<Instant>,
+    held_back: Vec<(String, u64, String)>,
     /// What this admin says to itself while it is the keeper.
     own: VecDeque<NameMsg>,
 }
@@ -103,13 +112,13 @@ impl Admin {
                 args: named.args,
                 asked: named.asked,
                 at: Instant::now(),
+                sent: false,
             },
         );
-        if !self.tell_names(&keeper, NameMsg::Claim { request, name }) {
-            self.claim_failed(
-                request,
-                &format!("the keeper of names, leader {keeper}, cannot be reached now; try again"),
-            );
+        // Without a link to the keeper yet, it is said again each turn until it can be.
+        let sent = self.tell_names(&keeper, NameMsg::Claim { request, name });
+        if let Some(c) = self.names.claims.get_mut(&request) {
+            c.sent = sent;
         }
         None
     }
@@ -127,6 +136,15 @@ impl Admin {
     pub(super) fn names_said(&mut self, from: &str, msg: NameMsg) {
         match msg {
             NameMsg::Claim { request, name } => {
+                let new_keeper = self
+                    .names
+                    .keeping_since
+                    .is_some_and(|t| t.elapsed() < KEEPER_GRACE);
+                if new_keeper && !self.names.table.contains_key(&name) {
+                    // The members may not have bound their names here yet.
+                    self.names.held_back.push((from.to_string(), request, name));
+                    return;
+                }
                 let holder = match self.names.table.get_mut(&name) {
                     Some(Entry::Held(a)) => Some(a.clone()),
                     Some(Entry::Reserved { waiters, .. }) => {
@@ -306,9 +324,11 @@ impl Admin {
         let Some(keeper) = self.convention.as_ref().map(|c| c.keeper()) else {
             return;
         };
+        let me = self.my_member();
         if self.names.keeper.as_deref() != Some(&keeper) {
             let first = self.names.keeper.is_none();
             self.names.keeper = Some(keeper.clone());
+            self.names.keeping_since = (!first && keeper == me).then(Instant::now);
             if !first {
                 log::info!("convention: {keeper} now keeps the global names");
                 let held: Vec<(String, u64)> = self
@@ -320,18 +340,38 @@ impl Admin {
                     let address = self.me.sibling(id);
                     self.tell_names(&keeper, NameMsg::Bind { name, address });
                 }
-                let waiting: Vec<(u64, String)> = self
-                    .names
-                    .claims
-                    .iter()
-                    .map(|(r, c)| (*r, c.name.clone()))
-                    .collect();
-                for (request, name) in waiting {
-                    self.tell_names(&keeper, NameMsg::Claim { request, name });
+                // The claims that waited on the old keeper are said to the new one.
+                for c in self.names.claims.values_mut() {
+                    c.sent = false;
                 }
             }
         }
-        let me = self.my_member();
+        // Claims not yet said to the keeper: it had no link with this member, or is new.
+        let unsent: Vec<(u64, String)> = self
+            .names
+            .claims
+            .iter()
+            .filter(|(_, c)| !c.sent)
+            .map(|(r, c)| (*r, c.name.clone()))
+            .collect();
+        for (request, name) in unsent {
+            if self.tell_names(&keeper, NameMsg::Claim { request, name })
+                && let Some(c) = self.names.claims.get_mut(&request)
+            {
+                c.sent = true;
+            }
+        }
+        // A new keeper's grace is over: the claims it held back are answered now.
+        if self
+            .names
+            .keeping_since
+            .is_some_and(|t| t.elapsed() >= KEEPER_GRACE)
+        {
+            self.names.keeping_since = None;
+            for (from, request, name) in std::mem::take(&mut self.names.held_back) {
+                self.names_said(&from, NameMsg::Claim { request, name });
+            }
+        }
         while let Some(msg) = self.names.own.pop_front() {
             self.names_said(&me, msg);
         }
