@@ -7,47 +7,70 @@ use super::*;
 use crate::process::conn::{connect, encode_sender_hello};
 
 /// Where a receiver stands with a stream.
-struct Standing {
-    taken: u64,
-    settled: u64,
-    last: bool,
+pub(super) struct Standing {
+    pub(super) taken: u64,
+    pub(super) settled: u64,
+    pub(super) last: bool,
 }
 
 /// A stream from a sender on another member to a receiver here.
 pub(super) struct In {
-    token: Token,
-    stream: Option<UnixStream>,
+    pub(super) token: Token,
+    pub(super) stream: Option<UnixStream>,
     /// Bytes for the receiver, from `wpos` on not yet written.
-    buf: Vec<u8>,
-    wpos: usize,
+    pub(super) buf: Vec<u8>,
+    pub(super) wpos: usize,
     /// The receiver's ledger page (none: it keeps none, and takes what is written), and this
     /// stream's connection number there.
-    page: Option<LedgerPage>,
-    conn: u64,
-    slot: Option<u32>,
+    pub(super) page: Option<LedgerPage>,
+    pub(super) conn: u64,
+    pub(super) slot: Option<u32>,
     /// Messages received, and wholly written.
-    received: u64,
-    written: u64,
+    pub(super) received: u64,
+    pub(super) written: u64,
     /// Ends of the messages in `buf` not yet wholly written, with their numbers.
-    ends: VecDeque<(usize, u64)>,
-    /// How far the receiver's settling was last said.
-    said: u64,
+    pub(super) ends: VecDeque<(usize, u64)>,
+    /// How far the receiver's settling was last said, when, and the bytes up to there.
+    pub(super) said: u64,
+    pub(super) said_at: Instant,
+    pub(super) said_bytes: usize,
+    /// Bytes received, and the total at the last message of each batch (by its number).
+    pub(super) received_bytes: usize,
+    pub(super) batches: VecDeque<(u64, usize)>,
     /// The sender closed the stream: once written, the receiver's side is shut.
-    closing: bool,
+    pub(super) closing: bool,
     /// Writable events are asked for (only while bytes wait: else every read by the receiver
     /// would wake the admin for nothing).
-    watching_writes: bool,
+    pub(super) watching_writes: bool,
 }
 
 impl In {
-    /// True if messages wait to be taken (their receiver's page is worth reading).
+    /// True if messages wait to be reported settled (their receiver's page is worth reading).
     pub(super) fn awaiting(&self) -> bool {
-        self.received > self.said
+        self.received > self.said || self.closing
+    }
+
+    /// True if half of what the sender may have in flight waits to be reported settled.
+    pub(super) fn pressing(&self) -> bool {
+        self.received_bytes - self.said_bytes >= STREAM_WINDOW / 2
+    }
+
+    /// Reported settled up to `settled`: the bytes up to there are no longer in flight.
+    pub(super) fn said_to(&mut self, settled: u64, at: Instant) {
+        self.said = settled;
+        self.said_at = at;
+        while let Some(&(seq, bytes)) = self.batches.front() {
+            if seq > settled {
+                break;
+            }
+            self.said_bytes = bytes;
+            self.batches.pop_front();
+        }
     }
 
     /// Where the receiver stands: how far it took the stream, how far it settled it (handled,
     /// poisoned back or returned), and whether that is final.
-    fn progress(&mut self) -> Standing {
+    pub(super) fn progress(&mut self) -> Standing {
         let Some(page) = &self.page else {
             // A receiver without a ledger takes what is written, at most once.
             return Standing {
@@ -201,6 +224,10 @@ impl super::super::Convention {
             written: 0,
             ends: VecDeque::new(),
             said: 0,
+            said_at: Instant::now(),
+            said_bytes: 0,
+            received_bytes: 0,
+            batches: VecDeque::new(),
             closing: false,
             watching_writes: false,
         };
@@ -238,6 +265,8 @@ impl super::super::Convention {
             inb.ends.push_back((inb.buf.len() + at, inb.received));
         }
         inb.buf.extend_from_slice(&frames);
+        inb.received_bytes += frames.len();
+        inb.batches.push_back((inb.received, inb.received_bytes));
         // The sender's window bounds what waits here; more means a peer that ignores it.
         if inb.buf.len() - inb.wpos > 2 * STREAM_WINDOW + 2 * limit {
             return false;
@@ -274,7 +303,7 @@ impl super::super::Convention {
 
     /// The receiver of a stream closed it (it ended, or refused the stream): say how far it
     /// took it, finally.
-    fn receiver_gone(&mut self, peer: &str, stream: u64) {
+    pub(super) fn receiver_gone(&mut self, peer: &str, stream: u64) {
         let g = self.gateway.as_mut().expect("checked");
         let Some(mut inb) = g.ins.remove(&(peer.to_string(), stream)) else {
             return;
@@ -288,13 +317,13 @@ impl super::super::Convention {
     }
 
     /// Say `End` for `peer`'s stream `stream`. Always true (for [`stream_opened`]).
-    fn end_stream(&mut self, peer: &str, stream: u64, taken: u64) -> bool {
+    pub(super) fn end_stream(&mut self, peer: &str, stream: u64, taken: u64) -> bool {
         self.say_to(peer, &LinkMsg::End { stream, taken });
         true
     }
 
     /// Queue `msg` on the link to `peer`.
-    fn say_to(&mut self, peer: &str, msg: &LinkMsg) {
+    pub(super) fn say_to(&mut self, peer: &str, msg: &LinkMsg) {
         let Some(token) = self.link_of.get(peer).copied() else {
             return;
         };
@@ -306,78 +335,6 @@ impl super::super::Convention {
                 self.dirty_links.insert(token);
             }
             Err(why) => self.drop_link(token, &why),
-        }
-    }
-
-    /// Read the receivers' pages, at most every [`TOOK_EVERY`], and say how far each has taken
-    /// its stream; end the streams whose receivers are done with them.
-    pub(super) fn report_taken(&mut self) {
-        let Some(g) = &mut self.gateway else {
-            return;
-        };
-        let now = Instant::now();
-        if now < g.last_took + TOOK_EVERY {
-            return;
-        }
-        g.last_took = now;
-        let mut said = Vec::new();
-        for (key, inb) in g.ins.iter_mut() {
-            if !inb.awaiting() && !inb.closing {
-                continue;
-            }
-            // Settled, not just taken: should this member be lost, what its receivers had
-            // taken and not handled is still with the sender, to come back.
-            let now = inb.progress();
-            let all = inb.closing && inb.buf.is_empty() && now.settled >= inb.received;
-            if now.last || all {
-                said.push((key.clone(), now.taken, true));
-            } else if now.settled > inb.said {
-                inb.said = now.settled;
-                said.push((key.clone(), now.settled, false));
-            }
-        }
-        for ((peer, stream), taken, end) in said {
-            if end {
-                let g = self.gateway.as_mut().expect("checked");
-                if let Some(mut inb) = g.ins.remove(&(peer.clone(), stream)) {
-                    g.in_by_token.remove(&inb.token);
-                    if let Some(mut s) = inb.stream.take() {
-                        let _ = self.registry.deregister(&mut s);
-                    }
-                }
-                self.end_stream(&peer, stream, taken);
-            } else {
-                self.say_to(&peer, &LinkMsg::Took { stream, taken });
-            }
-        }
-    }
-
-    /// The admin is leaving: every stream to a local receiver ends where its receiver took it
-    /// (what it took and did not handle, its admin returns as it ends), so that the senders
-    /// return only what was never taken.
-    pub(in super::super) fn end_all_ins(&mut self) {
-        let Some(g) = &mut self.gateway else {
-            return;
-        };
-        let keys: Vec<(String, u64)> = g.ins.keys().cloned().collect();
-        for (peer, stream) in keys {
-            self.receiver_gone(&peer, stream);
-        }
-    }
-
-    /// The link to `peer` is gone: its streams to local receivers end here.
-    pub(super) fn drop_ins_from(&mut self, peer: &str) {
-        let Some(g) = &mut self.gateway else {
-            return;
-        };
-        let keys: Vec<(String, u64)> = g.ins.keys().filter(|k| k.0 == peer).cloned().collect();
-        for key in keys {
-            if let Some(mut inb) = g.ins.remove(&key) {
-                g.in_by_token.remove(&inb.token);
-                if let Some(mut s) = inb.stream.take() {
-                    let _ = self.registry.deregister(&mut s);
-                }
-            }
         }
     }
 }

@@ -32,6 +32,7 @@ use crate::process::outbox::{GATEWAY_LEDGER, GATEWAY_SOCKET};
 use crate::wire::ReadStatus;
 
 mod delivery;
+mod reporting;
 mod sending;
 
 use delivery::In;
@@ -49,8 +50,13 @@ const STREAM_WINDOW: usize = 4 << 20;
 const LINK_HIGH: usize = 8 << 20;
 /// How long a stream to a member this one has no link with yet waits for one.
 const LINK_WAIT: Duration = Duration::from_secs(3);
-/// How often receivers' pages are read while messages wait to be settled.
+/// How often a receiver's page is read while its stream presses on the sender's window (half
+/// of it waits to be reported settled): the sender may be about to wait for it.
 pub(super) const TOOK_EVERY: Duration = Duration::from_millis(1);
+/// How long a stream's settled messages wait to be reported otherwise, unless something else
+/// goes to their sender's member first (then the report goes with it): a request and its answer
+/// cost no extra wake-ups.
+pub(super) const TOOK_LAZY: Duration = Duration::from_millis(10);
 
 /// The largest link frame: a `Data` of one message of `limit` bytes, or a batch.
 pub(super) fn link_limit(limit: usize) -> usize {
@@ -184,12 +190,19 @@ impl Gateway {
         !self.waiting.is_empty()
     }
 
-    /// When the gateway next needs a turn without an event: while messages wait to be taken.
+    /// When the gateway next needs a turn without an event: while messages wait to be reported
+    /// settled, soon if a stream presses on its sender's window, else lazily.
     pub(super) fn next_due(&self) -> Option<Instant> {
-        self.ins
-            .values()
-            .any(In::awaiting)
-            .then_some(self.last_took + TOOK_EVERY)
+        let mut due: Option<Instant> = None;
+        for i in self.ins.values().filter(|i| i.awaiting()) {
+            let at = if i.pressing() {
+                self.last_took + TOOK_EVERY
+            } else {
+                i.said_at + TOOK_LAZY
+            };
+            due = Some(due.map_or(at, |d| d.min(at)));
+        }
+        due
     }
 
     fn take_slot(&mut self) -> Option<u32> {
