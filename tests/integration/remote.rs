@@ -848,3 +848,39 @@ fn a_member_of_another_platform_gets_a_clear_answer_for_its_binary() {
     assert!(!a.dir.join(format!("binary-{}", "ab".repeat(32))).exists());
     a.shutdown();
 }
+
+#[test]
+fn a_program_takes_more_than_a_window_from_an_actor_on_another_member() {
+    let s = secret();
+    let (mut a, mut b) = pair(&s.path, "127.0.0.62", "127.0.0.63");
+    let mut on_a = a.connect();
+    let mut on_b = b.connect();
+    b.load_zoo(&mut on_b);
+    let source = on_b.create_actor_by_name("Source", None).unwrap();
+    // 12 MB, three times what one stream may have in flight unsettled: the program must settle
+    // what it takes for the rest to come.
+    let count = 12_000u64;
+    on_a.tell(
+        &source,
+        &crate::messaging::Produce {
+            to: on_a.address().clone(),
+            count,
+            size: Some(1000),
+        },
+    )
+    .unwrap();
+    #[derive(serde::Deserialize)]
+    struct Padded {
+        n: u64,
+    }
+    for expected in 0..count {
+        let msg = on_a
+            .listen(PATIENCE)
+            .unwrap()
+            .expect("the next message in time");
+        assert_eq!(msg.decode::<Padded>().unwrap().n, expected);
+    }
+    drop((on_a, on_b));
+    b.shutdown();
+    a.shutdown();
+}

@@ -29,6 +29,7 @@ use crate::wire::ReadStatus;
 pub(crate) use crate::process::ledger_page::QUEUE_BYTES;
 
 mod queue;
+mod settle;
 
 pub(crate) use queue::{Origin, Queue, Queued};
 
@@ -287,86 +288,6 @@ impl Inbound {
                 self.release(s.slot);
             }
         }
-    }
-
-    /// The handler of a message from `origin` is about to run.
-    pub(crate) fn started(&self, origin: Origin) {
-        if let Origin::Ring { start, .. } = origin {
-            self.page.started(start);
-        }
-    }
-
-    /// A message from `origin` is settled: handled, poisoned back, or returned as a dead
-    /// letter. Messages from the ring settle in the order they were queued.
-    pub(crate) fn done(&mut self, origin: Origin) {
-        if let Origin::Ring { end, stream, .. } = origin {
-            self.page.done(end);
-            // In order: everything before it from the same stream is settled too.
-            if let Some((slot, seq)) = stream {
-                self.page.settled(slot, seq);
-            }
-        }
-    }
-
-    /// A message taken out of `queue` by [`Queue::take_first`] is settled: its ring entry is
-    /// marked so (it may not be the earliest held), and the ring's head moves up to the
-    /// earliest message still held there, if that moved.
-    pub(crate) fn taken(&mut self, origin: Origin, queue: &Queue) {
-        let Origin::Ring { start, .. } = origin else {
-            return;
-        };
-        self.page.entry_done(start);
-        self.hold_from_earliest(queue);
-    }
-
-    /// The ring entries starting at `starts` were released from `queue` (see
-    /// [`Queue::release`]): mark them settled, and move the ring's head up to the first
-    /// message still held there. So a notice a program never takes does not pin the ring.
-    pub(crate) fn released(&mut self, starts: &[u64], queue: &Queue) {
-        if starts.is_empty() {
-            return;
-        }
-        for &start in starts {
-            self.page.entry_done(start);
-        }
-        self.hold_from_earliest(queue);
-    }
-
-    /// A program that takes later messages first (as `ask` does) leaves earlier ones holding
-    /// the ring's head while the ring fills behind them. Once more than half the ring is in use
-    /// (it holds at least twice what the queue may), the messages still queued are copied to
-    /// its tail (see
-    /// [`LedgerPage::relocate`]) and the head moves past where they were. Nothing changes for
-    /// the queue: the same messages, in the same order.
-    pub(crate) fn compact(&mut self, queue: &mut Queue) {
-        if self.page.queue_used() <= self.page.queue_capacity() / 2 {
-            return;
-        }
-        let mut scratch = Vec::new();
-        for q in queue.items_mut() {
-            let Origin::Ring { start, stream, .. } = q.origin else {
-                continue;
-            };
-            scratch.clear();
-            q.env.msg.encode_frame_into(&mut scratch);
-            let from = q.env.from.as_str().as_bytes();
-            match self.page.relocate(start, from, &scratch[4..]) {
-                Some((start, end)) => q.origin = Origin::Ring { start, end, stream },
-                // No room: leave the rest where they are (the ring refuses new messages
-                // before it loses any).
-                None => break,
-            }
-        }
-        self.hold_from_earliest(queue);
-    }
-
-    /// Move the ring's head up to the earliest entry `queue` still holds (to the tail if none):
-    /// everything before it is settled.
-    fn hold_from_earliest(&self, queue: &Queue) {
-        let head = queue
-            .first_ring_start()
-            .unwrap_or_else(|| self.page.queue_tail());
-        self.page.done(head);
     }
 
     /// A message this process sends itself: into the ring (so that it outlives the process),

@@ -62,6 +62,20 @@ impl Queue {
         self.items.len()
     }
 
+    /// The lowest number of a message still queued from the stream in `slot`.
+    pub(crate) fn lowest_from(&self, slot: u32) -> Option<u64> {
+        self.items
+            .iter()
+            .filter_map(|(_, q)| match q.origin {
+                Origin::Ring {
+                    stream: Some((s, seq)),
+                    ..
+                } if s == slot => Some(seq),
+                _ => None,
+            })
+            .min()
+    }
+
     /// Take out the first message `wanted` accepts, leaving the others in their order.
     pub(crate) fn take_first(&mut self, wanted: impl Fn(&Queued) -> bool) -> Option<Queued> {
         let i = self.items.iter().position(|(_, q)| wanted(q))?;
