@@ -286,6 +286,9 @@ struct Args {
     exit_per_mille: u32,
     in_flight: usize,
     fail_every_ms: u64,
+    /// Run on past `seconds` (up to six times as long) until this many failures have happened:
+    /// a loaded machine falls behind the beat.
+    min_failures: u64,
 }
 
 fn args() -> Result<Args, String> {
@@ -298,6 +301,7 @@ fn args() -> Result<Args, String> {
         exit_per_mille: 1,
         in_flight: 200,
         fail_every_ms: 50,
+        min_failures: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -312,9 +316,10 @@ fn args() -> Result<Args, String> {
             "--exit-per-mille" => a.exit_per_mille = value.parse().map_err(|_| bad())?,
             "--in-flight" => a.in_flight = value.parse().map_err(|_| bad())?,
             "--fail-every-ms" => a.fail_every_ms = value.parse().map_err(|_| bad())?,
+            "--min-failures" => a.min_failures = value.parse().map_err(|_| bad())?,
             other => {
                 return Err(format!(
-                    "unknown option {other}; use --actors N --seconds S [--seed N] [--hops N] [--panic-per-mille N] [--exit-per-mille N] [--in-flight N] [--fail-every-ms N]"
+                    "unknown option {other}; use --actors N --seconds S [--seed N] [--hops N] [--panic-per-mille N] [--exit-per-mille N] [--in-flight N] [--fail-every-ms N] [--min-failures N]"
                 ));
             }
         }
@@ -382,7 +387,11 @@ fn run(a: &Args) -> Result<String, String> {
     let mut next_failure = started + every;
     let (mut carriers, mut carriers_at): (Vec<(Address, u32)>, Instant) = (Vec::new(), started);
     let mut ended = 0usize;
-    while started.elapsed().as_secs_f64() < a.seconds {
+    let running = |kills: u64| {
+        let t = started.elapsed().as_secs_f64();
+        t < a.seconds || (kills < a.min_failures && t < a.seconds * 6.0)
+    };
+    while running(kills) {
         // Keep a bounded number of tokens on their way, as a steady load would.
         let room = a.in_flight.saturating_sub(sent.len() - ended).min(5);
         for _ in 0..room {

@@ -667,7 +667,8 @@ fn a_global_name_is_held_once_in_the_whole_convention() {
     // And when its holder's member is lost.
     drop(on_two);
     two.kill_admin();
-    wait_sees(&mut on_one, &[&la, &oa], &[&ta]);
+    // The keeper frees the names of a member once it sees it gone.
+    wait_sees(&mut on_l, &[&la, &oa], &[&ta]);
     let third = on_one.create_global_by_name("Echo", "the-one").unwrap();
     assert_eq!(third.member(), Some(oa.as_str()));
     drop((on_one, on_l));
