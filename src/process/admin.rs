@@ -30,6 +30,7 @@ use crate::sys::spawn;
 use crate::sysdir::{self, FileHow, PrivateDir};
 use crate::wire;
 
+mod answers;
 mod binaries;
 mod children;
 mod clients;

@@ -35,11 +35,21 @@ struct Pending {
     parent: Address,
     type_name: String,
     asked_at: Instant,
+    /// Not said yet: this member had no link with that one (it knew of it through another).
+    /// What to say: the arguments, the requirements, the binary's hash.
+    unsent: Option<Unsent>,
+}
+
+/// A create not yet said to its member: what to say.
+struct Unsent {
+    args: Option<Vec<u8>>,
+    requirements: std::collections::BTreeMap<String, String>,
+    binary: Option<String>,
 }
 
 /// An answer in a requester's line: one still awaited from another member, or one ready
 /// behind it.
-enum Slot {
+pub(super) enum Slot {
     Waiting(u64),
     Ready(Box<Response>),
 }
@@ -47,12 +57,12 @@ enum Slot {
 /// What the admin keeps about actors on other members.
 #[derive(Default)]
 pub(super) struct Remote {
-    next_request: u64,
+    pub(super) next_request: u64,
     pending: HashMap<u64, Pending>,
     /// Actors this admin created on other members, with their member and parent.
     children: HashMap<Address, (String, Address)>,
     /// Per requester with an answer awaited from another member, its answers in order.
-    lines: HashMap<Source, VecDeque<Slot>>,
+    pub(super) lines: HashMap<Source, VecDeque<Slot>>,
 }
 
 impl Remote {
@@ -111,14 +121,13 @@ impl Admin {
                 },
             )
         });
-        if !asked {
-            return Some(Response::error(&Error::Convention {
-                why: format!(
-                    "member {member} meets the actor's requirements but this member has no link with it yet; try again"
-                ),
-            }));
-        }
-        log::debug!("asked {member} to create a {}", spec.type_name);
+        // Without a link to it yet, it is asked once there is one (see `remote_turn`).
+        let unsent = (!asked).then(|| Unsent {
+            args: spec.args.map(<[u8]>::to_vec),
+            requirements,
+            binary,
+        });
+        log::debug!("asking {member} to create a {}", spec.type_name);
         self.wait_in_line(source, request);
         self.remote.pending.insert(
             request,
@@ -128,28 +137,31 @@ impl Admin {
                 parent: spec.parent.clone(),
                 type_name: spec.type_name.to_string(),
                 asked_at: Instant::now(),
+                unsent,
             },
         );
         None
     }
 
-    /// Answer `source`: now, or behind the answers it still awaits from other members.
-    pub(super) fn answer(&mut self, source: Source, resp: Response) {
-        match self.remote.lines.get_mut(&source) {
-            Some(line) => line.push_back(Slot::Ready(Box::new(resp))),
-            None => self.send_answer(source, &resp),
-        }
-    }
-
-    fn send_answer(&mut self, source: Source, resp: &Response) {
-        match source {
-            Source::Client(token) => self.respond(token, resp),
-            Source::Actor(id) => {
-                if let Some((_, conn)) = self.actors.get_mut(&id).and_then(|a| a.control.as_mut())
-                    && let Err(e) = conn.send(resp)
-                {
-                    log::debug!("actor {id} went away before its answer: {e}");
-                }
+    /// Ask the creates that waited for a link to their member, if it is there now.
+    fn ask_unsent(&mut self) {
+        let Some(c) = &mut self.convention else {
+            return;
+        };
+        for (request, p) in self.remote.pending.iter_mut() {
+            let Some(u) = &p.unsent else {
+                continue;
+            };
+            let ask = RemoteCreate {
+                request: *request,
+                type_name: &p.type_name,
+                parent: &p.parent,
+                args: u.args.as_deref(),
+                requirements: &u.requirements,
+                binary: u.binary.as_deref(),
+            };
+            if c.ask_create(&p.member, ask) {
+                p.unsent = None;
             }
         }
     }
@@ -168,52 +180,6 @@ impl Admin {
         self.fill_line(p.source, request, resp);
     }
 
-    /// A number for a request to another member.
-    pub(super) fn next_request(&mut self) -> u64 {
-        self.remote.next_request += 1;
-        self.remote.next_request
-    }
-
-    /// Keep a place in `source`'s line of answers for the answer to `request`, which comes
-    /// later: answers after it wait behind it.
-    pub(super) fn wait_in_line(&mut self, source: Source, request: u64) {
-        self.remote
-            .lines
-            .entry(source)
-            .or_default()
-            .push_back(Slot::Waiting(request));
-    }
-
-    /// The answer to `request` has come: send it, and what waited behind it.
-    pub(super) fn fill_line(&mut self, source: Source, request: u64, resp: Response) {
-        let Some(line) = self.remote.lines.get_mut(&source) else {
-            return;
-        };
-        for slot in line.iter_mut() {
-            if matches!(slot, Slot::Waiting(r) if *r == request) {
-                *slot = Slot::Ready(Box::new(resp));
-                break;
-            }
-        }
-        let mut ready = Vec::new();
-        while let Some(Slot::Ready(_)) = line.front() {
-            if let Some(Slot::Ready(r)) = line.pop_front() {
-                ready.push(r);
-            }
-        }
-        if line.is_empty() {
-            self.remote.lines.remove(&source);
-        }
-        for r in ready {
-            self.send_answer(source, &r);
-        }
-    }
-
-    /// A requester has gone: nothing more is sent to it.
-    pub(super) fn requester_gone(&mut self, source: Source) {
-        self.remote.lines.remove(&source);
-    }
-
     /// Carry out what other members asked or told, see to members lost, and give up on creates
     /// not answered in time.
     pub(super) fn remote_turn(&mut self) {
@@ -230,6 +196,7 @@ impl Admin {
         self.pump_uploads();
         self.names_turn();
         if self.remote.waiting() {
+            self.ask_unsent();
             let late: Vec<(u64, String)> = self
                 .remote
                 .pending
