@@ -111,15 +111,21 @@ fn state_of(observer: &mut ActorSystem, address: &str) -> Option<MemberState> {
         .map(|m| m.state)
 }
 
-/// Lose a member `LOSSES` times as `how` says; each figure is from the loss to the moment a
-/// member that was not its leader lists it gone (asked every millisecond).
-pub fn member_loss(how: Loss) -> Vec<Duration> {
+/// A directory of its own in memory for a benchmark's members, with a fresh secret in it.
+fn convention_root() -> (tempfile::TempDir, PathBuf) {
     let root = tempfile::Builder::new()
         .prefix("grconv")
         .tempdir_in("/dev/shm")
         .unwrap();
     let secret = root.path().join("secret");
     greenroom::admin::new_secret(&secret).unwrap();
+    (root, secret)
+}
+
+/// Lose a member `LOSSES` times as `how` says; each figure is from the loss to the moment a
+/// member that was not its leader lists it gone (asked every millisecond).
+pub fn member_loss(how: Loss) -> Vec<Duration> {
+    let (root, secret) = convention_root();
     let leader = Member::start(root.path(), "leader", "127.0.0.2:0", &secret, None);
     let la = leader.attach().system_status().unwrap().convention.unwrap();
     let observer = Member::start(root.path(), "observer", "127.0.0.3:0", &secret, Some(&la));
@@ -296,12 +302,7 @@ pub fn tcp_ping_pong(encrypted: bool, rounds: usize) -> Vec<Duration> {
 /// Two members on this host, a leader on 127.0.0.2 and a member on 127.0.0.3 (which alone has
 /// `gpu=yes`), linked, with the zoo loaded on both; `body` runs with a program attached to each.
 pub fn between_members<T>(body: impl FnOnce(&mut ActorSystem, &mut ActorSystem) -> T) -> T {
-    let root = tempfile::Builder::new()
-        .prefix("grconv")
-        .tempdir_in("/dev/shm")
-        .unwrap();
-    let secret = root.path().join("secret");
-    greenroom::admin::new_secret(&secret).unwrap();
+    let (root, secret) = convention_root();
     let a = Member::start(root.path(), "a", "127.0.0.2:0", &secret, None);
     let mut on_a = a.attach();
     let aa = on_a.system_status().unwrap().convention.unwrap();

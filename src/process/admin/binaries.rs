@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use sha2::{Digest, Sha256};
 
 use super::Admin;
-use super::remote::Wanted;
+use crate::process::convention::Wanted;
 use crate::sysdir::FileHow;
 
 /// Binaries sent to one member at once, at most (more asks are answered `NoBinary`).

@@ -16,6 +16,8 @@ use crate::error::Error;
 use crate::process::convention::NameMsg;
 use crate::protocol::Response;
 
+mod turn;
+
 /// How long a claim waits for the keeper's answer.
 const CLAIM_PATIENCE: Duration = Duration::from_secs(10);
 /// How long a new keeper waits for the members to bind their names again before it says a
@@ -93,7 +95,7 @@ impl Admin {
     /// Create an actor under a global name of the convention: ask the keeper who holds it; the
     /// answer goes to `source` when it comes.
     pub(super) fn create_named(&mut self, source: Source, named: NamedCreate) -> Option<Response> {
-        let Some(keeper) = self.convention.as_ref().map(|c| c.keeper()) else {
+        let Some(keeper) = self.convention.as_ref().map(|c| c.keeper().to_string()) else {
             return Some(Response::error(&Error::NoConvention {
                 system: self.cfg.system.clone(),
             }));
@@ -251,7 +253,7 @@ impl Admin {
         let keeper = self
             .convention
             .as_ref()
-            .map_or_else(String::new, |c| c.keeper());
+            .map_or_else(String::new, |c| c.keeper().to_string());
         let resp = match self.create(spec, c.binary.clone()) {
             Ok(Placed::Here(address)) => {
                 self.directory.created();
@@ -314,81 +316,6 @@ impl Admin {
             .collect();
         for name in freed {
             self.free_name(&name);
-        }
-    }
-
-    /// See to names each turn: what this admin said to itself as the keeper, a new keeper
-    /// (bind this member's names there, and ask it the claims that waited), claims too long
-    /// unanswered.
-    pub(super) fn names_turn(&mut self) {
-        let Some(keeper) = self.convention.as_ref().map(|c| c.keeper()) else {
-            return;
-        };
-        let me = self.my_member();
-        if self.names.keeper.as_deref() != Some(&keeper) {
-            let first = self.names.keeper.is_none();
-            self.names.keeper = Some(keeper.clone());
-            self.names.keeping_since = (!first && keeper == me).then(Instant::now);
-            if !first {
-                log::info!("convention: {keeper} now keeps the global names");
-                let held: Vec<(String, u64)> = self
-                    .directory
-                    .names()
-                    .map(|(n, id)| (n.clone(), id))
-                    .collect();
-                for (name, id) in held {
-                    let address = self.me.sibling(id);
-                    self.tell_names(&keeper, NameMsg::Bind { name, address });
-                }
-                // The claims that waited on the old keeper are said to the new one.
-                for c in self.names.claims.values_mut() {
-                    c.sent = false;
-                }
-            }
-        }
-        // Claims not yet said to the keeper: it had no link with this member, or is new.
-        let unsent: Vec<(u64, String)> = self
-            .names
-            .claims
-            .iter()
-            .filter(|(_, c)| !c.sent)
-            .map(|(r, c)| (*r, c.name.clone()))
-            .collect();
-        for (request, name) in unsent {
-            if self.tell_names(&keeper, NameMsg::Claim { request, name })
-                && let Some(c) = self.names.claims.get_mut(&request)
-            {
-                c.sent = true;
-            }
-        }
-        // A new keeper's grace is over: the claims it held back are answered now.
-        if self
-            .names
-            .keeping_since
-            .is_some_and(|t| t.elapsed() >= KEEPER_GRACE)
-        {
-            self.names.keeping_since = None;
-            for (from, request, name) in std::mem::take(&mut self.names.held_back) {
-                self.names_said(&from, NameMsg::Claim { request, name });
-            }
-        }
-        while let Some(msg) = self.names.own.pop_front() {
-            self.names_said(&me, msg);
-        }
-        let late: Vec<u64> = self
-            .names
-            .claims
-            .iter()
-            .filter(|(_, c)| c.at.elapsed() > CLAIM_PATIENCE)
-            .map(|(r, _)| *r)
-            .collect();
-        for request in late {
-            self.claim_failed(
-                request,
-                &format!(
-                    "the keeper of names, leader {keeper}, did not answer within {CLAIM_PATIENCE:?}"
-                ),
-            );
         }
     }
 }

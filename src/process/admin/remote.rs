@@ -12,21 +12,11 @@ use crate::address::Address;
 use crate::core::placement::Requirements;
 use crate::error::Error;
 use crate::message::{ChildExited, ExitReason, Message};
-use crate::process::convention::{FromPeer, RemoteCreate};
+use crate::process::convention::{FromPeer, RemoteCreate, Wanted};
 use crate::protocol::Response;
 
 /// How long a member has to answer a create; the requester's own patience is longer.
 const CREATE_PATIENCE: Duration = Duration::from_secs(10);
-
-/// A create another member asked this one for.
-pub(super) struct Wanted {
-    pub(super) peer: String,
-    pub(super) request: u64,
-    pub(super) type_name: String,
-    pub(super) parent: Address,
-    pub(super) args: Option<Vec<u8>>,
-    pub(super) requirements: std::collections::BTreeMap<String, String>,
-}
 
 /// A create another member was asked to carry out.
 struct Pending {
@@ -214,23 +204,7 @@ impl Admin {
 
     fn take_from_peer(&mut self, item: FromPeer) {
         match item {
-            FromPeer::Create {
-                peer,
-                request,
-                type_name,
-                parent,
-                args,
-                requirements,
-                binary,
-            } => {
-                let wanted = Wanted {
-                    peer,
-                    request,
-                    type_name,
-                    parent,
-                    args,
-                    requirements,
-                };
+            FromPeer::Create { wanted, binary } => {
                 match binary {
                     // No binary here for the type, and the asker has one: fetch it first.
                     Some(sha256) if !self.types.contains_key(&wanted.type_name) => {

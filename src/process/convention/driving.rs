@@ -255,6 +255,7 @@ impl Convention {
         if changes.is_empty() {
             return;
         }
+        self.refresh_keeper();
         self.mesh();
         let members = self.members();
         for change in changes {

@@ -31,7 +31,7 @@ mod view;
 mod wire;
 
 use link::Link;
-pub(crate) use remote::{FromPeer, NameMsg, RemoteCreate};
+pub(crate) use remote::{FromPeer, NameMsg, RemoteCreate, Wanted};
 pub use secret::SECRET_ENV;
 pub(crate) use secret::Secret;
 use view::{Change, View};
@@ -130,6 +130,8 @@ pub(crate) struct Convention {
     lost: Vec<String>,
     /// Binaries from other members are refused.
     pub(crate) refuse_binaries: bool,
+    /// The keeper of global names (see [`Convention::keeper`]).
+    keeper: String,
     /// Actors and endpoints that receive `ConventionUpdate`s.
     watchers: std::collections::BTreeSet<Address>,
     /// Updates for watchers, waiting for the admin to send them.
@@ -181,7 +183,7 @@ impl Convention {
             "convention: listening on {bound} as a {}",
             if leader { "leader" } else { "member" }
         );
-        Ok(Convention {
+        let mut convention = Convention {
             listener,
             registry,
             secret,
@@ -214,7 +216,10 @@ impl Convention {
             refused_total: 0,
             watchers: Default::default(),
             updates: Vec::new(),
-        })
+            keeper: String::new(),
+        };
+        convention.refresh_keeper();
+        Ok(convention)
     }
 
     /// Connections refused since the admin started.

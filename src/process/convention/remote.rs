@@ -5,18 +5,25 @@
 use super::*;
 use wire::LinkMsg;
 
+/// A create another member asked this one for: an actor of `type_name`, child of `parent` (an
+/// actor or program on member `peer`), answering its create number `request`.
+#[derive(Debug)]
+pub(crate) struct Wanted {
+    pub(crate) peer: String,
+    pub(crate) request: u64,
+    pub(crate) type_name: String,
+    pub(crate) parent: Address,
+    pub(crate) args: Option<Vec<u8>>,
+    pub(crate) requirements: BTreeMap<String, String>,
+}
+
 /// What a peer asked of this admin, or told it, for the admin to carry out.
 #[derive(Debug)]
 pub(crate) enum FromPeer {
-    /// Create an actor here for `peer`, child of `parent` (an actor or program there).
+    /// Create an actor here for another member.
     Create {
-        peer: String,
-        request: u64,
-        type_name: String,
-        parent: Address,
-        args: Option<Vec<u8>>,
-        requirements: BTreeMap<String, String>,
-        /// The SHA-256 of `peer`'s binary for the type, if it has one.
+        wanted: Wanted,
+        /// The SHA-256 of the asker's binary for the type, if it has one.
         binary: Option<String>,
     },
     /// `peer` asks for the binary `sha256`.
@@ -92,15 +99,15 @@ impl Convention {
                 if parent.member() != Some(peer) {
                     return false;
                 }
-                FromPeer::Create {
+                let wanted = Wanted {
                     peer: peer.to_string(),
                     request,
                     type_name,
                     parent,
                     args: args.map(|a| a.into_vec()),
                     requirements,
-                    binary,
-                }
+                };
+                FromPeer::Create { wanted, binary }
             }
             LinkMsg::Fetch { sha256 } => FromPeer::Fetch {
                 peer: peer.to_string(),
@@ -261,21 +268,19 @@ impl Convention {
     }
 
     /// The convention's keeper of global names as this member sees it: the lowest-addressed
-    /// live leader (this member, if it is a leader and the lowest).
-    pub(crate) fn keeper(&self) -> String {
+    /// live leader (this member, if it is a leader and the lowest). Worked out when the members
+    /// change ([`refresh_keeper`](Self::refresh_keeper)), not at every turn.
+    pub(crate) fn keeper(&self) -> &str {
+        &self.keeper
+    }
+
+    /// Work out the keeper again (the members changed).
+    pub(super) fn refresh_keeper(&mut self) {
         let me: SocketAddr = self.view.address().parse().expect("a bound address");
-        let mut live: Vec<SocketAddr> = self
-            .leaders
-            .iter()
-            .copied()
-            .filter(|l| *l == me || self.view.is_alive(&l.to_string()))
-            .collect();
-        if self.leader {
-            live.push(me);
-        }
-        live.into_iter()
-            .min()
-            .map_or_else(|| self.view.address().to_string(), |l| l.to_string())
+        let leaders = self.leaders.iter().copied();
+        let live = leaders.filter(|l| *l == me || self.view.is_alive(&l.to_string()));
+        let lowest = live.chain(self.leader.then_some(me)).min();
+        self.keeper = lowest.map_or_else(|| self.view.address().to_string(), |l| l.to_string());
     }
 
     /// Bytes waiting to be written on the link to `member`, if there is one.
