@@ -86,7 +86,7 @@ impl SystemBase for ProcessSystem {
         }
         self.wait_for_room(to)?;
         // A target that is not running refuses the message: the caller keeps it.
-        let accepted = self.outbox.send(&self.me, to, &msg, false)?;
+        let accepted = self.send_waiting(to, &msg)?;
         let mut page: &LedgerPage = &self.page;
         page.count(Count::Sent);
         if accepted == Accepted::AtMostOnce {

@@ -68,7 +68,12 @@ impl LedgerPage {
         // a ring whose owner keeps up then stays in memory that is already in use. (Not as
         // soon as this one entry fits there: an entry still held near the front would leave
         // the ring a sliver of room before it, and all the rest behind the tail unused.)
-        let front_is_free = pos + left + len.max(KEEP_BYTES) - head <= ring;
+        // Until the head passes the point left, the ring holds no more than what is in it now
+        // and the room before the head: so that room must be at least twice what is in use,
+        // or a ring that holds a few MiB (copies a remote receiver has not settled, a queue
+        // behind a slow message) would be full long before its size.
+        let in_use = pos - head;
+        let front_is_free = pos + left + len.max(KEEP_BYTES).max(2 * in_use) - head <= ring;
         if left < len || (pos % ring >= KEEP_BYTES && front_is_free) {
             // Does not fit before the end: mark the rest unused and start over at the front.
             if pos + left + len - head > ring {

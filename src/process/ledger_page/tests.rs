@@ -269,3 +269,28 @@ fn an_unsettled_entry_is_named_by_the_position_its_owner_knows_it_by() {
         [(starts[0], false), (starts[1], true), (starts[2], false)]
     );
 }
+
+#[test]
+fn a_ring_that_goes_back_to_its_front_keeps_room_for_more_than_it_holds() {
+    // The front is free past 4 MiB while 2.5 MiB are held: going back there would leave the
+    // ring room for 4 MiB more until the head passed the point left (it held 6.5 MiB of 32
+    // before this test's fix). It goes on instead, and holds 10 MiB more.
+    let t = tempfile::tempdir().unwrap();
+    let file = LedgerPage::create_with_ring(&t.path().join("4.ledger"), 32 * CHUNK).unwrap();
+    let owner = LedgerPage::map(&file, true).unwrap();
+    owner.open_slot(0, 5);
+    let half = vec![1u8; (CHUNK / 2) as usize];
+    let ends: Vec<u64> = (1..=13)
+        .map(|seq| owner.push(stream(0, 5, seq), b"1@/d", &half).unwrap().1)
+        .collect();
+    for end in &ends[..8] {
+        owner.done(*end);
+    }
+    for seq in 14..=33 {
+        assert!(
+            owner.push(stream(0, 5, seq), b"1@/d", &half).is_some(),
+            "message {seq} found no room with {} MiB held",
+            (seq - 9) / 2
+        );
+    }
+}

@@ -39,7 +39,7 @@ mod start;
 
 pub(crate) use start::{control_and_assignment, refuse, run};
 
-use crate::process::outbox::{Accepted, Outbox, WINDOW, send_timeout};
+use crate::process::outbox::{Accepted, FULL_RING_LOOK, Outbox, WINDOW, send_timeout};
 pub(crate) use crate::protocol::{ActorArgs, SPARE};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role};
 use crate::registry;
@@ -276,7 +276,7 @@ impl Runtime {
                 .get_or_insert_with(|| Flusher::start(self.outbox.clone()))
                 .set(true);
         }
-        let sent = lock(&self.outbox).send(&self.cell.me, to, &msg, batch);
+        let sent = self.send_waiting(to, &msg, batch);
         let mut page: &LedgerPage = &self.page;
         match sent {
             Ok(accepted) => {
@@ -343,6 +343,34 @@ impl Runtime {
             self.service(Some(left.min(Duration::from_millis(100))));
         }
         Ok(())
+    }
+
+    /// Send through the outbox. While its out ring is full of copies that receivers have not
+    /// taken, take in events, drop what they have taken since, and try again, for as long as a
+    /// slow receiver is waited for.
+    fn send_waiting(&mut self, to: &Address, msg: &Message, batch: bool) -> Result<Accepted> {
+        let started = Instant::now();
+        loop {
+            {
+                let mut outbox = lock(&self.outbox);
+                let sent = outbox.send(&self.cell.me, to, msg, batch);
+                if sent.is_ok() || !outbox.out_ring_was_full() {
+                    return sent;
+                }
+            }
+            let waited = started.elapsed();
+            if waited >= send_timeout() {
+                return Err(Error::Backpressure {
+                    to: to.clone(),
+                    waited,
+                });
+            }
+            if self.orphaned {
+                return Err(Error::AdminClosed);
+            }
+            self.service(Some(FULL_RING_LOOK));
+            lock(&self.outbox).trim_all();
+        }
     }
 
     /// Carry out what came back from receivers whose connection ended: the message that was
