@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 mod actors;
 #[path = "bench/convention.rs"]
 mod convention;
+#[path = "bench/relay.rs"]
+mod relay;
 
 use greenroom::{ActorSystem, Address, Base, ChildExited, SystemConfig, WhenMissing};
 use serde::{Deserialize, Serialize};
@@ -30,6 +32,7 @@ fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("--noop") => {}
         Some("--raw-pong") => raw_pong(),
+        Some("--relay") => relay::relay(),
         Some("--raw-sink") => raw_sink(),
         Some("--tcp-pong") => {
             let args: Vec<String> = std::env::args().skip(2).collect();
@@ -610,6 +613,16 @@ fn run() {
             us(tcp50),
             us(tcp99),
             ask50.as_secs_f64() / tcp50.as_secs_f64()
+        );
+        let (relay50, relay99) = p50_p99(relay::relay_ping_pong(PING_ROUNDS));
+        println!(
+            "| the shape's own floor: the same round trip through two bare relay processes (Unix, TCP loopback, Unix each way; no framing, encryption or accounting) ({PING_ROUNDS}) | {} | {} | TCP loopback ping-pong of 8 bytes p50 {} (p99 {}) | {:.2}× | — (a remote ask is {:.2}× this) |",
+            us(relay50),
+            us(relay99),
+            us(tcp50),
+            us(tcp99),
+            relay50.as_secs_f64() / tcp50.as_secs_f64(),
+            ask50.as_secs_f64() / relay50.as_secs_f64()
         );
     }
 

@@ -268,7 +268,10 @@ impl Admin {
                 .min();
             // Connections with bytes left from their last turn are read without waiting;
             // orphans are looked at often.
-            let timeout = if !self.unread.is_empty() {
+            // While messages cross to and from other members, the admin looks again at once
+            // (yielding the CPU) instead of sleeping: see `Convention::carrying`.
+            let carrying = self.convention.as_ref().is_some_and(|c| c.carrying());
+            let timeout = if !self.unread.is_empty() || carrying {
                 Some(Duration::ZERO)
             } else if !self.orphans.is_empty() {
                 Some(timeout.map_or(custody::ORPHAN_CHECK, |t| t.min(custody::ORPHAN_CHECK)))
@@ -281,7 +284,11 @@ impl Admin {
                 Err(e) => return Err(e).ctx(|| "waiting for events".into()),
             }
             if events.is_empty() && self.unread.is_empty() {
-                self.start_spares();
+                if carrying {
+                    std::thread::yield_now();
+                } else {
+                    self.start_spares();
+                }
             }
             if !self.orphans.is_empty() {
                 self.check_orphans();

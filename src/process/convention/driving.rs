@@ -22,6 +22,7 @@ impl Convention {
             return;
         }
         if gateway::Gateway::owns(token) {
+            self.carried = Some(Instant::now());
             return self.on_gateway_event(event);
         }
         let Some(link) = self.links.get_mut(&token) else {
@@ -35,6 +36,9 @@ impl Convention {
     fn take_frames(&mut self, token: Token, frames: std::result::Result<Vec<LinkMsg>, String>) {
         match frames {
             Ok(frames) => {
+                if frames.iter().any(|m| matches!(m, LinkMsg::Data { .. })) {
+                    self.carried = Some(Instant::now());
+                }
                 for msg in frames {
                     if !self.links.contains_key(&token) {
                         break;

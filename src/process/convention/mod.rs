@@ -56,6 +56,10 @@ const MAX_UNAUTHENTICATED: usize = 64;
 const TOKENS: usize = 1 << 56;
 /// The first line about refused peers, then one at most this often.
 const REFUSAL_LOG_EVERY: Duration = Duration::from_secs(10);
+/// How long an admin keeps looking for the next message to carry after the last one, instead
+/// of sleeping (see [`Convention::carrying`] and docs/DECISIONS.md, "An admin carrying
+/// messages looks before it sleeps").
+const CARRY_LOOK: Duration = Duration::from_micros(100);
 
 /// Write a fresh convention secret to `path` (which must not exist), readable by its owner
 /// only: what `greenroom secret new PATH` does. Give every member the same file.
@@ -134,6 +138,8 @@ pub(crate) struct Convention {
     keeper: String,
     /// Actors and endpoints that receive `ConventionUpdate`s.
     watchers: std::collections::BTreeSet<Address>,
+    /// When messages last crossed the gateway or a link (see [`Convention::carrying`]).
+    carried: Option<Instant>,
     /// Updates for watchers, waiting for the admin to send them.
     updates: Vec<(Address, ConventionUpdate)>,
 }
@@ -215,6 +221,7 @@ impl Convention {
             refusals: (None, 0),
             refused_total: 0,
             watchers: Default::default(),
+            carried: None,
             updates: Vec::new(),
             keeper: String::new(),
         };
@@ -225,6 +232,13 @@ impl Convention {
     /// Connections refused since the admin started.
     pub(crate) fn refused_total(&self) -> u64 {
         self.refused_total
+    }
+
+    /// True while messages are crossing: for [`CARRY_LOOK`] after the last one did. The admin
+    /// then looks for the next without sleeping, since a sleeping admin pays a wake-up for each
+    /// message it carries, and a remote ask crosses two admins each way.
+    pub(crate) fn carrying(&self) -> bool {
+        self.carried.is_some_and(|t| t.elapsed() < CARRY_LOOK)
     }
 
     /// True if `token` is one of the convention's.
