@@ -36,7 +36,12 @@ impl Convention {
     fn take_frames(&mut self, token: Token, frames: std::result::Result<Vec<LinkMsg>, String>) {
         match frames {
             Ok(frames) => {
-                if frames.iter().any(|m| matches!(m, LinkMsg::Data { .. })) {
+                if frames.iter().any(|m| {
+                    !matches!(
+                        m,
+                        LinkMsg::Heartbeat | LinkMsg::View { .. } | LinkMsg::Took { .. }
+                    )
+                }) {
                     self.carried = Some(Instant::now());
                 }
                 for msg in frames {

@@ -211,6 +211,8 @@ impl Convention {
 
     /// Ask `member` to create an actor (see [`LinkMsg::Create`]). False if there is no link.
     pub(crate) fn ask_create(&mut self, member: &str, ask: RemoteCreate<'_>) -> bool {
+        // The answer, and then the first messages to the new actor, follow soon.
+        self.carried = Some(Instant::now());
         let msg = LinkMsg::Create {
             request: ask.request,
             type_name: ask.type_name.to_string(),
@@ -303,6 +305,7 @@ impl Convention {
         request: u64,
         result: std::result::Result<Address, String>,
     ) {
+        self.carried = Some(Instant::now());
         let (address, error) = match result {
             Ok(a) => (Some(a), None),
             Err(mut e) => {
