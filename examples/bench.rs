@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 const PING_ROUNDS: usize = 20_000;
 const ONE_WAY: u64 = 1_000_000;
+const TO_PROGRAM: u64 = 200_000;
 const CREATES: usize = 200;
 const KILLS: usize = 100;
 const TRIALS: usize = 5;
@@ -242,6 +243,29 @@ fn actor_to_actor(system: &mut ActorSystem) -> Vec<f64> {
     one_way_trials(system, &source, &sink)
 }
 
+/// `TRIALS` times, a `Source` sends `TO_PROGRAM` 64-byte messages to this program, which
+/// takes each with `listen` (reading ahead into its queue meanwhile): the rate of each trial.
+fn actor_to_program(system: &mut ActorSystem) -> Vec<f64> {
+    let zoo = zoo_binary();
+    let source = system.create_actor_by_name("Source", Some(&zoo)).unwrap();
+    let me = system.address().clone();
+    (0..TRIALS)
+        .map(|_| {
+            let t = Instant::now();
+            let produce = Produce {
+                to: me.clone(),
+                count: TO_PROGRAM,
+                size: Some(64),
+            };
+            system.tell(&source, &produce).unwrap();
+            for _ in 0..TO_PROGRAM {
+                system.listen(WAIT).unwrap().expect("a message");
+            }
+            TO_PROGRAM as f64 / t.elapsed().as_secs_f64()
+        })
+        .collect()
+}
+
 /// `TRIALS` times, `source` sends `ONE_WAY` 64-byte messages to `sink`, which reports to
 /// `system`'s program: the rate of each trial.
 fn one_way_trials(system: &mut ActorSystem, source: &Address, sink: &Address) -> Vec<f64> {
@@ -440,7 +464,7 @@ fn median(mut v: Vec<f64>) -> (f64, f64) {
     (v[v.len() / 2], v[0])
 }
 
-/// Figures to measure: those named on the command line (`ask`, `one-way`, `create`,
+/// Figures to measure: those named on the command line (`ask`, `one-way`, `to-program`, `create`,
 /// `create-spaced`, `kill`, `fan-out`, `simple`, `memory`), or all of them.
 fn wanted(figure: &str) -> bool {
     let named: Vec<String> = std::env::args().skip(1).collect();
@@ -504,6 +528,15 @@ fn run() {
             raw_batch,
             a2a / raw_one,
             a2a / raw_batch
+        );
+    }
+
+    if wanted("to-program") {
+        let raw_one = raw_one_way(false);
+        let (rate, worst) = median(actor_to_program(&mut system));
+        println!(
+            "| actor→program one-way, 64-byte bodies, the program taking each with listen ({TO_PROGRAM} × {TRIALS} trials) | {rate:.0} msg/s | worst trial {worst:.0} msg/s | raw 64-byte writes: {raw_one:.0} msg/s unbatched | {:.2}× | — |",
+            rate / raw_one
         );
     }
 

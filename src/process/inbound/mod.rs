@@ -12,7 +12,7 @@
 //! The queue's memory is bounded: once it holds [`QUEUE_BYTES`], streams are not read until it
 //! drains (the senders, whose writes then wait in their own buffers, are slowed down).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use mio::{Interest, Registry, Token};

@@ -65,20 +65,18 @@ impl Inbound {
             return;
         }
         let mut scratch = Vec::new();
-        for q in queue.items_mut() {
+        queue.relocate(|q| {
             let Origin::Ring { start, stream, .. } = q.origin else {
-                continue;
+                return Some(q.origin);
             };
             scratch.clear();
             q.env.msg.encode_frame_into(&mut scratch);
             let from = q.env.from.as_str().as_bytes();
-            match self.page.relocate(start, from, &scratch[4..]) {
-                Some((start, end)) => q.origin = Origin::Ring { start, end, stream },
-                // No room: leave the rest where they are (the ring refuses new messages
-                // before it loses any).
-                None => break,
-            }
-        }
+            // No room: leave the rest where they are (the ring refuses new messages before it
+            // loses any).
+            let (start, end) = self.page.relocate(start, from, &scratch[4..])?;
+            Some(Origin::Ring { start, end, stream })
+        });
         self.hold_from_earliest(queue);
     }
 
