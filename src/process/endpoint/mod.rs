@@ -20,7 +20,7 @@ use crate::process::inbound::{Inbound, Origin, Queue, Queued};
 use crate::process::launcher::{ADMIN_START_TIMEOUT, declared_types, start_admin};
 use crate::process::ledger_page::LedgerPage;
 use crate::process::outbox::{Accepted, Outbox};
-use crate::process::outbox::{FULL_RING_LOOK, WINDOW, send_timeout};
+use crate::process::outbox::{FULL_RING_LOOK, WINDOW, send_timeout, send_when_out_ring_has_room};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role, SystemStatus};
 use crate::registry;
 use crate::sysdir;
@@ -264,26 +264,22 @@ impl ProcessSystem {
         Ok(())
     }
 
-    /// Send through the outbox. While its out ring is full of copies that receivers have not
-    /// taken, take in events, drop what they have taken since, and try again, for as long as a
-    /// slow receiver is waited for.
+    /// Send through the outbox, waiting while its out ring is full (see
+    /// [`send_when_out_ring_has_room`]).
     fn send_waiting(&mut self, to: &Address, msg: &Message) -> Result<Accepted> {
-        let started = Instant::now();
-        loop {
-            let sent = self.outbox.send(&self.me, to, msg, false);
-            if sent.is_ok() || !self.outbox.out_ring_was_full() {
-                return sent;
-            }
-            let waited = started.elapsed();
-            if waited >= send_timeout() {
-                return Err(Error::Backpressure {
-                    to: to.clone(),
-                    waited,
-                });
-            }
-            self.pump(FULL_RING_LOOK)?;
-            self.outbox.trim_all();
-        }
+        send_when_out_ring_has_room(
+            self,
+            to,
+            |p| {
+                let sent = p.outbox.send(&p.me, to, msg, false);
+                (sent.is_ok() || !p.outbox.out_ring_was_full()).then_some(sent)
+            },
+            |p| {
+                p.pump(FULL_RING_LOOK)?;
+                p.outbox.trim_all();
+                Ok(())
+            },
+        )
     }
 
     fn shutdown_inner(&mut self) -> Result<()> {

@@ -36,6 +36,8 @@ use crate::process::ledger_page::{LedgerPage, PEERS};
 
 mod leaving;
 mod out_ring;
+
+pub(crate) use out_ring::{FULL_RING_LOOK, send_when_out_ring_has_room};
 mod peer;
 
 use out_ring::OutRing;
@@ -68,9 +70,6 @@ pub(crate) fn send_timeout() -> Duration {
             .map_or(Duration::from_secs(30), Duration::from_millis)
     })
 }
-
-/// How often a sender whose out ring is full looks again for copies its receivers have taken.
-pub(crate) const FULL_RING_LOOK: Duration = Duration::from_millis(1);
 
 /// Settled frames are dropped from a connection's buffer once this many bytes are kept.
 const TRIM_BYTES: usize = 64 * 1024;
@@ -229,64 +228,6 @@ impl Outbox {
             Err(_) => self.ended(to),
         }
         Ok(accepted)
-    }
-
-    /// The out ring had no room for the frame just added to `to`'s buffer at `at`: move the
-    /// copies that hold its front to its tail and try again. If it is full of copies no
-    /// receiver has taken, the frame is taken back out and the send refused.
-    fn mirror_when_out_ring_full(&mut self, to: &Address, at: usize) -> Result<()> {
-        // Copies that receivers have taken since their streams were last trimmed go first.
-        self.release_taken();
-        let out = self.out.as_mut().expect("only with an out ring");
-        let peer = self.peers.get_mut(to).expect("just sent to");
-        let mark = peer.mark.as_ref().expect("mirrored").peer;
-        if let Some(id) = out.push(mark, peer.conn, peer.next_seq, &peer.buf[at + 4..]) {
-            peer.mirrored.push_back((peer.next_seq, id));
-            return Ok(());
-        }
-        for _ in 0..out.entries.len() {
-            let Some((peer_entry, seq, id)) = out.rotate() else {
-                break;
-            };
-            if let Some(p) = out
-                .receivers
-                .get(&peer_entry)
-                .and_then(|r| self.peers.get_mut(r))
-                && let Some(m) = p.mirrored.iter_mut().find(|m| m.0 == seq)
-            {
-                m.1 = id;
-            }
-            let peer = self.peers.get_mut(to).expect("just sent to");
-            let mark = peer.mark.as_ref().expect("mirrored").peer;
-            if let Some(id) = out.push(mark, peer.conn, peer.next_seq, &peer.buf[at + 4..]) {
-                peer.mirrored.push_back((peer.next_seq, id));
-                return Ok(());
-            }
-        }
-        let peer = self.peers.get_mut(to).expect("just sent to");
-        peer.buf.truncate(at);
-        self.out_ring_full = true;
-        Err(Error::Backpressure {
-            to: to.clone(),
-            waited: std::time::Duration::ZERO,
-        })
-    }
-
-    /// Let go of the out ring copies of every message its receiver has taken (read from the
-    /// receivers' ledger pages), without touching the connections' buffers.
-    fn release_taken(&mut self) {
-        for peer in self.peers.values_mut() {
-            if let Some(taken) = peer.progress().map(|p| p.taken) {
-                peer.let_go_to(taken, &mut self.out);
-            }
-        }
-    }
-
-    /// True if the last send was refused because the out ring was full of copies that
-    /// receivers had not taken. The sender should then take in events, [`Self::trim_all`],
-    /// and try again, for as long as it would wait for a slow receiver.
-    pub(crate) fn out_ring_was_full(&self) -> bool {
-        self.out_ring_full
     }
 
     /// Drop what receivers have taken, on every connection.

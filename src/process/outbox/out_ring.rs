@@ -2,6 +2,35 @@
 
 use super::*;
 
+/// How often a sender whose out ring is full looks again for copies its receivers have taken.
+pub(crate) const FULL_RING_LOOK: Duration = Duration::from_millis(1);
+
+/// Send with `send`, which gives the outcome, or `None` if the owner's out ring was full of
+/// copies its receivers had not taken. Then `look` takes in events for [`FULL_RING_LOOK`] and
+/// drops what receivers have taken since ([`Outbox::trim_all`]), and the send is tried again,
+/// for as long as a sender waits for a slow receiver ([`send_timeout`]).
+pub(crate) fn send_when_out_ring_has_room<O>(
+    owner: &mut O,
+    to: &Address,
+    mut send: impl FnMut(&mut O) -> Option<Result<Accepted>>,
+    mut look: impl FnMut(&mut O) -> Result<()>,
+) -> Result<Accepted> {
+    let started = Instant::now();
+    loop {
+        if let Some(sent) = send(owner) {
+            return sent;
+        }
+        let waited = started.elapsed();
+        if waited >= send_timeout() {
+            return Err(Error::Backpressure {
+                to: to.clone(),
+                waited,
+            });
+        }
+        look(owner)?;
+    }
+}
+
 /// The owner's side of its out ring: which entries are still held, and which peer entries
 /// are in use.
 pub(super) struct OutRing {
@@ -139,5 +168,64 @@ impl OutRing {
             };
             self.page.out_let_go(head);
         }
+    }
+}
+
+impl Outbox {
+    /// The out ring had no room for the frame just added to `to`'s buffer at `at`: move the
+    /// copies that hold its front to its tail and try again. If it is full of copies no
+    /// receiver has taken, the frame is taken back out and the send refused.
+    pub(super) fn mirror_when_out_ring_full(&mut self, to: &Address, at: usize) -> Result<()> {
+        // Copies that receivers have taken since their streams were last trimmed go first.
+        self.release_taken();
+        let out = self.out.as_mut().expect("only with an out ring");
+        let peer = self.peers.get_mut(to).expect("just sent to");
+        let mark = peer.mark.as_ref().expect("mirrored").peer;
+        if let Some(id) = out.push(mark, peer.conn, peer.next_seq, &peer.buf[at + 4..]) {
+            peer.mirrored.push_back((peer.next_seq, id));
+            return Ok(());
+        }
+        for _ in 0..out.entries.len() {
+            let Some((peer_entry, seq, id)) = out.rotate() else {
+                break;
+            };
+            if let Some(p) = out
+                .receivers
+                .get(&peer_entry)
+                .and_then(|r| self.peers.get_mut(r))
+                && let Some(m) = p.mirrored.iter_mut().find(|m| m.0 == seq)
+            {
+                m.1 = id;
+            }
+            let peer = self.peers.get_mut(to).expect("just sent to");
+            let mark = peer.mark.as_ref().expect("mirrored").peer;
+            if let Some(id) = out.push(mark, peer.conn, peer.next_seq, &peer.buf[at + 4..]) {
+                peer.mirrored.push_back((peer.next_seq, id));
+                return Ok(());
+            }
+        }
+        let peer = self.peers.get_mut(to).expect("just sent to");
+        peer.buf.truncate(at);
+        self.out_ring_full = true;
+        Err(Error::Backpressure {
+            to: to.clone(),
+            waited: std::time::Duration::ZERO,
+        })
+    }
+
+    /// Let go of the out ring copies of every message its receiver has taken (read from the
+    /// receivers' ledger pages), without touching the connections' buffers.
+    pub(super) fn release_taken(&mut self) {
+        for peer in self.peers.values_mut() {
+            if let Some(taken) = peer.progress().map(|p| p.taken) {
+                peer.let_go_to(taken, &mut self.out);
+            }
+        }
+    }
+
+    /// True if the last send was refused because the out ring was full of copies that
+    /// receivers had not taken (see [`send_when_out_ring_has_room`]).
+    pub(crate) fn out_ring_was_full(&self) -> bool {
+        self.out_ring_full
     }
 }

@@ -39,7 +39,9 @@ mod start;
 
 pub(crate) use start::{control_and_assignment, refuse, run};
 
-use crate::process::outbox::{Accepted, FULL_RING_LOOK, Outbox, WINDOW, send_timeout};
+use crate::process::outbox::{
+    Accepted, FULL_RING_LOOK, Outbox, WINDOW, send_timeout, send_when_out_ring_has_room,
+};
 pub(crate) use crate::protocol::{ActorArgs, SPARE};
 use crate::protocol::{Envelope, PROTOCOL_VERSION, Request, Response, Role};
 use crate::registry;
@@ -345,32 +347,26 @@ impl Runtime {
         Ok(())
     }
 
-    /// Send through the outbox. While its out ring is full of copies that receivers have not
-    /// taken, take in events, drop what they have taken since, and try again, for as long as a
-    /// slow receiver is waited for.
+    /// Send through the outbox, waiting while its out ring is full (see
+    /// [`send_when_out_ring_has_room`]).
     fn send_waiting(&mut self, to: &Address, msg: &Message, batch: bool) -> Result<Accepted> {
-        let started = Instant::now();
-        loop {
-            {
-                let mut outbox = lock(&self.outbox);
-                let sent = outbox.send(&self.cell.me, to, msg, batch);
-                if sent.is_ok() || !outbox.out_ring_was_full() {
-                    return sent;
+        send_when_out_ring_has_room(
+            self,
+            to,
+            |r| {
+                let mut outbox = lock(&r.outbox);
+                let sent = outbox.send(&r.cell.me, to, msg, batch);
+                (sent.is_ok() || !outbox.out_ring_was_full()).then_some(sent)
+            },
+            |r| {
+                if r.orphaned {
+                    return Err(Error::AdminClosed);
                 }
-            }
-            let waited = started.elapsed();
-            if waited >= send_timeout() {
-                return Err(Error::Backpressure {
-                    to: to.clone(),
-                    waited,
-                });
-            }
-            if self.orphaned {
-                return Err(Error::AdminClosed);
-            }
-            self.service(Some(FULL_RING_LOOK));
-            lock(&self.outbox).trim_all();
-        }
+                r.service(Some(FULL_RING_LOOK));
+                lock(&r.outbox).trim_all();
+                Ok(())
+            },
+        )
     }
 
     /// Carry out what came back from receivers whose connection ended: the message that was
