@@ -64,17 +64,14 @@ impl LedgerPage {
         let (head, mut pos) = (self.words.load(w_head), self.words.load(w_tail));
         let len = (ENTRY_HEADER + from.len() + body.len()) as u64;
         let left = ring - pos % ring;
-        // Past the first few MiB, go back to the front as soon as its first few MiB are free:
-        // a ring whose owner keeps up then stays in memory that is already in use. (Not as
-        // soon as this one entry fits there: an entry still held near the front would leave
-        // the ring a sliver of room before it, and all the rest behind the tail unused.)
-        // Until the head passes the point left, the ring holds no more than what is in it now
-        // and the room before the head: so that room must be at least twice what is in use,
-        // or a ring that holds a few MiB (copies a remote receiver has not settled, a queue
-        // behind a slow message) would be full long before its size.
-        let in_use = pos - head;
-        let front_is_free = pos + left + len.max(KEEP_BYTES).max(2 * in_use) - head <= ring;
-        if left < len || (pos % ring >= KEEP_BYTES && front_is_free) {
+        // A ring goes back to its front when the entry does not fit before its end, or when it
+        // is empty (see `let_go`), never earlier: until its head passed the point left, a ring
+        // that went back while it held entries would have room only for what it held and what
+        // lay before its head. (Going back as soon as its first 4 MiB were free left a sender
+        // streaming to another member, which holds 5-10 MiB of unsettled copies, a full out ring
+        // one run in ten of a million messages; running on costs no measurable throughput, and
+        // the memory behind the head is given back.)
+        if left < len {
             // Does not fit before the end: mark the rest unused and start over at the front.
             if pos + left + len - head > ring {
                 return None;
@@ -210,13 +207,17 @@ impl LedgerPage {
         self.give_back(which, head, end);
     }
 
-    /// Give the memory of the chunks wholly let go between positions `from` and `to` back to
-    /// the system, except those near the ring's start.
+    /// The head of ring `which` moves from position `from` to `to`: give the memory of each
+    /// chunk that is now wholly let go back to the system, except those near the ring's start.
+    /// That includes the chunk holding `from` (what lay before `from` was let go earlier; a
+    /// head moves an entry at a time, so a chunk is rarely passed in one move), unless the tail
+    /// has come round to the same memory again.
     fn give_back(&self, which: Which, from: u64, to: u64) {
         let ring = self.ring();
-        let mut chunk = from.div_ceil(CHUNK) * CHUNK;
+        let tail = self.words.load(which.words().1);
+        let mut chunk = from / CHUNK * CHUNK;
         while chunk + CHUNK <= to {
-            if chunk % ring >= KEEP_BYTES {
+            if chunk % ring >= KEEP_BYTES && chunk + ring >= tail {
                 self.words.discard(self.at(which, chunk), CHUNK as usize);
             }
             chunk += CHUNK;

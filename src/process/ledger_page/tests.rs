@@ -271,10 +271,10 @@ fn an_unsettled_entry_is_named_by_the_position_its_owner_knows_it_by() {
 }
 
 #[test]
-fn a_ring_that_goes_back_to_its_front_keeps_room_for_more_than_it_holds() {
+fn a_ring_that_holds_entries_runs_on_rather_than_go_back_to_its_front() {
     // The front is free past 4 MiB while 2.5 MiB are held: going back there would leave the
     // ring room for 4 MiB more until the head passed the point left (it held 6.5 MiB of 32
-    // before this test's fix). It goes on instead, and holds 10 MiB more.
+    // when it went back as soon as its front was free). It runs on, and holds 10 MiB more.
     let t = tempfile::tempdir().unwrap();
     let file = LedgerPage::create_with_ring(&t.path().join("4.ledger"), 32 * CHUNK).unwrap();
     let owner = LedgerPage::map(&file, true).unwrap();
@@ -293,4 +293,62 @@ fn a_ring_that_goes_back_to_its_front_keeps_room_for_more_than_it_holds() {
             (seq - 9) / 2
         );
     }
+}
+
+#[test]
+fn memory_a_head_passed_an_entry_at_a_time_is_given_back() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("5.ledger");
+    let file = LedgerPage::create_with_ring(&path, 16 * CHUNK).unwrap();
+    let owner = LedgerPage::map(&file, true).unwrap();
+    owner.open_slot(0, 5);
+    // Never empty (that starts the ring over), and each settled as the next arrives.
+    let piece = vec![7u8; (CHUNK / 16) as usize];
+    let mut last = None;
+    for seq in 1..=100 {
+        let (_, end) = owner.push(stream(0, 5, seq), b"1@/d", &piece).unwrap();
+        if let Some(end) = last.replace(end) {
+            owner.done(end);
+        }
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    let chunk = |k: u64| &bytes[RING_AT + (k * CHUNK) as usize..][..CHUNK as usize];
+    assert!(chunk(1).contains(&7), "the first 4 MiB stay");
+    for k in 4..6 {
+        assert!(chunk(k).iter().all(|&b| b == 0), "chunk {k} was given back");
+    }
+    assert!(chunk(6).contains(&7), "what is held stays");
+}
+
+#[test]
+fn memory_the_tail_has_come_round_to_again_is_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let (_file, owner) = page(t.path(), "6.ledger");
+    owner.open_slot(0, 5);
+    // Entries of a quarter of a chunk each, header and sender included.
+    let quarter = |fill: u8| vec![fill; (CHUNK / 4) as usize - ENTRY_HEADER - 4];
+    let mut seq = 0;
+    let mut push = |fill: u8| {
+        seq += 1;
+        owner
+            .push(stream(0, 5, seq), b"1@/d", &quarter(fill))
+            .unwrap()
+    };
+    // The head at 6.25 MiB, in the ring's chunk 6.
+    let ends: Vec<u64> = (0..26).map(|_| push(7).1).collect();
+    owner.done(ends[24]);
+    // On round the end, nearly full: the newest entry lies in chunk 6's memory again.
+    let mut newest = 0;
+    while newest < RING + 6 * CHUNK {
+        newest = push(9).0;
+    }
+    assert_eq!(newest, RING + 6 * CHUNK);
+    // The head passes chunk 6 of the first round.
+    owner.done(7 * CHUNK);
+    let bytes = std::fs::read(t.path().join("6.ledger")).unwrap();
+    let at = RING_AT + (6 * CHUNK) as usize + ENTRY_HEADER + 4;
+    assert!(
+        bytes[at..at + 1000].iter().all(|&b| b == 9),
+        "the newest entry is intact"
+    );
 }
