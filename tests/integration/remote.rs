@@ -19,6 +19,19 @@ fn pair(secret: &std::path::Path, ip_a: &str, ip_b: &str) -> (TestSystem, TestSy
     (a, b)
 }
 
+/// [`pair`], each member with a program attached and the zoo loaded.
+fn linked(
+    secret: &std::path::Path,
+    ip_a: &str,
+    ip_b: &str,
+) -> (TestSystem, TestSystem, ActorSystem, ActorSystem) {
+    let (a, b) = pair(secret, ip_a, ip_b);
+    let (mut on_a, mut on_b) = (a.connect(), b.connect());
+    a.load_zoo(&mut on_a);
+    b.load_zoo(&mut on_b);
+    (a, b, on_a, on_b)
+}
+
 #[test]
 fn a_program_asks_an_actor_on_another_member() {
     let s = secret();
@@ -46,11 +59,7 @@ fn a_program_asks_an_actor_on_another_member() {
 #[test]
 fn actors_on_two_members_exchange_messages_in_order() {
     let s = secret();
-    let (mut a, mut b) = pair(&s.path, "127.0.0.32", "127.0.0.33");
-    let mut on_a = a.connect();
-    let mut on_b = b.connect();
-    a.load_zoo(&mut on_a);
-    b.load_zoo(&mut on_b);
+    let (mut a, mut b, mut on_a, mut on_b) = linked(&s.path, "127.0.0.32", "127.0.0.33");
     let sink = on_a.create_actor_by_name("Sink", None).unwrap();
     let sources: Vec<_> = (0..2)
         .map(|_| on_b.create_actor_by_name("Source", None).unwrap())
@@ -137,11 +146,7 @@ fn dead_on_both(
 #[test]
 fn what_a_receiver_on_another_member_took_comes_back_when_it_is_killed() {
     let s = secret();
-    let (mut a, mut b) = pair(&s.path, "127.0.0.34", "127.0.0.35");
-    let mut on_a = a.connect();
-    let mut on_b = b.connect();
-    a.load_zoo(&mut on_a);
-    b.load_zoo(&mut on_b);
+    let (mut a, mut b, mut on_a, mut on_b) = linked(&s.path, "127.0.0.34", "127.0.0.35");
     let a_handler = dead_letter_handler(&mut on_a);
     let b_handler = dead_letter_handler(&mut on_b);
     let (stall, first) = stall_on(&b, &mut on_b);
@@ -181,11 +186,7 @@ fn what_a_receiver_on_another_member_took_comes_back_when_it_is_killed() {
 #[test]
 fn what_a_lost_member_never_took_comes_back_to_its_senders() {
     let s = secret();
-    let (mut a, mut b) = pair(&s.path, "127.0.0.36", "127.0.0.37");
-    let mut on_a = a.connect();
-    let mut on_b = b.connect();
-    a.load_zoo(&mut on_a);
-    b.load_zoo(&mut on_b);
+    let (mut a, mut b, mut on_a, mut on_b) = linked(&s.path, "127.0.0.36", "127.0.0.37");
     let a_handler = dead_letter_handler(&mut on_a);
     // Blocked in its first handler, it reads nothing more.
     let (stall, _first) = stall_on(&b, &mut on_b);
@@ -585,11 +586,7 @@ fn a_member_fetches_a_binary_it_lacks_by_its_hash_unless_it_refuses_them() {
 #[test]
 fn what_receivers_on_a_lost_member_took_and_did_not_handle_comes_back_too() {
     let s = secret();
-    let (mut a, mut b) = pair(&s.path, "127.0.0.50", "127.0.0.51");
-    let mut on_a = a.connect();
-    let mut on_b = b.connect();
-    a.load_zoo(&mut on_a);
-    b.load_zoo(&mut on_b);
+    let (mut a, mut b, mut on_a, mut on_b) = linked(&s.path, "127.0.0.50", "127.0.0.51");
     let a_handler = dead_letter_handler(&mut on_a);
     let (stall, first) = stall_on(&b, &mut on_b);
     for n in 0..10u64 {
