@@ -35,15 +35,8 @@ impl Convention {
             if d.link.is_some() || d.next_try > now {
                 continue;
             }
-            let (address, token, hello) = (d.address, self.token(), self.hello());
-            match Link::connect(
-                address,
-                token,
-                &self.registry,
-                &self.secret,
-                &hello,
-                gateway::link_limit(self.limit),
-            ) {
+            let (address, token) = (d.address, self.token());
+            match Link::connect(address, token, &self.terms()) {
                 Ok(link) => {
                     self.links.insert(token, link);
                     self.dials[i].link = Some(token);

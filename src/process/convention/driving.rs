@@ -81,15 +81,7 @@ impl Convention {
                         continue;
                     }
                     let token = self.token();
-                    let hello = self.hello();
-                    match Link::accept(
-                        stream,
-                        token,
-                        &self.registry,
-                        &self.secret,
-                        &hello,
-                        gateway::link_limit(self.limit),
-                    ) {
+                    match Link::accept(stream, token, &self.terms()) {
                         Ok(link) => {
                             self.links.insert(token, link);
                         }

@@ -262,6 +262,16 @@ impl Convention {
         self.epoch.elapsed().as_millis() as u64
     }
 
+    /// What this admin's links are made with.
+    fn terms(&self) -> link::Terms<'_> {
+        link::Terms {
+            registry: &self.registry,
+            secret: &self.secret,
+            hello: self.hello(),
+            limit: gateway::link_limit(self.limit),
+        }
+    }
+
     fn hello(&self) -> LinkMsg {
         LinkMsg::Hello {
             version: LINK_VERSION,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::link::Link;
+use super::link::{Link, Terms};
 use super::wire::{Heard, LINK_VERSION, LinkMsg};
 use super::*;
 
@@ -38,7 +38,13 @@ fn pair(
     registry
         .register(&mut listener, Token(0), Interest::READABLE)
         .unwrap();
-    let mut a = Link::connect(at, Token(1), &registry, dialer, &hello("a"), 1 << 20).unwrap();
+    let terms = |secret, name| Terms {
+        registry: &registry,
+        secret,
+        hello: hello(name),
+        limit: 1 << 20,
+    };
+    let mut a = Link::connect(at, Token(1), &terms(dialer, "a")).unwrap();
     let mut b: Option<Link> = None;
     let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
     let mut events = mio::Events::with_capacity(16);
@@ -54,10 +60,7 @@ fn pair(
             let result = match event.token() {
                 Token(0) => {
                     let (stream, _) = listener.accept().unwrap();
-                    b = Some(
-                        Link::accept(stream, Token(2), &registry, acceptor, &hello("b"), 1 << 20)
-                            .unwrap(),
-                    );
+                    b = Some(Link::accept(stream, Token(2), &terms(acceptor, "b")).unwrap());
                     Ok(())
                 }
                 Token(1) => a.on_event(event, &registry).map(|m| got_a.extend(m)),

@@ -92,30 +92,35 @@ fn builder(secret: &Secret) -> Result<snow::Builder<'_>, Broken> {
         .map_err(|e| format!("noise setup: {e}"))
 }
 
+/// What every link an admin makes or takes is made with.
+pub(crate) struct Terms<'a> {
+    /// Where its socket is watched.
+    pub(crate) registry: &'a Registry,
+    /// The convention's shared secret.
+    pub(crate) secret: &'a Secret,
+    /// The first frame it sends once the handshake is done.
+    pub(crate) hello: LinkMsg,
+    /// The largest frame the peer may send.
+    pub(crate) limit: usize,
+}
+
 impl Link {
-    fn new(
-        stream: TcpStream,
-        token: Token,
-        state: State,
-        secret: &Secret,
-        hello: &LinkMsg,
-        limit: usize,
-    ) -> Link {
+    fn new(stream: TcpStream, token: Token, state: State, terms: &Terms<'_>) -> Link {
         let now = Instant::now();
         let remote = stream.peer_addr().ok();
         Link {
             stream,
             token,
             state,
-            secret: secret.clone(),
+            secret: terms.secret.clone(),
             raw: Vec::new(),
             plain: Vec::new(),
             out: Vec::new(),
             unsealed: Vec::new(),
             unread: false,
             watching_writes: false,
-            hello: wire::encode(hello).expect("a hello encodes"),
-            limit,
+            hello: wire::encode(&terms.hello).expect("a hello encodes"),
+            limit: terms.limit,
             made: now,
             remote,
         }
@@ -125,14 +130,13 @@ impl Link {
     pub(crate) fn connect(
         to: SocketAddr,
         token: Token,
-        registry: &Registry,
-        secret: &Secret,
-        hello: &LinkMsg,
-        limit: usize,
+        terms: &Terms<'_>,
     ) -> std::io::Result<Link> {
         let mut stream = TcpStream::connect(to)?;
-        registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
-        let mut link = Link::new(stream, token, State::Connecting, secret, hello, limit);
+        terms
+            .registry
+            .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
+        let mut link = Link::new(stream, token, State::Connecting, terms);
         link.remote = Some(to);
         link.watching_writes = true;
         Ok(link)
@@ -142,26 +146,18 @@ impl Link {
     pub(crate) fn accept(
         mut stream: TcpStream,
         token: Token,
-        registry: &Registry,
-        secret: &Secret,
-        hello: &LinkMsg,
-        limit: usize,
+        terms: &Terms<'_>,
     ) -> Result<Link, Broken> {
-        registry
+        terms
+            .registry
             .register(&mut stream, token, Interest::READABLE)
             .map_err(|e| format!("registering: {e}"))?;
         let _ = stream.set_nodelay(true);
-        let responder = builder(secret)?
+        let responder = builder(terms.secret)?
             .build_responder()
             .map_err(|e| format!("noise: {e}"))?;
-        Ok(Link::new(
-            stream,
-            token,
-            State::Handshake(Box::new(responder)),
-            secret,
-            hello,
-            limit,
-        ))
+        let state = State::Handshake(Box::new(responder));
+        Ok(Link::new(stream, token, state, terms))
     }
 
     /// True once the handshake is done.
