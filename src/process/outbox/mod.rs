@@ -36,11 +36,10 @@ use crate::process::ledger_page::{LedgerPage, PEERS};
 
 mod leaving;
 mod out_ring;
-
-pub(crate) use out_ring::{FULL_RING_LOOK, send_when_out_ring_has_room};
 mod peer;
 
 use out_ring::OutRing;
+pub(crate) use out_ring::{FULL_RING_LOOK, send_when_out_ring_has_room};
 use peer::{Mark, Peer, open_peer};
 
 /// The gateway's message socket and ledger page in a system directory: a stream to a receiver
