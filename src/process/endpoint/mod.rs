@@ -162,7 +162,7 @@ impl ProcessSystem {
             page: page.clone(),
             outbox: Outbox::new(&me, registry, limit, Some(page.clone())),
             me,
-            inbox: Queue::default(),
+            inbox: Queue::indexed(),
             admin,
             loaded: Default::default(),
             own_exe: None,

@@ -43,6 +43,9 @@ pub(crate) struct Queue {
     /// Each message with what it costs.
     pub(super) items: VecDeque<(usize, Queued)>,
     pub(super) bytes: usize,
+    /// Whether the two indexes below are kept: for a program, which takes messages out of
+    /// order and settles each as it takes it (an actor settles in order and needs neither).
+    indexed: bool,
     /// Where the queued messages held in the ring start there, with how many start at each
     /// (one): the earliest is found without a scan of the queue, which a program draining a
     /// deep queue would pay once per message it takes.
@@ -65,6 +68,15 @@ fn count(set: &mut BTreeMap<u64, usize>, key: u64, add: bool) {
 }
 
 impl Queue {
+    /// A queue that keeps the indexes a program's takes need ([`Queue::lowest_from`],
+    /// [`Queue::first_ring_start`]); without them those scan the queue.
+    pub(crate) fn indexed() -> Queue {
+        Queue {
+            indexed: true,
+            ..Queue::default()
+        }
+    }
+
     pub(crate) fn push(&mut self, q: Queued) {
         let cost = q.env.msg.frame_len() + q.env.from.as_str().len() + QUEUE_OVERHEAD;
         self.bytes += cost;
@@ -81,6 +93,9 @@ impl Queue {
 
     /// Count a queued message's place in the ring in (`add`) or out of the indexes.
     fn index(&mut self, origin: Origin, add: bool) {
+        if !self.indexed {
+            return;
+        }
         if let Origin::Ring { start, stream, .. } = origin {
             count(&mut self.ring_starts, start, add);
             if let Some((slot, seq)) = stream {
@@ -99,9 +114,22 @@ impl Queue {
 
     /// The lowest number of a message still queued from the stream in `slot`.
     pub(crate) fn lowest_from(&self, slot: u32) -> Option<u64> {
-        self.stream_seqs
-            .get(&slot)
-            .and_then(|seqs| seqs.keys().next().copied())
+        if self.indexed {
+            return self
+                .stream_seqs
+                .get(&slot)
+                .and_then(|seqs| seqs.keys().next().copied());
+        }
+        self.items
+            .iter()
+            .filter_map(|(_, q)| match q.origin {
+                Origin::Ring {
+                    stream: Some((s, seq)),
+                    ..
+                } if s == slot => Some(seq),
+                _ => None,
+            })
+            .min()
     }
 
     /// Take out the first message `wanted` accepts, leaving the others in their order.
@@ -152,7 +180,13 @@ impl Queue {
     /// Where the earliest message still held in the queue ring starts (not always the first
     /// in the queue: one moved to the tail comes later in the ring than those after it).
     pub(super) fn first_ring_start(&self) -> Option<u64> {
-        self.ring_starts.keys().next().copied()
+        if self.indexed {
+            return self.ring_starts.keys().next().copied();
+        }
+        self.items
+            .iter()
+            .filter_map(|(_, q)| q.origin.ring_at())
+            .min()
     }
 
     /// True once the queue holds [`QUEUE_BYTES`].

@@ -74,7 +74,7 @@ fn the_earliest_ring_entry_and_each_streams_lowest_number_follow_every_change_to
         },
         ..queued(1)
     };
-    let mut q = Queue::default();
+    let mut q = Queue::indexed();
     let mut start = 0;
     for seq in 1..=50 {
         for slot in [3, 4] {
