@@ -19,6 +19,23 @@ fn pair(secret: &std::path::Path, ip_a: &str, ip_b: &str) -> (TestSystem, TestSy
     (a, b)
 }
 
+/// A leader on `ip_l` and two members on `ip_one` and `ip_two`, each member seeing all three,
+/// with their addresses (leader, one, two).
+fn trio(
+    secret: &std::path::Path,
+    [ip_l, ip_one, ip_two]: [&str; 3],
+) -> ([TestSystem; 3], [String; 3]) {
+    let l = member(secret, &format!("{ip_l}:0"), &[]);
+    let la = address(&mut l.connect());
+    let one = member(secret, &format!("{ip_one}:0"), &[&la]);
+    let two = member(secret, &format!("{ip_two}:0"), &[&la]);
+    let (oa, ta) = (address(&mut one.connect()), address(&mut two.connect()));
+    for m in [&one, &two] {
+        wait_sees(&mut m.connect(), &[&la, &oa, &ta], &[]);
+    }
+    ([l, one, two], [la, oa, ta])
+}
+
 /// [`pair`], each member with a program attached and the zoo loaded.
 fn linked(
     secret: &std::path::Path,
@@ -227,14 +244,9 @@ fn what_a_lost_member_never_took_comes_back_to_its_senders() {
 #[test]
 fn members_that_are_not_leaders_reach_each_other_directly() {
     let s = secret();
-    let mut leader = member(&s.path, "127.0.0.38:0", &[]);
-    let la = address(&mut leader.connect());
-    let mut one = member(&s.path, "127.0.0.39:0", &[&la]);
-    let mut two = member(&s.path, "127.0.0.40:0", &[&la]);
-    let mut on_one = one.connect();
-    let mut on_two = two.connect();
-    let (oa, ta) = (address(&mut on_one), address(&mut on_two));
-    wait_sees(&mut on_one, &[&la, &oa, &ta], &[]);
+    let ([mut leader, mut one, mut two], [la, oa, ta]) =
+        trio(&s.path, ["127.0.0.38", "127.0.0.39", "127.0.0.40"]);
+    let (mut on_one, mut on_two) = (one.connect(), two.connect());
     two.load_zoo(&mut on_two);
     let echo = on_two.create_actor_by_name("Echo", None).unwrap();
     let reply = on_one.ask(&echo, "across", PATIENCE).unwrap();
@@ -612,13 +624,9 @@ fn what_receivers_on_a_lost_member_took_and_did_not_handle_comes_back_too() {
 #[test]
 fn a_global_name_is_held_once_in_the_whole_convention() {
     let s = secret();
-    let mut l = member(&s.path, "127.0.0.52:0", &[]);
-    let la = address(&mut l.connect());
-    let mut one = member(&s.path, "127.0.0.53:0", &[&la]);
-    let mut two = member(&s.path, "127.0.0.54:0", &[&la]);
+    let ([mut l, mut one, mut two], [la, oa, ta]) =
+        trio(&s.path, ["127.0.0.52", "127.0.0.53", "127.0.0.54"]);
     let (mut on_one, mut on_two, mut on_l) = (one.connect(), two.connect(), l.connect());
-    let (oa, ta) = (address(&mut on_one), address(&mut on_two));
-    wait_sees(&mut on_two, &[&la, &oa, &ta], &[]);
     for (sys, system) in [(&one, &mut on_one), (&two, &mut on_two), (&l, &mut on_l)] {
         sys.load_zoo(system);
     }
